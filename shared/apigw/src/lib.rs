@@ -1,0 +1,151 @@
+//! API Gateway HTTP API (payload format 2.0) events, translated to and from the transport-free
+//! request and response the domain's webhook entry points take. The Lambdas use it one way; the
+//! local runner uses it both ways so that it runs the Lambdas' handlers unchanged.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use doorstep_core::providers::InboundRequest;
+use doorstep_core::webhook::WebhookResponse;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A request as the handlers read it: lower-case header names, the raw body bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub path_parameters: HashMap<String, String>,
+    pub headers: Vec<(String, String)>,
+    pub query: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct BadEncoding;
+
+impl Request {
+    pub fn from_event(event: ApiGatewayV2httpRequest) -> Result<Self, BadEncoding> {
+        let body = match event.body {
+            None => Vec::new(),
+            Some(body) if event.is_base64_encoded => {
+                base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).map_err(|_| BadEncoding)?
+            }
+            Some(body) => body.into_bytes(),
+        };
+        let headers = event
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_string())))
+            .collect();
+        Ok(Self {
+            method: event.request_context.http.method.to_string(),
+            path: event.raw_path.unwrap_or_default(),
+            path_parameters: event.path_parameters,
+            headers,
+            query: event.raw_query_string.filter(|q| !q.is_empty()),
+            body,
+        })
+    }
+
+    pub fn inbound(&self) -> InboundRequest<'_> {
+        InboundRequest { headers: &self.headers, query: self.query.as_deref(), body: &self.body }
+    }
+
+    /// A path parameter, or the path's last segment when the route did not name it.
+    pub fn path_param(&self, name: &str) -> String {
+        self.path_parameters
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.path.rsplit('/').next().unwrap_or_default().to_string())
+    }
+}
+
+/// The response to an event whose body could not be decoded.
+pub fn bad_encoding() -> ApiGatewayV2httpResponse {
+    json_response(&WebhookResponse { status: 400, body: json!({"error": "body is not valid base64"}).to_string() })
+}
+
+pub fn json_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(response.status);
+    out.headers = headers;
+    out.body = Some(Body::Text(response.body.clone()));
+    out
+}
+
+/// Builds the event API Gateway would send for a request (the local runner and tests use it).
+pub fn event_json(
+    method: &str,
+    route_key: &str,
+    path: &str,
+    path_parameters: &[(&str, &str)],
+    headers: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+) -> serde_json::Value {
+    let mut header_map = serde_json::Map::new();
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        // API Gateway joins repeated headers with commas.
+        let joined = match header_map.get(&name).and_then(|v| v.as_str()) {
+            Some(existing) => format!("{existing},{value}"),
+            None => value.clone(),
+        };
+        header_map.insert(name, json!(joined));
+    }
+    let (body, is_base64_encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let params: serde_json::Map<String, serde_json::Value> =
+        path_parameters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route_key}"),
+        "rawPath": path,
+        "rawQueryString": query.unwrap_or(""),
+        "headers": header_map,
+        "pathParameters": params,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("user-agent")).map(|(_, v)| v.as_str()).unwrap_or("")
+            },
+            "requestId": "local",
+            "routeKey": format!("{method} {route_key}"),
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": is_base64_encoded
+    })
+}
+
+/// A Lambda response's status, headers and body bytes.
+pub fn response_parts(response: ApiGatewayV2httpResponse) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let status = u16::try_from(response.status_code).unwrap_or(500);
+    let headers = response
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let body = match response.body {
+        Some(Body::Text(text)) => text.into_bytes(),
+        Some(Body::Binary(bytes)) => bytes,
+        _ => Vec::new(),
+    };
+    (status, headers, body)
+}

@@ -1,0 +1,312 @@
+//! The `Store` port on one DynamoDB table.
+//!
+//! Items (pk / sk):
+//! - `SHIP#{carrier}#{tracking}` / `META`: a shipment (`gsi1pk = TN#{tracking}`, `tracking_token`)
+//! - `DEDUPE#{key}` / `DEDUPE`: a carrier delivery applied (TTL)
+//! - `PENDING#{tracking}` / `LINK`: a fulfilment waiting for its carrier
+//! - `ORDER#{id}` / `META`, `CUST#{id}` / `PROFILE`, `DELIVERY#{key}` / `DELIVERY` (TTL)
+//!
+//! The record itself is the JSON `doc` attribute; the attributes beside it are the ones keys,
+//! indexes, conditions, TTL and stream filters need.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use doorstep_core::chrono::{DateTime, Utc};
+use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
+use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub const TRACKING_NUMBER_INDEX: &str = "by_tracking_number";
+pub const TOKEN_INDEX: &str = "by_tracking_token";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    let detail = match e.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("unknown"), service.message().unwrap_or("")),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string().chars().take(300).collect(),
+    };
+    StoreError::Unavailable(detail)
+}
+
+fn shipment_pk(carrier: &CarrierSlug, tracking: &TrackingNumber) -> String {
+    format!("SHIP#{carrier}#{tracking}")
+}
+
+fn doc<T: Serialize>(record: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(record).map(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn read<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let text = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item has no doc".into()))?;
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    value["version"] = serde_json::Value::from(version);
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The condition and values that guard a versioned write.
+fn version_guard(expected: Option<u64>) -> (String, Item) {
+    match expected {
+        None => ("attribute_not_exists(pk)".into(), HashMap::new()),
+        Some(v) => ("version = :expected".into(), HashMap::from([(":expected".to_string(), n(v as i64))])),
+    }
+}
+
+fn next_version(expected: Option<u64>) -> i64 {
+    expected.map_or(1, |v| v as i64 + 1)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    async fn query_index(&self, index: &str, key: &str, value: String) -> Result<Vec<Shipment>, StoreError> {
+        let mut shipments = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .expression_attribute_names("#k", key)
+                .expression_attribute_values(":v", s(value.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                shipments.push(read(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(shipments);
+            }
+        }
+    }
+
+    async fn put_versioned(&self, mut item: Item, expected: Option<u64>) -> Result<(), WriteError> {
+        let (condition, values) = version_guard(expected);
+        item.insert("version".into(), n(next_version(expected)));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(WriteError::Conflict),
+            Err(e) => Err(unavailable(e).into()),
+        }
+    }
+
+    fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
+        Ok(HashMap::from([
+            ("pk".to_string(), s(shipment_pk(&shipment.carrier, &shipment.tracking_number))),
+            ("sk".to_string(), s("META")),
+            ("entity".to_string(), s("shipment")),
+            ("gsi1pk".to_string(), s(format!("TN#{}", shipment.tracking_number))),
+            ("tracking_token".to_string(), s(shipment.tracking_token.clone())),
+            ("status".to_string(), s(shipment.status.as_str())),
+            ("doc".to_string(), doc(shipment)?),
+        ]))
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError> {
+        self.get_item(shipment_pk(carrier, tracking), "META").await?.as_ref().map(read).transpose()
+    }
+
+    async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError> {
+        self.query_index(TRACKING_NUMBER_INDEX, "gsi1pk", format!("TN#{tracking}")).await
+    }
+
+    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
+        Ok(self.query_index(TOKEN_INDEX, "tracking_token", token.to_string()).await?.into_iter().next())
+    }
+
+    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError> {
+        let mut item = Self::shipment_item(shipment)?;
+        if write.dedupe_key.is_none() && !write.consume_pending_link {
+            return self.put_versioned(item, write.expected_version).await;
+        }
+        // The shipment, its dedupe record and the consumed pending link change together or not at all.
+        let (condition, values) = version_guard(write.expected_version);
+        item.insert("version".into(), n(next_version(write.expected_version)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(key) = write.dedupe_key {
+            let expires = (Utc::now() + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS)).timestamp();
+            let dedupe = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("DEDUPE#{key}")))
+                .item("sk", s("DEDUPE"))
+                .item("entity", s("dedupe"))
+                .item("ttl", n(expires))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(dedupe).build());
+        }
+        if write.consume_pending_link {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("PENDING#{}", shipment.tracking_number)))
+                .key("sk", s("LINK"))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let Some(cancelled) = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
+                    _ => None,
+                }) else {
+                    return Err(unavailable(e).into());
+                };
+                let failed = |index: usize| {
+                    cancelled
+                        .cancellation_reasons()
+                        .get(index)
+                        .and_then(|r| r.code())
+                        .is_some_and(|code| code == "ConditionalCheckFailed")
+                };
+                // A seen dedupe key wins: the delivery was applied, whatever else changed since.
+                if write.dedupe_key.is_some() && failed(1) {
+                    Err(WriteError::Duplicate)
+                } else if failed(0) {
+                    Err(WriteError::Conflict)
+                } else {
+                    Err(StoreError::Unavailable(format!("transaction cancelled: {:?}", cancelled.message())).into())
+                }
+            }
+        }
+    }
+
+    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError> {
+        self.get_item(format!("PENDING#{tracking}"), "LINK").await?.as_ref().map(read).transpose()
+    }
+
+    async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("PENDING#{}", link.tracking_number)))
+            .item("sk", s("LINK"))
+            .item("entity", s("pending_link"))
+            .item("doc", doc(link)?)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.get_item(format!("ORDER#{id}"), "META").await?.as_ref().map(read).transpose()
+    }
+
+    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("ORDER#{}", order.id))),
+            ("sk".to_string(), s("META")),
+            ("entity".to_string(), s("order")),
+            ("doc".to_string(), doc(order)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        self.get_item(format!("CUST#{id}"), "PROFILE").await?.as_ref().map(read).transpose()
+    }
+
+    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("CUST#{}", customer.id))),
+            ("sk".to_string(), s("PROFILE")),
+            ("entity".to_string(), s("customer")),
+            ("preferences_token".to_string(), s(customer.preferences_token.clone())),
+            ("doc".to_string(), doc(customer)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError> {
+        let item = self.get_item(format!("DELIVERY#{key}"), "DELIVERY").await?;
+        // TTL deletion lags, so an expired record counts as absent.
+        let expires = item
+            .as_ref()
+            .and_then(|i| i.get("ttl"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        Ok(expires.is_some_and(|t| t > Utc::now().timestamp()))
+    }
+
+    async fn mark_delivery(&self, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("DELIVERY#{key}")))
+            .item("sk", s("DELIVERY"))
+            .item("entity", s("delivery"))
+            .item("ttl", n(expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

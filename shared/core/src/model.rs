@@ -1,0 +1,364 @@
+//! The records Doorstep keeps: shipments with their history, orders, customers.
+
+use crate::contact::{Contact, EmailAddress, PhoneNumber};
+use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::status::{ExceptionReason, ShipmentStatus};
+use crate::timezone::TimezoneSource;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where an update came from (the webhook route's provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    #[serde(rename = "easypost")]
+    EasyPost,
+    #[serde(rename = "aftership")]
+    AfterShip,
+    Shippo,
+    #[serde(rename = "17track")]
+    SeventeenTrack,
+    Ups,
+    Generic,
+    Shopify,
+    #[serde(rename = "woocommerce")]
+    WooCommerce,
+    GenericStore,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EasyPost => "easypost",
+            Self::AfterShip => "aftership",
+            Self::Shippo => "shippo",
+            Self::SeventeenTrack => "17track",
+            Self::Ups => "ups",
+            Self::Generic => "generic",
+            Self::Shopify => "shopify",
+            Self::WooCommerce => "woocommerce",
+            Self::GenericStore => "generic-store",
+        }
+    }
+}
+
+/// One scan or status change in a shipment's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingEvent {
+    pub status: ShipmentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ExceptionReason>,
+    pub occurred_at: DateTime<Utc>,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The provider's own code, kept for support and for remapping later.
+    pub raw_code: String,
+}
+
+impl TrackingEvent {
+    /// Same scan reported twice (even by two providers) has the same key.
+    pub fn key(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.status.as_str());
+        hasher.update([0]);
+        hasher.update(self.occurred_at.timestamp().to_be_bytes());
+        hasher.update(self.description.trim().to_lowercase());
+        hasher.update([0]);
+        hasher.update(self.location.as_deref().unwrap_or("").trim().to_lowercase());
+        hex::encode(&hasher.finalize()[..12])
+    }
+
+    /// Events order by time, then by how far along the journey they are.
+    pub fn order_key(&self) -> (DateTime<Utc>, u8) {
+        (self.occurred_at, self.status.milestone_rank())
+    }
+}
+
+/// What one webhook delivery says about one parcel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingUpdate {
+    pub provider: Provider,
+    pub carrier: CarrierSlug,
+    pub tracking_number: TrackingNumber,
+    /// The provider's id for this delivery, when it has one.
+    pub delivery_id: Option<String>,
+    pub events: Vec<TrackingEvent>,
+    pub estimated_delivery: Option<NaiveDate>,
+}
+
+impl TrackingUpdate {
+    /// The key under which this update is applied once: the provider's id, else a hash of its content.
+    pub fn dedupe_key(&self) -> String {
+        match &self.delivery_id {
+            Some(id) => format!("{}:{}:{}", self.provider.as_str(), self.tracking_number, id),
+            None => {
+                let mut hasher = Sha256::new();
+                hasher.update(self.carrier.as_str());
+                hasher.update([0]);
+                hasher.update(self.tracking_number.as_str());
+                for event in &self.events {
+                    hasher.update(event.key());
+                    hasher.update(event.raw_code.as_bytes());
+                }
+                if let Some(date) = self.estimated_delivery {
+                    hasher.update(date.to_string());
+                }
+                format!("{}:h:{}", self.provider.as_str(), hex::encode(&hasher.finalize()[..16]))
+            }
+        }
+    }
+
+    /// The newest event time in the update, used to order estimated-delivery revisions.
+    pub fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.events.iter().map(|e| e.occurred_at).max()
+    }
+}
+
+/// The first estimated delivery date a carrier gave and the latest one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimatedDelivery {
+    pub original: NaiveDate,
+    pub latest: NaiveDate,
+    /// Time of the newest event that came with `latest`, so a late webhook cannot revert it.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// Which order (and which of its items) a parcel carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLink {
+    pub order_id: String,
+    pub fulfillment_id: Option<String>,
+    #[serde(default)]
+    pub items: Vec<ShippedItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedItem {
+    pub line_item_id: String,
+    pub quantity: u32,
+}
+
+/// One parcel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub carrier: CarrierSlug,
+    pub tracking_number: TrackingNumber,
+    /// Unguessable public id for the tracking page.
+    pub tracking_token: String,
+    pub status: ShipmentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ExceptionReason>,
+    pub status_at: Option<DateTime<Utc>>,
+    /// Sorted by time, then milestone rank; no two with the same key.
+    pub events: Vec<TrackingEvent>,
+    pub estimated_delivery: Option<EstimatedDelivery>,
+    /// `None` while no store has announced this parcel (carrier updates are parked on it until then).
+    pub order: Option<OrderLink>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: every write requires the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Shipment {
+    pub fn new(carrier: CarrierSlug, tracking_number: TrackingNumber, now: DateTime<Utc>) -> Self {
+        Self {
+            carrier,
+            tracking_number,
+            tracking_token: crate::ids::random_token(),
+            status: ShipmentStatus::Pending,
+            reason: None,
+            status_at: None,
+            events: Vec::new(),
+            estimated_delivery: None,
+            order: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    pub fn order_id(&self) -> Option<&str> {
+        self.order.as_ref().map(|o| o.order_id.as_str())
+    }
+}
+
+/// A line on an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    pub id: String,
+    pub product_id: Option<String>,
+    pub variant_id: Option<String>,
+    pub sku: Option<String>,
+    pub title: String,
+    /// Decimal string in the order's currency, as the store sent it (no float rounding).
+    pub price: String,
+    pub quantity: u32,
+}
+
+/// A parcel of an order, as the store announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRef {
+    pub carrier: Option<CarrierSlug>,
+    pub tracking_number: TrackingNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// `{platform}:{store's id}`, unique across stores.
+    pub id: String,
+    pub platform: Provider,
+    /// The number the customer sees (`#1001`).
+    pub name: String,
+    /// `None` only on a placeholder made for a fulfilment that arrived before its order.
+    pub customer_id: Option<String>,
+    pub currency: Option<String>,
+    pub line_items: Vec<LineItem>,
+    /// One order may ship as several parcels (split orders).
+    pub shipments: Vec<ShipmentRef>,
+    pub cancelled: bool,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The store's own update time: an older snapshot never overwrites a newer one.
+    pub source_updated_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Consents per kind and channel. Transactional is on unless the customer opted out;
+/// marketing is off unless they opted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consents {
+    pub transactional_email: bool,
+    pub transactional_sms: bool,
+    pub marketing_email: bool,
+    pub marketing_sms: bool,
+}
+
+impl Default for Consents {
+    fn default() -> Self {
+        Self { transactional_email: true, transactional_sms: true, marketing_email: false, marketing_sms: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// `{platform}:{store's customer id}`, or `{platform}:order:{order id}` for a guest checkout.
+    pub id: String,
+    pub first_name: Option<String>,
+    pub email: Option<Contact<EmailAddress>>,
+    pub phone: Option<Contact<PhoneNumber>>,
+    /// BCP 47 language tag, lower-case language (`en`, `th`, `en-us`).
+    pub locale: String,
+    /// IANA zone name.
+    pub timezone: String,
+    pub timezone_source: TimezoneSource,
+    pub consents: Consents,
+    /// VIP tier name, set by the loyalty features.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// No marketing until then (set after a poor review).
+    #[serde(default)]
+    pub marketing_suppressed_until: Option<DateTime<Utc>>,
+    /// Unguessable id for the preferences page.
+    pub preferences_token: String,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Customer {
+    /// Takes what a new order says about the customer, keeping what only Doorstep knows (tier,
+    /// suppressions, token) and a profile timezone over an address-derived one.
+    pub fn merge_from(&mut self, newer: Customer) {
+        self.first_name = newer.first_name.or(self.first_name.take());
+        self.email = newer.email.or(self.email.take());
+        self.phone = newer.phone.or(self.phone.take());
+        self.locale = newer.locale;
+        let better_or_equal_source = !(self.timezone_source == TimezoneSource::Profile
+            && newer.timezone_source != TimezoneSource::Profile);
+        if better_or_equal_source {
+            self.timezone = newer.timezone;
+            self.timezone_source = newer.timezone_source;
+        }
+        self.consents = newer.consents;
+        self.updated_at = newer.updated_at;
+    }
+}
+
+/// A fulfilment whose carrier the store did not name, parked until a carrier reports that number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingLink {
+    pub tracking_number: TrackingNumber,
+    pub link: OrderLink,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A normalized locale tag: lower-case, `-` separated.
+pub fn normalize_locale(raw: Option<&str>, default: &str) -> String {
+    let tag = raw.map(|r| r.trim().replace('_', "-").to_ascii_lowercase()).unwrap_or_default();
+    let valid = !tag.is_empty()
+        && tag.len() <= 35
+        && tag.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+    if valid {
+        tag
+    } else {
+        default.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(status: ShipmentStatus, at: &str, description: &str) -> TrackingEvent {
+        TrackingEvent {
+            status,
+            reason: None,
+            occurred_at: at.parse().unwrap(),
+            description: description.into(),
+            location: Some("Bangkok".into()),
+            raw_code: "x".into(),
+        }
+    }
+
+    #[test]
+    fn event_keys_ignore_case_and_padding_but_not_content() {
+        let a = event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", "Arrived");
+        let b = event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", " arrived ");
+        let c = event(ShipmentStatus::InTransit, "2024-01-01T00:00:01Z", "Arrived");
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), c.key());
+    }
+
+    #[test]
+    fn dedupe_key_prefers_the_provider_id() {
+        let update = TrackingUpdate {
+            provider: Provider::AfterShip,
+            carrier: CarrierSlug::parse("ups").unwrap(),
+            tracking_number: TrackingNumber::parse("1Z1").unwrap(),
+            delivery_id: Some("evt-1".into()),
+            events: vec![event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", "x")],
+            estimated_delivery: None,
+        };
+        assert_eq!(update.dedupe_key(), "aftership:1Z1:evt-1");
+        let mut hashed = update.clone();
+        hashed.delivery_id = None;
+        let key = hashed.dedupe_key();
+        assert!(key.starts_with("aftership:h:"));
+        assert_eq!(key, hashed.clone().dedupe_key());
+        hashed.events[0].description = "y".into();
+        assert_ne!(key, hashed.dedupe_key());
+    }
+
+    #[test]
+    fn locales_normalize_or_fall_back() {
+        assert_eq!(normalize_locale(Some("en_US"), "en"), "en-us");
+        assert_eq!(normalize_locale(Some("th"), "en"), "th");
+        assert_eq!(normalize_locale(Some("<script>"), "en"), "en");
+        assert_eq!(normalize_locale(None, "th"), "th");
+    }
+}

@@ -1,0 +1,66 @@
+//! Ports: what the domain needs from storage. Adapters live in `doorstep-aws` and `doorstep-embedded`.
+
+use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::model::{Customer, Order, PendingLink, Shipment};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing store could not be reached or refused the request: the sender should retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back.
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Someone else wrote the record since it was read: read again and re-apply.
+    #[error("the record changed since it was read")]
+    Conflict,
+    /// The delivery's dedupe key is already recorded: it was applied before.
+    #[error("this delivery was already applied")]
+    Duplicate,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a shipment write is guarded. All of it happens atomically or not at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShipmentWrite<'a> {
+    /// `None`: the shipment must not exist yet. `Some(v)`: the stored version must still be `v`.
+    pub expected_version: Option<u64>,
+    /// Recorded with the write; the write fails with `Duplicate` if it was recorded before.
+    pub dedupe_key: Option<&'a str>,
+    /// Deletes the pending link parked under this shipment's tracking number.
+    pub consume_pending_link: bool,
+}
+
+/// How long dedupe records are kept: longer than any provider keeps retrying (AfterShip: ~68 hours).
+pub const DEDUPE_RETENTION_DAYS: i64 = 30;
+
+/// Everything the webhooks need to persist. Versions: a saved record's stored version becomes
+/// `expected + 1` (or 1 when created), and reads return it in the record's `version` field.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError>;
+    /// Every shipment with this tracking number, whatever its carrier.
+    async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError>;
+    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError>;
+    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError>;
+
+    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError>;
+    async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError>;
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError>;
+
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError>;
+
+    /// Whether a store webhook delivery id was fully processed before.
+    async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError>;
+    async fn mark_delivery(&self, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+}

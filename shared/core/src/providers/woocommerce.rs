@@ -1,0 +1,179 @@
+//! WooCommerce `order.created` / `order.updated`.
+//! Auth: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret, raw body)); topic from
+//! `X-WC-Webhook-Topic`; deliveries deduped on `X-WC-Webhook-Delivery-ID`. Tracking numbers come from
+//! the Shipment Tracking extension's `_wc_shipment_tracking_items` order meta.
+
+use super::{id_string, parse_json, parse_time, InboundRequest, ParseError};
+use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::model::{LineItem, Provider};
+use crate::signature::{hmac_sha256, verify_base64, AuthError};
+use crate::store_events::{CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const SIGNATURE_HEADER: &str = "x-wc-webhook-signature";
+pub const TOPIC_HEADER: &str = "x-wc-webhook-topic";
+pub const DELIVERY_ID_HEADER: &str = "x-wc-webhook-delivery-id";
+pub const TRACKING_META_KEY: &str = "_wc_shipment_tracking_items";
+
+/// Order statuses after which nothing ships.
+pub const CANCELLED_STATUSES: &[&str] = &["cancelled", "refunded", "failed", "trash"];
+
+pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
+    let given = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("X-WC-Webhook-Signature"))?;
+    verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
+}
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), &[body]))
+}
+
+#[derive(Deserialize)]
+struct Order {
+    id: Value,
+    number: Option<Value>,
+    status: Option<String>,
+    currency: Option<String>,
+    customer_id: Option<Value>,
+    date_created_gmt: Option<String>,
+    date_modified_gmt: Option<String>,
+    billing: Option<Address>,
+    shipping: Option<Address>,
+    #[serde(default)]
+    line_items: Vec<WooLineItem>,
+    #[serde(default)]
+    meta_data: Vec<Meta>,
+}
+
+#[derive(Deserialize)]
+struct Address {
+    first_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    country: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WooLineItem {
+    id: Value,
+    name: Option<String>,
+    product_id: Option<Value>,
+    variation_id: Option<Value>,
+    sku: Option<String>,
+    price: Option<Value>,
+    quantity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    key: Option<String>,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct TrackingItem {
+    tracking_provider: Option<String>,
+    custom_tracking_provider: Option<String>,
+    tracking_number: Option<String>,
+    tracking_id: Option<Value>,
+}
+
+fn non_zero(value: &Option<Value>) -> Option<String> {
+    value.as_ref().and_then(id_string).filter(|v| v != "0")
+}
+
+fn blank_to_none(value: &Option<String>) -> Option<String> {
+    value.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError> {
+    // WooCommerce pings a new webhook with a form body `webhook_id=<id>` and no topic.
+    if topic.is_none() && body.starts_with(b"webhook_id=") {
+        return Ok(StoreEvent::Ping);
+    }
+    match topic.ok_or(ParseError::Missing("X-WC-Webhook-Topic header"))? {
+        "order.created" | "order.updated" => {}
+        other => return Err(ParseError::Unsupported(super::truncate(other))),
+    }
+    let order: Order = parse_json(body)?;
+    let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
+    let billing = order.billing.as_ref();
+    let shipping = order.shipping.as_ref();
+    let address_country = shipping.and_then(|a| blank_to_none(&a.country)).or_else(|| billing.and_then(|a| blank_to_none(&a.country)));
+    let from_shipping = shipping.and_then(|a| blank_to_none(&a.country)).is_some();
+    let province = if from_shipping { shipping.and_then(|a| blank_to_none(&a.state)) } else { billing.and_then(|a| blank_to_none(&a.state)) };
+    let mut locale = None;
+    let mut tracking_items: Vec<TrackingItem> = Vec::new();
+    for meta in &order.meta_data {
+        match meta.key.as_deref() {
+            Some(TRACKING_META_KEY) => {
+                tracking_items = serde_json::from_value(meta.value.clone())
+                    .map_err(|e| ParseError::Invalid { field: "meta_data._wc_shipment_tracking_items", reason: e.to_string() })?;
+            }
+            Some("wpml_language" | "_wpml_language" | "locale") => locale = meta.value.as_str().map(str::to_string),
+            _ => {}
+        }
+    }
+    let customer = CustomerSnapshot {
+        external_id: non_zero(&order.customer_id),
+        first_name: shipping.and_then(|a| blank_to_none(&a.first_name)).or_else(|| billing.and_then(|a| blank_to_none(&a.first_name))),
+        email: billing.and_then(|a| blank_to_none(&a.email)),
+        phone: shipping.and_then(|a| blank_to_none(&a.phone)).or_else(|| billing.and_then(|a| blank_to_none(&a.phone))),
+        locale,
+        timezone: None,
+        country_code: address_country,
+        province_code: province,
+        accepts_email_marketing: None,
+        accepts_sms_marketing: None,
+        accepts_transactional_sms: None,
+    };
+    let mut line_items = Vec::with_capacity(order.line_items.len());
+    for line in &order.line_items {
+        line_items.push(LineItem {
+            id: id_string(&line.id).ok_or(ParseError::Missing("line_items.id"))?,
+            product_id: non_zero(&line.product_id),
+            variant_id: non_zero(&line.variation_id),
+            sku: blank_to_none(&line.sku),
+            title: line.name.clone().unwrap_or_default(),
+            price: line.price.as_ref().and_then(id_string).unwrap_or_else(|| "0".into()),
+            quantity: line.quantity.unwrap_or(1),
+        });
+    }
+    let mut fulfillments = Vec::new();
+    for item in tracking_items {
+        let Some(tracking_number) = item.tracking_number.as_deref().and_then(TrackingNumber::parse) else {
+            return Err(ParseError::Invalid {
+                field: "meta_data._wc_shipment_tracking_items.tracking_number",
+                reason: "missing or not a tracking number".into(),
+            });
+        };
+        let carrier = item
+            .tracking_provider
+            .as_deref()
+            .and_then(CarrierSlug::parse)
+            .or_else(|| item.custom_tracking_provider.as_deref().and_then(CarrierSlug::parse));
+        fulfillments.push(FulfillmentSnapshot {
+            platform: Provider::WooCommerce,
+            order_external_id: external_id.clone(),
+            fulfillment_id: item.tracking_id.as_ref().and_then(id_string),
+            carrier,
+            tracking_numbers: vec![tracking_number],
+            items: Vec::new(),
+            status: None,
+        });
+    }
+    Ok(StoreEvent::Order(Box::new(OrderSnapshot {
+        platform: Provider::WooCommerce,
+        name: format!("#{}", order.number.as_ref().and_then(id_string).unwrap_or_else(|| external_id.clone())),
+        external_id,
+        currency: order.currency,
+        customer,
+        line_items,
+        cancelled: order.status.as_deref().is_some_and(|s| CANCELLED_STATUSES.contains(&s)),
+        created_at: order.date_created_gmt.as_deref().map(|t| parse_time("date_created_gmt", t)).transpose()?,
+        updated_at: order.date_modified_gmt.as_deref().map(|t| parse_time("date_modified_gmt", t)).transpose()?,
+        fulfillments,
+    })))
+}

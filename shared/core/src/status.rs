@@ -1,0 +1,191 @@
+//! The normalized shipment status model every provider maps into.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One status vocabulary for every carrier and aggregator (the union of AfterShip, EasyPost and Karrio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentStatus {
+    Pending,
+    InfoReceived,
+    InTransit,
+    OutForDelivery,
+    AvailableForPickup,
+    FailedAttempt,
+    Exception,
+    ReturnToSender,
+    Delivered,
+    Cancelled,
+    Expired,
+}
+
+impl ShipmentStatus {
+    pub const ALL: [ShipmentStatus; 11] = [
+        Self::Pending,
+        Self::InfoReceived,
+        Self::InTransit,
+        Self::OutForDelivery,
+        Self::AvailableForPickup,
+        Self::FailedAttempt,
+        Self::Exception,
+        Self::ReturnToSender,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InfoReceived => "info_received",
+            Self::InTransit => "in_transit",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::AvailableForPickup => "available_for_pickup",
+            Self::FailedAttempt => "failed_attempt",
+            Self::Exception => "exception",
+            Self::ReturnToSender => "return_to_sender",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Terminal statuses are final: later events go into the history but never replace them.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Delivered | Self::ReturnToSender | Self::Cancelled)
+    }
+
+    /// Tie-breaker between two events stamped with the same time: the one further along the journey wins.
+    pub fn milestone_rank(self) -> u8 {
+        match self {
+            Self::Pending => 0,
+            Self::InfoReceived => 1,
+            Self::Expired => 2,
+            Self::InTransit => 3,
+            Self::Exception => 4,
+            Self::OutForDelivery => 5,
+            Self::FailedAttempt => 6,
+            Self::AvailableForPickup => 7,
+            Self::ReturnToSender => 8,
+            Self::Cancelled => 9,
+            Self::Delivered => 10,
+        }
+    }
+}
+
+impl fmt::Display for ShipmentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status '{0}'")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for ShipmentStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// Why a shipment is in `exception` (or why an attempt failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionReason {
+    Delay,
+    Customs,
+    Damaged,
+    Address,
+    Recipient,
+    Lost,
+    Weather,
+    Other,
+}
+
+impl ExceptionReason {
+    pub const ALL: [ExceptionReason; 8] = [
+        Self::Delay,
+        Self::Customs,
+        Self::Damaged,
+        Self::Address,
+        Self::Recipient,
+        Self::Lost,
+        Self::Weather,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delay => "delay",
+            Self::Customs => "customs",
+            Self::Damaged => "damaged",
+            Self::Address => "address",
+            Self::Recipient => "recipient",
+            Self::Lost => "lost",
+            Self::Weather => "weather",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl FromStr for ExceptionReason {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// A provider code mapped to the normalized model: one row of a provider's mapping table.
+pub type StatusRow = (&'static str, ShipmentStatus, Option<ExceptionReason>);
+
+/// Looks a raw provider code up in its mapping table (exact match, then case-insensitive).
+pub fn lookup(table: &[StatusRow], code: &str) -> Option<(ShipmentStatus, Option<ExceptionReason>)> {
+    table
+        .iter()
+        .find(|(raw, _, _)| *raw == code)
+        .or_else(|| table.iter().find(|(raw, _, _)| raw.eq_ignore_ascii_case(code)))
+        .map(|(_, status, reason)| (*status, *reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_through_its_name() {
+        for status in ShipmentStatus::ALL {
+            assert_eq!(status.as_str().parse::<ShipmentStatus>().unwrap(), status);
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        assert!("teleported".parse::<ShipmentStatus>().is_err());
+    }
+
+    #[test]
+    fn only_delivered_returned_and_cancelled_are_terminal() {
+        let terminal: Vec<_> = ShipmentStatus::ALL.iter().filter(|s| s.is_terminal()).collect();
+        assert_eq!(
+            terminal,
+            [&ShipmentStatus::ReturnToSender, &ShipmentStatus::Delivered, &ShipmentStatus::Cancelled]
+        );
+    }
+
+    #[test]
+    fn lookup_prefers_exact_then_case_insensitive() {
+        let table: &[StatusRow] = &[("InTransit", ShipmentStatus::InTransit, None)];
+        assert_eq!(lookup(table, "intransit").unwrap().0, ShipmentStatus::InTransit);
+        assert!(lookup(table, "nope").is_none());
+    }
+}

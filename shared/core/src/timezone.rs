@@ -1,0 +1,165 @@
+//! Where a customer is in time: their profile's zone, else the shipping address's, else the merchant's.
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Which source a customer's timezone came from, so a later, better source can replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimezoneSource {
+    Profile,
+    Address,
+    MerchantDefault,
+}
+
+/// Countries that span one zone (or where one zone serves nearly everyone).
+const COUNTRY_ZONES: &[(&str, &str)] = &[
+    ("TH", "Asia/Bangkok"),
+    ("SG", "Asia/Singapore"),
+    ("MY", "Asia/Kuala_Lumpur"),
+    ("VN", "Asia/Ho_Chi_Minh"),
+    ("PH", "Asia/Manila"),
+    ("KH", "Asia/Phnom_Penh"),
+    ("LA", "Asia/Vientiane"),
+    ("MM", "Asia/Yangon"),
+    ("JP", "Asia/Tokyo"),
+    ("KR", "Asia/Seoul"),
+    ("CN", "Asia/Shanghai"),
+    ("HK", "Asia/Hong_Kong"),
+    ("TW", "Asia/Taipei"),
+    ("IN", "Asia/Kolkata"),
+    ("AE", "Asia/Dubai"),
+    ("GB", "Europe/London"),
+    ("IE", "Europe/Dublin"),
+    ("DE", "Europe/Berlin"),
+    ("FR", "Europe/Paris"),
+    ("NL", "Europe/Amsterdam"),
+    ("BE", "Europe/Brussels"),
+    ("IT", "Europe/Rome"),
+    ("ES", "Europe/Madrid"),
+    ("PT", "Europe/Lisbon"),
+    ("CH", "Europe/Zurich"),
+    ("AT", "Europe/Vienna"),
+    ("SE", "Europe/Stockholm"),
+    ("NO", "Europe/Oslo"),
+    ("DK", "Europe/Copenhagen"),
+    ("FI", "Europe/Helsinki"),
+    ("PL", "Europe/Warsaw"),
+    ("NZ", "Pacific/Auckland"),
+    ("ZA", "Africa/Johannesburg"),
+    ("AR", "America/Argentina/Buenos_Aires"),
+    ("CL", "America/Santiago"),
+    ("CO", "America/Bogota"),
+    ("PE", "America/Lima"),
+    // Several zones, but the capital's serves most addresses when no province is given.
+    ("ID", "Asia/Jakarta"),
+    ("BR", "America/Sao_Paulo"),
+    ("MX", "America/Mexico_City"),
+];
+
+/// Countries with several zones, resolved by province or state code.
+const PROVINCE_ZONES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "US",
+        &[
+            ("AL", "America/Chicago"), ("AK", "America/Anchorage"), ("AZ", "America/Phoenix"),
+            ("AR", "America/Chicago"), ("CA", "America/Los_Angeles"), ("CO", "America/Denver"),
+            ("CT", "America/New_York"), ("DE", "America/New_York"), ("DC", "America/New_York"),
+            ("FL", "America/New_York"), ("GA", "America/New_York"), ("HI", "Pacific/Honolulu"),
+            ("ID", "America/Boise"), ("IL", "America/Chicago"), ("IN", "America/Indiana/Indianapolis"),
+            ("IA", "America/Chicago"), ("KS", "America/Chicago"), ("KY", "America/New_York"),
+            ("LA", "America/Chicago"), ("ME", "America/New_York"), ("MD", "America/New_York"),
+            ("MA", "America/New_York"), ("MI", "America/Detroit"), ("MN", "America/Chicago"),
+            ("MS", "America/Chicago"), ("MO", "America/Chicago"), ("MT", "America/Denver"),
+            ("NE", "America/Chicago"), ("NV", "America/Los_Angeles"), ("NH", "America/New_York"),
+            ("NJ", "America/New_York"), ("NM", "America/Denver"), ("NY", "America/New_York"),
+            ("NC", "America/New_York"), ("ND", "America/Chicago"), ("OH", "America/New_York"),
+            ("OK", "America/Chicago"), ("OR", "America/Los_Angeles"), ("PA", "America/New_York"),
+            ("RI", "America/New_York"), ("SC", "America/New_York"), ("SD", "America/Chicago"),
+            ("TN", "America/Chicago"), ("TX", "America/Chicago"), ("UT", "America/Denver"),
+            ("VT", "America/New_York"), ("VA", "America/New_York"), ("WA", "America/Los_Angeles"),
+            ("WV", "America/New_York"), ("WI", "America/Chicago"), ("WY", "America/Denver"),
+            ("PR", "America/Puerto_Rico"), ("GU", "Pacific/Guam"),
+        ],
+    ),
+    (
+        "CA",
+        &[
+            ("ON", "America/Toronto"), ("QC", "America/Toronto"), ("BC", "America/Vancouver"),
+            ("AB", "America/Edmonton"), ("MB", "America/Winnipeg"), ("SK", "America/Regina"),
+            ("NS", "America/Halifax"), ("NB", "America/Moncton"), ("NL", "America/St_Johns"),
+            ("PE", "America/Halifax"), ("YT", "America/Whitehorse"), ("NT", "America/Yellowknife"),
+            ("NU", "America/Iqaluit"),
+        ],
+    ),
+    (
+        "AU",
+        &[
+            ("NSW", "Australia/Sydney"), ("ACT", "Australia/Sydney"), ("VIC", "Australia/Melbourne"),
+            ("QLD", "Australia/Brisbane"), ("SA", "Australia/Adelaide"), ("WA", "Australia/Perth"),
+            ("TAS", "Australia/Hobart"), ("NT", "Australia/Darwin"),
+        ],
+    ),
+];
+
+/// Validates an IANA zone name.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.trim().parse::<Tz>().ok()
+}
+
+/// The zone of a shipping address: by province where the country has several zones, else by country.
+pub fn zone_for_address(country_code: &str, province_code: Option<&str>) -> Option<&'static str> {
+    let country = country_code.trim().to_ascii_uppercase();
+    if let Some((_, provinces)) = PROVINCE_ZONES.iter().find(|(c, _)| *c == country) {
+        let province = province_code?.trim().to_ascii_uppercase();
+        return provinces.iter().find(|(p, _)| *p == province).map(|(_, zone)| *zone);
+    }
+    COUNTRY_ZONES.iter().find(|(c, _)| *c == country).map(|(_, zone)| *zone)
+}
+
+/// Picks a customer's zone from the best source available.
+pub fn resolve(
+    profile_zone: Option<&str>,
+    country_code: Option<&str>,
+    province_code: Option<&str>,
+    merchant_default: &str,
+) -> (String, TimezoneSource) {
+    if let Some(zone) = profile_zone.and_then(parse_zone) {
+        return (zone.name().to_string(), TimezoneSource::Profile);
+    }
+    if let Some(zone) = country_code.and_then(|c| zone_for_address(c, province_code)) {
+        return (zone.to_string(), TimezoneSource::Address);
+    }
+    (merchant_default.to_string(), TimezoneSource::MerchantDefault)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_zone_in_the_tables_is_a_real_iana_zone() {
+        let zones = COUNTRY_ZONES
+            .iter()
+            .map(|(_, z)| *z)
+            .chain(PROVINCE_ZONES.iter().flat_map(|(_, p)| p.iter().map(|(_, z)| *z)));
+        for zone in zones {
+            assert!(parse_zone(zone).is_some(), "{zone}");
+        }
+    }
+
+    #[test]
+    fn profile_beats_address_beats_merchant_default() {
+        assert_eq!(
+            resolve(Some("Asia/Tokyo"), Some("TH"), None, "UTC"),
+            ("Asia/Tokyo".into(), TimezoneSource::Profile)
+        );
+        assert_eq!(resolve(Some("Mars/Olympus"), Some("TH"), None, "UTC"), ("Asia/Bangkok".into(), TimezoneSource::Address));
+        assert_eq!(resolve(None, Some("US"), Some("KY"), "UTC"), ("America/New_York".into(), TimezoneSource::Address));
+        assert_eq!(resolve(None, Some("US"), Some("CA"), "UTC"), ("America/Los_Angeles".into(), TimezoneSource::Address));
+        assert_eq!(resolve(None, Some("CA"), Some("on"), "UTC"), ("America/Toronto".into(), TimezoneSource::Address));
+        // A multi-zone country with no province falls back rather than guessing.
+        assert_eq!(resolve(None, Some("US"), None, "Asia/Bangkok"), ("Asia/Bangkok".into(), TimezoneSource::MerchantDefault));
+        assert_eq!(resolve(None, Some("ZZ"), None, "UTC"), ("UTC".into(), TimezoneSource::MerchantDefault));
+    }
+}

@@ -1,0 +1,293 @@
+//! Embedded adapters for running Doorstep on a laptop: the `Store` port on SQLite (bundled).
+//!
+//! Records are stored as JSON documents next to the columns that are looked up or guarded
+//! (keys, version, tokens). SQLite calls take microseconds, so they run inline under a mutex
+//! rather than on a blocking thread pool.
+
+use async_trait::async_trait;
+use doorstep_core::chrono::{DateTime, Utc};
+use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
+use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS shipments (
+    carrier TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    tracking_token TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (carrier, tracking_number)
+);
+CREATE INDEX IF NOT EXISTS shipments_by_tracking_number ON shipments (tracking_number);
+CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_links (tracking_number TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY,
+    preferences_token TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn to_doc<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(doc: &str, version: i64) -> Result<T, StoreError> {
+    let mut value: Value = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    value["version"] = Value::from(version);
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn next_version(expected: Option<u64>) -> i64 {
+    expected.map_or(1, |v| v as i64 + 1)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path).map_err(unavailable)?)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Unavailable("database lock poisoned".into()))
+    }
+
+    fn shipments_where(&self, clause: &str, param: &str) -> Result<Vec<Shipment>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(&format!("SELECT doc, version FROM shipments WHERE {clause} ORDER BY carrier"))
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([param], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(unavailable)?;
+        rows.map(|row| {
+            let (doc, version) = row.map_err(unavailable)?;
+            from_doc(&doc, version)
+        })
+        .collect()
+    }
+}
+
+/// Checks a version guard inside a transaction: `None` means "must not exist".
+fn check_version(stored: Option<i64>, expected: Option<u64>) -> Result<(), WriteError> {
+    match (stored, expected) {
+        (None, None) => Ok(()),
+        (Some(stored), Some(expected)) if stored == expected as i64 => Ok(()),
+        _ => Err(WriteError::Conflict),
+    }
+}
+
+fn versioned_upsert(
+    conn: &mut Connection,
+    table: &str,
+    id: &str,
+    extra: Option<(&str, &str)>,
+    doc: &str,
+    expected: Option<u64>,
+) -> Result<(), WriteError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    let stored: Option<i64> = tx
+        .query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    check_version(stored, expected)?;
+    let version = next_version(expected);
+    match extra {
+        Some((column, value)) => tx.execute(
+            &format!(
+                "INSERT INTO {table} (id, {column}, version, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET {column} = excluded.{column}, version = excluded.version, doc = excluded.doc"
+            ),
+            params![id, value, version, doc],
+        ),
+        None => tx.execute(
+            &format!(
+                "INSERT INTO {table} (id, version, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET version = excluded.version, doc = excluded.doc"
+            ),
+            params![id, version, doc],
+        ),
+    }
+    .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT doc, version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
+                [carrier.as_str(), tracking.as_str()],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+    }
+
+    async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError> {
+        self.shipments_where("tracking_number = ?1", tracking.as_str())
+    }
+
+    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
+        Ok(self.shipments_where("tracking_token = ?1", token)?.into_iter().next())
+    }
+
+    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError> {
+        let doc = to_doc(shipment)?;
+        let now = Utc::now().timestamp();
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        if let Some(key) = write.dedupe_key {
+            let seen: Option<i64> = tx
+                .query_row("SELECT expires_at FROM dedupe WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            if seen.is_some_and(|expires_at| expires_at > now) {
+                return Err(WriteError::Duplicate);
+            }
+        }
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
+                [shipment.carrier.as_str(), shipment.tracking_number.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        check_version(stored, write.expected_version)?;
+        tx.execute(
+            "INSERT INTO shipments (carrier, tracking_number, tracking_token, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(carrier, tracking_number) DO UPDATE SET version = excluded.version, doc = excluded.doc",
+            params![
+                shipment.carrier.as_str(),
+                shipment.tracking_number.as_str(),
+                shipment.tracking_token,
+                next_version(write.expected_version),
+                doc
+            ],
+        )
+        .map_err(unavailable)?;
+        if let Some(key) = write.dedupe_key {
+            let expires_at = now + doorstep_core::ports::DEDUPE_RETENTION_DAYS * 86_400;
+            tx.execute("INSERT OR REPLACE INTO dedupe (key, expires_at) VALUES (?1, ?2)", params![key, expires_at])
+                .map_err(unavailable)?;
+        }
+        if write.consume_pending_link {
+            tx.execute("DELETE FROM pending_links WHERE tracking_number = ?1", [shipment.tracking_number.as_str()])
+                .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError> {
+        let conn = self.conn()?;
+        let doc: Option<String> = conn
+            .query_row("SELECT doc FROM pending_links WHERE tracking_number = ?1", [tracking.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError> {
+        let doc = to_doc(link)?;
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO pending_links (tracking_number, doc) VALUES (?1, ?2)",
+                params![link.tracking_number.as_str(), doc],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row("SELECT doc, version FROM orders WHERE id = ?1", [id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+    }
+
+    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError> {
+        let doc = to_doc(order)?;
+        versioned_upsert(&mut *self.conn()?, "orders", &order.id, None, &doc, expected_version)
+    }
+
+    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row("SELECT doc, version FROM customers WHERE id = ?1", [id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+    }
+
+    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError> {
+        let doc = to_doc(customer)?;
+        versioned_upsert(
+            &mut *self.conn()?,
+            "customers",
+            &customer.id,
+            Some(("preferences_token", &customer.preferences_token)),
+            &doc,
+            expected_version,
+        )
+    }
+
+    async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError> {
+        let expires_at: Option<i64> = self
+            .conn()?
+            .query_row("SELECT expires_at FROM deliveries WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        Ok(expires_at.is_some_and(|t| t > Utc::now().timestamp()))
+    }
+
+    async fn mark_delivery(&self, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
+                params![key, expires_at.timestamp()],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
