@@ -1,1 +1,8 @@
+//! One integration-test binary (one link of the AWS SDK) holding every cross-function test.
 
+mod contract;
+mod handlers;
+mod joins;
+mod local;
+mod replay;
+mod stores;

@@ -1,0 +1,204 @@
+//! Helpers for the cross-function tests: fixtures, per-provider signing, API Gateway events,
+//! and stores (SQLite in memory; DynamoDB on the moto server the test script starts).
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use doorstep_aws::dynamo::{TOKEN_INDEX, TRACKING_NUMBER_INDEX};
+use doorstep_aws::DynamoStore;
+use doorstep_core::providers::{aftership, easypost, seventeen_track, shopify, woocommerce};
+use doorstep_core::signature::sign_timestamped;
+use doorstep_core::store_events::MerchantDefaults;
+use doorstep_core::webhook::{Secrets, WebhookConfig};
+use doorstep_embedded::SqliteStore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const EASYPOST_SECRET: &str = "sécret";
+pub const SECRET: &str = "test-secret-0123456789";
+pub const UPS_CLIENT_ID: &str = "ups-test-client";
+
+/// Reads a provider fixture as published (including any final newline).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/providers/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+pub fn secrets() -> Secrets {
+    let mut secrets = Secrets::new();
+    for name in ["AFTERSHIP", "SHIPPO", "17TRACK", "UPS", "GENERIC", "SHOPIFY", "WOOCOMMERCE"] {
+        secrets.set(name, SECRET);
+    }
+    secrets.set("EASYPOST", EASYPOST_SECRET);
+    secrets.ups_client_id = UPS_CLIENT_ID.into();
+    secrets
+}
+
+pub fn config() -> WebhookConfig {
+    WebhookConfig { secrets: secrets(), defaults: MerchantDefaults { timezone: "Asia/Bangkok".into(), locale: "en".into() } }
+}
+
+pub fn now_unix() -> i64 {
+    doorstep_core::chrono::Utc::now().timestamp()
+}
+
+/// An API Gateway HTTP API (2.0) event, parsed from the JSON API Gateway would send.
+pub fn apigw_event(
+    method: &str,
+    route: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    headers: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
+    let json = doorstep_apigw::event_json(method, route, path, params, headers, query, body);
+    serde_json::from_value(json).expect("a valid API Gateway v2 event")
+}
+
+/// The headers (and query) each carrier would send with `body`.
+pub fn carrier_auth(provider: &str, body: &[u8]) -> (Vec<(String, String)>, Option<String>) {
+    let h = |k: &str, v: String| vec![(k.to_string(), v)];
+    match provider {
+        "easypost" => (h("X-Hmac-Signature", easypost::sign(EASYPOST_SECRET, body)), None),
+        "aftership" => (h("aftership-hmac-sha256", aftership::sign(SECRET, body)), None),
+        "shippo" => (Vec::new(), Some(format!("token={SECRET}"))),
+        "17track" => (h("sign", seventeen_track::sign(SECRET, body)), None),
+        "ups" => (h("credential", SECRET.to_string()), None),
+        "generic" => (h("Doorstep-Signature", sign_timestamped(SECRET.as_bytes(), body, now_unix())), None),
+        other => panic!("no signer for {other}"),
+    }
+}
+
+pub fn carrier_event(provider: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
+    let (mut headers, query) = carrier_auth(provider, body);
+    headers.push(("content-type".into(), "application/json".into()));
+    apigw_event(
+        "POST",
+        "/webhooks/carriers/{provider}",
+        &format!("/webhooks/carriers/{provider}"),
+        &[("provider", provider)],
+        &headers,
+        query.as_deref(),
+        body,
+    )
+}
+
+/// The headers each store would send with `body`; `topic` and `delivery` where the store has them.
+pub fn store_headers(platform: &str, topic: Option<&str>, delivery: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let mut push = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            headers.push((k.to_string(), v.to_string()));
+        }
+    };
+    match platform {
+        "shopify" => {
+            push("X-Shopify-Hmac-Sha256", Some(&shopify::sign(SECRET, body)));
+            push("X-Shopify-Topic", topic);
+            push("X-Shopify-Webhook-Id", delivery);
+            push("X-Shopify-Shop-Domain", Some("doorstep-test.myshopify.com"));
+        }
+        "woocommerce" => {
+            push("X-WC-Webhook-Signature", Some(&woocommerce::sign(SECRET, body)));
+            push("X-WC-Webhook-Topic", topic);
+            push("X-WC-Webhook-Delivery-ID", delivery);
+        }
+        "generic" => push("Doorstep-Signature", Some(&sign_timestamped(SECRET.as_bytes(), body, now_unix()))),
+        other => panic!("no signer for {other}"),
+    }
+    headers
+}
+
+pub fn store_event(platform: &str, topic: Option<&str>, delivery: Option<&str>, body: &[u8]) -> ApiGatewayV2httpRequest {
+    let headers = store_headers(platform, topic, delivery, body);
+    apigw_event(
+        "POST",
+        "/webhooks/stores/{platform}",
+        &format!("/webhooks/stores/{platform}"),
+        &[("platform", platform)],
+        &headers,
+        None,
+        body,
+    )
+}
+
+pub fn sqlite_store() -> SqliteStore {
+    SqliteStore::in_memory().expect("in-memory SQLite")
+}
+
+/// The moto server's URL: the test script (scripts/test.sh) starts moto and exports it.
+pub fn moto_url() -> String {
+    std::env::var("DOORSTEP_MOTO_URL").unwrap_or_else(|_| {
+        panic!("DOORSTEP_MOTO_URL is not set: run the suite with scripts/test.sh, which installs and starts moto")
+    })
+}
+
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+static TABLES: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh table on moto, defined as template.yaml defines it (keys, GSIs, stream).
+pub async fn dynamo_store() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let name = format!("doorstep-test-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
+    create_table(&client, &name).await;
+    DynamoStore::new(client, name)
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
+}
+
+fn attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("attribute")
+}
+
+fn index(name: &str, hash: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .expect("index")
+}
+
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("gsi1pk"))
+        .attribute_definitions(attribute("tracking_token"))
+        .global_secondary_indexes(index(TRACKING_NUMBER_INDEX, "gsi1pk"))
+        .global_secondary_indexes(index(TOKEN_INDEX, "tracking_token"))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .expect("stream"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name} on moto: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+}
+
+/// Response status and JSON body of a Lambda response.
+pub fn status_and_json(response: aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> (u16, serde_json::Value) {
+    let (status, _, body) = doorstep_apigw::response_parts(response);
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}

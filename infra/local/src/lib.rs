@@ -1,0 +1,116 @@
+//! `doorstep-local`: every Doorstep route in one process, on the embedded SQLite store, through
+//! the same handler code the Lambdas run (requests become API Gateway v2 events and back).
+
+pub mod config;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::ports::Store;
+use doorstep_core::signature::constant_time_eq;
+use doorstep_core::webhook::WebhookConfig;
+use serde_json::json;
+use std::sync::Arc;
+
+pub struct LocalApp {
+    pub store: Arc<dyn Store>,
+    pub carriers: carrier_webhook::App,
+    pub stores: store_webhook::App,
+    pub admin_token: String,
+}
+
+impl LocalApp {
+    pub fn new(store: Arc<dyn Store>, config: WebhookConfig, admin_token: String) -> Self {
+        Self {
+            carriers: carrier_webhook::App { store: store.clone(), config: config.clone() },
+            stores: store_webhook::App { store: store.clone(), config },
+            store,
+            admin_token,
+        }
+    }
+}
+
+pub fn router(app: Arc<LocalApp>) -> Router {
+    Router::new()
+        .route("/webhooks/carriers/ups/token", post(ups_token))
+        .route("/webhooks/carriers/{provider}", post(carrier))
+        .route("/webhooks/stores/{platform}", post(store))
+        .route("/api/shipments/{carrier}/{tracking_number}", get(shipment))
+        .route("/healthz", get(|| async { "ok" }))
+        // The handlers answer 413 themselves above 1 MiB; this only stops absurd bodies early.
+        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
+        .with_state(app)
+}
+
+fn event(method: &Method, route: &str, uri: &Uri, params: &[(&str, &str)], headers: &HeaderMap, body: &[u8]) -> Option<ApiGatewayV2httpRequest> {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let json = doorstep_apigw::event_json(method.as_str(), route, uri.path(), params, &headers, uri.query(), body);
+    serde_json::from_value(json).ok()
+}
+
+fn into_response(response: ApiGatewayV2httpResponse) -> Response {
+    let (status, headers, body) = doorstep_apigw::response_parts(response);
+    let mut builder = Response::builder().status(status);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn bad_request() -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": "request could not be read"}))).into_response()
+}
+
+async fn carrier(State(app): State<Arc<LocalApp>>, Path(provider): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match event(&method, "/webhooks/carriers/{provider}", &uri, &[("provider", &provider)], &headers, &body) {
+        Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
+        None => bad_request(),
+    }
+}
+
+async fn ups_token(State(app): State<Arc<LocalApp>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match event(&method, "/webhooks/carriers/ups/token", &uri, &[], &headers, &body) {
+        Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
+        None => bad_request(),
+    }
+}
+
+async fn store(State(app): State<Arc<LocalApp>>, Path(platform): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match event(&method, "/webhooks/stores/{platform}", &uri, &[("platform", &platform)], &headers, &body) {
+        Some(event) => into_response(store_webhook::handle(&app.stores, event).await),
+        None => bad_request(),
+    }
+}
+
+fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), app.admin_token.as_bytes()))
+}
+
+async fn shipment(State(app): State<Arc<LocalApp>>, Path((carrier, tracking)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if !authorized(&app, &headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))).into_response();
+    }
+    let (Some(carrier), Some(tracking)) = (CarrierSlug::parse(&carrier), TrackingNumber::parse(&tracking)) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such shipment"}))).into_response();
+    };
+    match app.store.get_shipment(&carrier, &tracking).await {
+        Ok(Some(shipment)) => Json(doorstep_core::api::shipment_json(&shipment)).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({"error": "no such shipment"}))).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "shipment read failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "storage failed"}))).into_response()
+        }
+    }
+}

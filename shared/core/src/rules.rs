@@ -21,7 +21,8 @@ impl Applied {
 /// Merges an update into a shipment:
 /// - every new event joins the history (kept sorted; an event seen before is not added twice);
 /// - the current status follows the newest event (by time, then milestone rank), so a late event
-///   never moves it backwards, and once terminal it stays put;
+///   never moves it backwards; a terminal event (delivered, returned, cancelled) ends the journey
+///   whatever its timestamp, and once terminal the status stays put;
 /// - the estimated delivery keeps the first date ever given and the one from the newest update.
 pub fn apply_update(shipment: &mut Shipment, update: &TrackingUpdate, now: DateTime<Utc>) -> Applied {
     let known: HashSet<String> = shipment.events.iter().map(|e| e.key()).collect();
@@ -52,15 +53,18 @@ fn advance_status(shipment: &mut Shipment) -> bool {
     if shipment.status.is_terminal() {
         return false;
     }
-    let Some(newest) = shipment.events.last() else { return false };
+    // A terminal event ends the journey even when its clock is behind the other scans (EasyPost's
+    // own example stamps `delivered` before `out_for_delivery`); otherwise the newest event leads.
+    let terminal = shipment.events.iter().rev().find(|e| e.status.is_terminal());
+    let Some(leader) = terminal.or(shipment.events.last()) else { return false };
     let current = shipment.status_at.map(|at| (at, shipment.status.milestone_rank()));
-    if current.is_some_and(|current| newest.order_key() <= current) {
+    if !leader.status.is_terminal() && current.is_some_and(|current| leader.order_key() <= current) {
         return false;
     }
-    let changed = newest.status != shipment.status || newest.reason != shipment.reason;
-    shipment.status = newest.status;
-    shipment.reason = newest.reason;
-    shipment.status_at = Some(newest.occurred_at);
+    let changed = leader.status != shipment.status || leader.reason != shipment.reason;
+    shipment.status = leader.status;
+    shipment.reason = leader.reason;
+    shipment.status_at = Some(leader.occurred_at);
     changed
 }
 
@@ -153,6 +157,15 @@ mod tests {
         apply_update(&mut s, &update(&[(InTransit, 20)], None), at(21));
         assert_eq!(s.status, Delivered);
         assert_eq!(s.events.len(), 2);
+    }
+
+    #[test]
+    fn given_a_terminal_event_stamped_before_other_scans_then_it_still_ends_the_journey() {
+        let mut s = shipment();
+        apply_update(&mut s, &update(&[(InTransit, 2), (OutForDelivery, 9), (Delivered, 1)], None), at(10));
+        assert_eq!(s.status, Delivered);
+        apply_update(&mut s, &update(&[(OutForDelivery, 30)], None), at(31));
+        assert_eq!(s.status, Delivered);
     }
 
     #[test]

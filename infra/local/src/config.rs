@@ -1,0 +1,108 @@
+//! The local runner's configuration: environment variables, with secrets generated on first start.
+
+use doorstep_core::ids::random_token;
+use doorstep_core::store_events::MerchantDefaults;
+use doorstep_core::webhook::{Secrets, SECRET_NAMES};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PORT: u16 = 3000;
+pub const DEFAULT_DATA_DIR: &str = "./.doorstep";
+const SECRETS_FILE: &str = "secrets.json";
+const ADMIN_TOKEN_NAME: &str = "ADMIN_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DOORSTEP_PORT must be a port number, got '{0}'")]
+    Port(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+#[derive(Debug)]
+pub struct LocalConfig {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub secrets: Secrets,
+    pub admin_token: String,
+    pub defaults: MerchantDefaults,
+    /// Secrets made at this start (name, value), to be shown once to whoever started the runner.
+    pub generated: Vec<(String, String)>,
+}
+
+impl LocalConfig {
+    /// Reads the environment through `var`; secrets not set there come from (or are generated
+    /// into) `secrets.json` in the data dir, so they survive restarts.
+    pub fn load(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let port = match var("DOORSTEP_PORT") {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Port(raw))?,
+            None => DEFAULT_PORT,
+        };
+        let data_dir = PathBuf::from(var("DOORSTEP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        std::fs::create_dir_all(&data_dir).map_err(|source| ConfigError::Io { path: data_dir.clone(), source })?;
+        let path = data_dir.join(SECRETS_FILE);
+        let mut stored = read_stored(&path)?;
+        let mut generated = Vec::new();
+        let mut secrets = Secrets::new();
+        let mut resolve = |name: &str, env_name: String| {
+            if let Some(value) = var(&env_name) {
+                return value;
+            }
+            stored
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    let value = random_token();
+                    generated.push((env_name, value.clone()));
+                    value
+                })
+                .clone()
+        };
+        for name in SECRET_NAMES {
+            let value = resolve(name, format!("DOORSTEP_SECRET_{name}"));
+            secrets.set(name, value);
+        }
+        let admin_token = resolve(ADMIN_TOKEN_NAME, "DOORSTEP_ADMIN_TOKEN".into());
+        if !generated.is_empty() {
+            write_stored(&path, &stored)?;
+        }
+        secrets.shippo_hmac = var("DOORSTEP_SECRET_SHIPPO_HMAC");
+        if let Some(id) = var("DOORSTEP_UPS_CLIENT_ID") {
+            secrets.ups_client_id = id;
+        }
+        let fallback = MerchantDefaults::default();
+        let defaults = MerchantDefaults {
+            timezone: var("DOORSTEP_DEFAULT_TIMEZONE")
+                .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
+                .unwrap_or(fallback.timezone),
+            locale: var("DOORSTEP_DEFAULT_LOCALE").unwrap_or(fallback.locale),
+        };
+        Ok(Self { port, data_dir, secrets, admin_token, defaults, generated })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("doorstep.sqlite3")
+    }
+}
+
+fn read_stored(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json { path: path.into(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(ConfigError::Io { path: path.into(), source }),
+    }
+}
+
+fn write_stored(path: &Path, stored: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io { path: path.into(), source };
+    let text = serde_json::to_string_pretty(stored).map_err(|source| ConfigError::Json { path: path.into(), source })?;
+    std::fs::write(path, text).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs Doorstep's whole test suite on a fresh machine:
+#   - installs moto (AWS-protocol server) and cfn-lint into .venv, and cargo-nextest if missing;
+#   - lints template.yaml with cfn-lint;
+#   - starts moto on a free loopback port, runs every Rust test against it, stops it.
+# Usage: scripts/test.sh [extra nextest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n== %s\n' "$*"; }
+
+log "Python tools (moto, cfn-lint) into .venv"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "Installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+log "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+log "Starting moto on loopback"
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+mkdir -p target
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    cat target/moto.log
+    echo "moto exited before it was ready" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+export DOORSTEP_MOTO_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+log "cargo nextest (moto at $DOORSTEP_MOTO_URL)"
+cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+
+log "Doc tests"
+cargo test --workspace --doc --quiet
+echo "all tests passed ($root)"
