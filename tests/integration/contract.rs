@@ -3,7 +3,10 @@
 use doorstep_core::chrono::{Duration, Utc};
 use doorstep_core::ids::{CarrierSlug, TrackingNumber};
 use doorstep_core::ingest::{apply_tracking_update, UpdateOutcome};
-use doorstep_core::model::{Consents, Customer, Order, OrderLink, PendingLink, Provider, Shipment, TrackingEvent, TrackingUpdate};
+use doorstep_core::model::{
+    Consents, Customer, Order, OrderLink, PendingLink, Provider, Shipment, TrackingEvent,
+    TrackingUpdate,
+};
 use doorstep_core::ports::{ShipmentWrite, Store, WriteError};
 use doorstep_core::status::ShipmentStatus;
 use doorstep_core::timezone::TimezoneSource;
@@ -22,46 +25,109 @@ fn shipment(slug: &str, number: &str) -> Shipment {
 }
 
 fn guard(expected_version: Option<u64>) -> ShipmentWrite<'static> {
-    ShipmentWrite { expected_version, ..Default::default() }
+    ShipmentWrite {
+        expected_version,
+        ..Default::default()
+    }
 }
 
 pub async fn new_shipments_round_trip_with_versions(store: &dyn Store) {
     let mut s = shipment("ups", "1Z100");
     store.save_shipment(&s, guard(None)).await.unwrap();
-    assert!(matches!(store.save_shipment(&s, guard(None)).await, Err(WriteError::Conflict)), "create must not overwrite");
-    let read = store.get_shipment(&s.carrier, &s.tracking_number).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            store.save_shipment(&s, guard(None)).await,
+            Err(WriteError::Conflict)
+        ),
+        "create must not overwrite"
+    );
+    let read = store
+        .get_shipment(&s.carrier, &s.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.version, 1);
     assert_eq!(read.tracking_token, s.tracking_token);
     s.status = ShipmentStatus::InTransit;
     store.save_shipment(&s, guard(Some(1))).await.unwrap();
-    assert!(matches!(store.save_shipment(&s, guard(Some(1))).await, Err(WriteError::Conflict)), "stale version must fail");
-    let read = store.get_shipment(&s.carrier, &s.tracking_number).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            store.save_shipment(&s, guard(Some(1))).await,
+            Err(WriteError::Conflict)
+        ),
+        "stale version must fail"
+    );
+    let read = store
+        .get_shipment(&s.carrier, &s.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((read.version, read.status), (2, ShipmentStatus::InTransit));
-    assert!(store.get_shipment(&carrier("fedex"), &s.tracking_number).await.unwrap().is_none());
+    assert!(store
+        .get_shipment(&carrier("fedex"), &s.tracking_number)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn a_dedupe_key_is_applied_once_and_atomically(store: &dyn Store) {
     let mut s = shipment("ups", "1Z200");
-    let write = |v, key| ShipmentWrite { expected_version: v, dedupe_key: Some(key), consume_pending_link: false };
+    let write = |v, key| ShipmentWrite {
+        expected_version: v,
+        dedupe_key: Some(key),
+        consume_pending_link: false,
+    };
     store.save_shipment(&s, write(None, "k1")).await.unwrap();
     s.status = ShipmentStatus::Delivered;
     let second = store.save_shipment(&s, write(Some(1), "k1")).await;
-    assert!(matches!(second, Err(WriteError::Duplicate)), "got {second:?}");
-    let read = store.get_shipment(&s.carrier, &s.tracking_number).await.unwrap().unwrap();
-    assert_eq!((read.version, read.status), (1, ShipmentStatus::Pending), "a duplicate writes nothing");
+    assert!(
+        matches!(second, Err(WriteError::Duplicate)),
+        "got {second:?}"
+    );
+    let read = store
+        .get_shipment(&s.carrier, &s.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.version, read.status),
+        (1, ShipmentStatus::Pending),
+        "a duplicate writes nothing"
+    );
     // A duplicate wins over a stale version: the delivery was applied, whatever happened since.
-    assert!(matches!(store.save_shipment(&s, write(Some(7), "k1")).await, Err(WriteError::Duplicate)));
+    assert!(matches!(
+        store.save_shipment(&s, write(Some(7), "k1")).await,
+        Err(WriteError::Duplicate)
+    ));
     store.save_shipment(&s, write(Some(1), "k2")).await.unwrap();
 }
 
 pub async fn a_pending_link_is_consumed_with_the_shipment_it_joins(store: &dyn Store) {
     let tn = tracking("TH123");
-    let link = OrderLink { order_id: "shopify:1".into(), fulfillment_id: Some("f1".into()), items: vec![] };
-    store.put_pending_link(&PendingLink { tracking_number: tn.clone(), link: link.clone(), created_at: Utc::now() }).await.unwrap();
-    assert_eq!(store.get_pending_link(&tn).await.unwrap().unwrap().link, link);
+    let link = OrderLink {
+        order_id: "shopify:1".into(),
+        fulfillment_id: Some("f1".into()),
+        items: vec![],
+    };
+    store
+        .put_pending_link(&PendingLink {
+            tracking_number: tn.clone(),
+            link: link.clone(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_pending_link(&tn).await.unwrap().unwrap().link,
+        link
+    );
     let mut s = shipment("thailand-post", "TH123");
     s.order = Some(link.clone());
-    let write = ShipmentWrite { expected_version: None, dedupe_key: Some("d"), consume_pending_link: true };
+    let write = ShipmentWrite {
+        expected_version: None,
+        dedupe_key: Some("d"),
+        consume_pending_link: true,
+    };
     store.save_shipment(&s, write).await.unwrap();
     assert!(store.get_pending_link(&tn).await.unwrap().is_none());
     let read = store.get_shipment(&s.carrier, &tn).await.unwrap().unwrap();
@@ -75,13 +141,31 @@ pub async fn shipments_are_found_by_tracking_number_and_by_token(store: &dyn Sto
     for s in [&a, &b, &other] {
         store.save_shipment(s, guard(None)).await.unwrap();
     }
-    let mut found: Vec<_> = store.find_shipments(&tracking("same1")).await.unwrap().into_iter().map(|s| s.carrier).collect();
+    let mut found: Vec<_> = store
+        .find_shipments(&tracking("same1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.carrier)
+        .collect();
     found.sort();
     assert_eq!(found, vec![carrier("dhl"), carrier("ups")]);
-    let by_token = store.get_shipment_by_token(&b.tracking_token).await.unwrap().unwrap();
+    let by_token = store
+        .get_shipment_by_token(&b.tracking_token)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_token.carrier, carrier("dhl"));
-    assert!(store.get_shipment_by_token("no-such-token").await.unwrap().is_none());
-    assert!(store.find_shipments(&tracking("NONE")).await.unwrap().is_empty());
+    assert!(store
+        .get_shipment_by_token("no-such-token")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_shipments(&tracking("NONE"))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
@@ -101,7 +185,10 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         version: 0,
     };
     store.save_order(&order, None).await.unwrap();
-    assert!(matches!(store.save_order(&order, None).await, Err(WriteError::Conflict)));
+    assert!(matches!(
+        store.save_order(&order, None).await,
+        Err(WriteError::Conflict)
+    ));
     order.cancelled = true;
     store.save_order(&order, Some(1)).await.unwrap();
     let read = store.get_order(&order.id).await.unwrap().unwrap();
@@ -124,7 +211,10 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         version: 0,
     };
     store.save_customer(&customer, None).await.unwrap();
-    assert!(matches!(store.save_customer(&customer, Some(5)).await, Err(WriteError::Conflict)));
+    assert!(matches!(
+        store.save_customer(&customer, Some(5)).await,
+        Err(WriteError::Conflict)
+    ));
     let read = store.get_customer(&customer.id).await.unwrap().unwrap();
     assert_eq!((read.version, read.tier.as_deref()), (1, Some("Gold")));
     assert!(store.get_customer("nobody").await.unwrap().is_none());
@@ -133,8 +223,14 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
 
 pub async fn deliveries_are_remembered_until_they_expire(store: &dyn Store) {
     assert!(!store.delivery_seen("shopify:a").await.unwrap());
-    store.mark_delivery("shopify:a", Utc::now() + Duration::days(1)).await.unwrap();
-    store.mark_delivery("shopify:old", Utc::now() - Duration::seconds(1)).await.unwrap();
+    store
+        .mark_delivery("shopify:a", Utc::now() + Duration::days(1))
+        .await
+        .unwrap();
+    store
+        .mark_delivery("shopify:old", Utc::now() - Duration::seconds(1))
+        .await
+        .unwrap();
     assert!(store.delivery_seen("shopify:a").await.unwrap());
     assert!(!store.delivery_seen("shopify:old").await.unwrap());
 }
@@ -167,8 +263,16 @@ pub async fn concurrent_updates_to_one_shipment_lose_nothing(store: Arc<dyn Stor
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap(), UpdateOutcome::Applied);
     }
-    let read = store.get_shipment(&carrier("ups"), &tracking("1ZRACE")).await.unwrap().unwrap();
-    assert_eq!(read.events.len(), writers as usize, "every concurrent update is in the history");
+    let read = store
+        .get_shipment(&carrier("ups"), &tracking("1ZRACE"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.events.len(),
+        writers as usize,
+        "every concurrent update is in the history"
+    );
 }
 
 macro_rules! contract_suite {

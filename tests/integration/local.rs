@@ -1,1 +1,180 @@
+//! The local runner: real HTTP routing on the embedded store, the Lambdas' handlers inside.
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use doorstep_local::config::LocalConfig;
+use doorstep_local::{router, LocalApp};
+use doorstep_tests::*;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-for-tests";
+
+fn local_router() -> axum::Router {
+    router(Arc::new(LocalApp::new(
+        Arc::new(sqlite_store()),
+        config(),
+        ADMIN.into(),
+    )))
+}
+
+async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn post(path: &str, headers: &[(String, String)], body: Vec<u8>) -> Request<Body> {
+    let mut builder = Request::post(path);
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    builder.body(Body::from(body)).unwrap()
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_shopify_order_and_carrier_events_are_read_back_through_the_api() {
+    let router = local_router();
+    let order = fixture("shopify_orders_create_sample.json");
+    let headers = store_headers("shopify", Some("orders/create"), Some("l-1"), &order);
+    assert_eq!(
+        send(&router, post("/webhooks/stores/shopify", &headers, order))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let fulfilment = fixture("shopify_fulfillments_update_sample.json");
+    let headers = store_headers(
+        "shopify",
+        Some("fulfillments/create"),
+        Some("l-2"),
+        &fulfilment,
+    );
+    assert_eq!(
+        send(
+            &router,
+            post("/webhooks/stores/shopify", &headers, fulfilment)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let ups = br#"{"trackingNumber":"1Z827WK74630","gmtActivityDate":"20240423","gmtActivityTime":"131519","localActivityDate":"20240423","localActivityTime":"091519","activityStatus":{"type":"I","code":"OT","description":"Out for Delivery"},"scheduledDeliveryDate":"20240423"}"#.to_vec();
+    let (auth, _) = carrier_auth("ups", &ups);
+    assert_eq!(
+        send(&router, post("/webhooks/carriers/ups", &auth, ups))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let (status, json) = send(&router, get("/api/shipments/ups/1z827wk74630", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["carrier"], "ups");
+    assert_eq!(json["tracking_number"], "1Z827WK74630");
+    assert_eq!(json["status"], "out_for_delivery");
+    assert_eq!(json["order_id"], "shopify:820982911946154508");
+    assert_eq!(json["estimated_delivery"], "2024-04-23");
+    assert!(json["tracking_token"]
+        .as_str()
+        .is_some_and(|t| t.len() >= 22));
+    let event = &json["events"][0];
+    assert_eq!(event["status"], "out_for_delivery");
+    assert_eq!(event["occurred_at"], "2024-04-23T13:15:19+00:00");
+    assert!(event["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Out for Delivery"));
+    assert_eq!(event["location"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_read_api_wants_the_admin_token_and_says_404_for_unknown_parcels() {
+    let router = local_router();
+    assert_eq!(
+        send(&router, get("/api/shipments/ups/1Z1", None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&router, get("/api/shipments/ups/1Z1", Some("wrong")))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, json) = send(&router, get("/api/shipments/ups/1Z1", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(json["error"].is_string());
+}
+
+#[tokio::test]
+async fn unsigned_requests_are_refused_by_the_runner_too() {
+    let router = local_router();
+    let body = fixture("ups_trackalert_delivered.json");
+    let (status, _) = send(&router, post("/webhooks/carriers/ups", &[], body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(&router, post("/webhooks/stores/nope", &[], b"{}".to_vec())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn secrets_are_generated_once_then_kept_in_the_data_dir() {
+    let dir = std::env::temp_dir().join(format!("doorstep-local-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let env = |overrides: Vec<(&'static str, String)>| {
+        let dir = dir.clone();
+        move |name: &str| -> Option<String> {
+            if name == "DOORSTEP_DATA_DIR" {
+                return Some(dir.display().to_string());
+            }
+            overrides
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
+    };
+    let first =
+        LocalConfig::load(env(vec![("DOORSTEP_SECRET_SHOPIFY", "from-env".into())])).unwrap();
+    assert_eq!(first.port, 3000);
+    assert_eq!(first.secrets.get("SHOPIFY"), Some("from-env"));
+    let generated: Vec<_> = first
+        .generated
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(generated.contains(&"DOORSTEP_SECRET_EASYPOST"));
+    assert!(generated.contains(&"DOORSTEP_ADMIN_TOKEN"));
+    assert!(
+        !generated.contains(&"DOORSTEP_SECRET_SHOPIFY"),
+        "a secret from the environment is not generated"
+    );
+    let second = LocalConfig::load(env(vec![("DOORSTEP_PORT", "4010".into())])).unwrap();
+    assert!(
+        second
+            .generated
+            .iter()
+            .all(|(name, _)| name == "DOORSTEP_SECRET_SHOPIFY"),
+        "only the one never stored"
+    );
+    assert_eq!(second.port, 4010);
+    assert_eq!(
+        second.secrets.get("EASYPOST"),
+        first.secrets.get("EASYPOST")
+    );
+    assert_eq!(second.admin_token, first.admin_token);
+    assert!(LocalConfig::load(env(vec![("DOORSTEP_PORT", "http".into())])).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

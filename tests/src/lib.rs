@@ -3,8 +3,8 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use doorstep_aws::dynamo::{TOKEN_INDEX, TRACKING_NUMBER_INDEX};
 use doorstep_aws::DynamoStore;
@@ -27,7 +27,15 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 pub fn secrets() -> Secrets {
     let mut secrets = Secrets::new();
-    for name in ["AFTERSHIP", "SHIPPO", "17TRACK", "UPS", "GENERIC", "SHOPIFY", "WOOCOMMERCE"] {
+    for name in [
+        "AFTERSHIP",
+        "SHIPPO",
+        "17TRACK",
+        "UPS",
+        "GENERIC",
+        "SHOPIFY",
+        "WOOCOMMERCE",
+    ] {
         secrets.set(name, SECRET);
     }
     secrets.set("EASYPOST", EASYPOST_SECRET);
@@ -36,7 +44,13 @@ pub fn secrets() -> Secrets {
 }
 
 pub fn config() -> WebhookConfig {
-    WebhookConfig { secrets: secrets(), defaults: MerchantDefaults { timezone: "Asia/Bangkok".into(), locale: "en".into() } }
+    WebhookConfig {
+        secrets: secrets(),
+        defaults: MerchantDefaults {
+            timezone: "Asia/Bangkok".into(),
+            locale: "en".into(),
+        },
+    }
 }
 
 pub fn now_unix() -> i64 {
@@ -61,12 +75,24 @@ pub fn apigw_event(
 pub fn carrier_auth(provider: &str, body: &[u8]) -> (Vec<(String, String)>, Option<String>) {
     let h = |k: &str, v: String| vec![(k.to_string(), v)];
     match provider {
-        "easypost" => (h("X-Hmac-Signature", easypost::sign(EASYPOST_SECRET, body)), None),
-        "aftership" => (h("aftership-hmac-sha256", aftership::sign(SECRET, body)), None),
+        "easypost" => (
+            h("X-Hmac-Signature", easypost::sign(EASYPOST_SECRET, body)),
+            None,
+        ),
+        "aftership" => (
+            h("aftership-hmac-sha256", aftership::sign(SECRET, body)),
+            None,
+        ),
         "shippo" => (Vec::new(), Some(format!("token={SECRET}"))),
         "17track" => (h("sign", seventeen_track::sign(SECRET, body)), None),
         "ups" => (h("credential", SECRET.to_string()), None),
-        "generic" => (h("Doorstep-Signature", sign_timestamped(SECRET.as_bytes(), body, now_unix())), None),
+        "generic" => (
+            h(
+                "Doorstep-Signature",
+                sign_timestamped(SECRET.as_bytes(), body, now_unix()),
+            ),
+            None,
+        ),
         other => panic!("no signer for {other}"),
     }
 }
@@ -86,7 +112,12 @@ pub fn carrier_event(provider: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
 }
 
 /// The headers each store would send with `body`; `topic` and `delivery` where the store has them.
-pub fn store_headers(platform: &str, topic: Option<&str>, delivery: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+pub fn store_headers(
+    platform: &str,
+    topic: Option<&str>,
+    delivery: Option<&str>,
+    body: &[u8],
+) -> Vec<(String, String)> {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     let mut push = |k: &str, v: Option<&str>| {
         if let Some(v) = v {
@@ -101,17 +132,28 @@ pub fn store_headers(platform: &str, topic: Option<&str>, delivery: Option<&str>
             push("X-Shopify-Shop-Domain", Some("doorstep-test.myshopify.com"));
         }
         "woocommerce" => {
-            push("X-WC-Webhook-Signature", Some(&woocommerce::sign(SECRET, body)));
+            push(
+                "X-WC-Webhook-Signature",
+                Some(&woocommerce::sign(SECRET, body)),
+            );
             push("X-WC-Webhook-Topic", topic);
             push("X-WC-Webhook-Delivery-ID", delivery);
         }
-        "generic" => push("Doorstep-Signature", Some(&sign_timestamped(SECRET.as_bytes(), body, now_unix()))),
+        "generic" => push(
+            "Doorstep-Signature",
+            Some(&sign_timestamped(SECRET.as_bytes(), body, now_unix())),
+        ),
         other => panic!("no signer for {other}"),
     }
     headers
 }
 
-pub fn store_event(platform: &str, topic: Option<&str>, delivery: Option<&str>, body: &[u8]) -> ApiGatewayV2httpRequest {
+pub fn store_event(
+    platform: &str,
+    topic: Option<&str>,
+    delivery: Option<&str>,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
     let headers = store_headers(platform, topic, delivery, body);
     apigw_event(
         "POST",
@@ -139,7 +181,9 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_url())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await
 }
@@ -149,24 +193,40 @@ static TABLES: AtomicUsize = AtomicUsize::new(0);
 /// A fresh table on moto, defined as template.yaml defines it (keys, GSIs, stream).
 pub async fn dynamo_store() -> DynamoStore {
     let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
-    let name = format!("doorstep-test-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "doorstep-test-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::SeqCst)
+    );
     create_table(&client, &name).await;
     DynamoStore::new(client, name)
 }
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key schema")
 }
 
 fn attribute(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("attribute")
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attribute")
 }
 
 fn index(name: &str, hash: &str) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(hash, KeyType::Hash))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .expect("index")
 }
@@ -193,11 +253,18 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         )
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create table {name} on moto: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {name} on moto: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
 }
 
 /// Response status and JSON body of a Lambda response.
-pub fn status_and_json(response: aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> (u16, serde_json::Value) {
+pub fn status_and_json(
+    response: aws_lambda_events::apigw::ApiGatewayV2httpResponse,
+) -> (u16, serde_json::Value) {
     let (status, _, body) = doorstep_apigw::response_parts(response);
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     (status, json)

@@ -16,13 +16,22 @@ pub struct App {
 pub const UPS_TOKEN_PATH_SUFFIX: &str = "/webhooks/carriers/ups/token";
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-    let Ok(request) = Request::from_event(event) else { return bad_encoding() };
+    let Ok(request) = Request::from_event(event) else {
+        return bad_encoding();
+    };
     let now = Utc::now();
     let response = if request.path.ends_with(UPS_TOKEN_PATH_SUFFIX) {
         webhook::ups_token(request.inbound(), &app.config.secrets, now)
     } else {
         let provider = request.path_param("provider");
-        webhook::carrier_webhook(&provider, request.inbound(), &app.config, app.store.as_ref(), now).await
+        webhook::carrier_webhook(
+            &provider,
+            request.inbound(),
+            &app.config,
+            app.store.as_ref(),
+            now,
+        )
+        .await
     };
     json_response(&response)
 }

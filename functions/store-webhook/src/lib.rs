@@ -14,8 +14,17 @@ pub struct App {
 }
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-    let Ok(request) = Request::from_event(event) else { return bad_encoding() };
+    let Ok(request) = Request::from_event(event) else {
+        return bad_encoding();
+    };
     let platform = request.path_param("platform");
-    let response = webhook::store_webhook(&platform, request.inbound(), &app.config, app.store.as_ref(), Utc::now()).await;
+    let response = webhook::store_webhook(
+        &platform,
+        request.inbound(),
+        &app.config,
+        app.store.as_ref(),
+        Utc::now(),
+    )
+    .await;
     json_response(&response)
 }

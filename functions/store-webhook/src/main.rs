@@ -2,17 +2,22 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use store_webhook::{handle, App};
 use std::sync::Arc;
+use store_webhook::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     doorstep_aws::runtime::init_tracing();
     let (store, config) = doorstep_aws::runtime::webhook_wiring().await?;
-    let app = App { store: Arc::new(store), config };
+    let app = App {
+        store: Arc::new(store),
+        config,
+    };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-        Ok::<_, Error>(handle(app, event.payload).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
+            Ok::<_, Error>(handle(app, event.payload).await)
+        },
+    ))
     .await
 }

@@ -16,9 +16,15 @@ pub enum ConfigError {
     #[error("DOORSTEP_PORT must be a port number, got '{0}'")]
     Port(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug)]
@@ -41,8 +47,12 @@ impl LocalConfig {
             Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Port(raw))?,
             None => DEFAULT_PORT,
         };
-        let data_dir = PathBuf::from(var("DOORSTEP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
-        std::fs::create_dir_all(&data_dir).map_err(|source| ConfigError::Io { path: data_dir.clone(), source })?;
+        let data_dir =
+            PathBuf::from(var("DOORSTEP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        std::fs::create_dir_all(&data_dir).map_err(|source| ConfigError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
         let path = data_dir.join(SECRETS_FILE);
         let mut stored = read_stored(&path)?;
         let mut generated = Vec::new();
@@ -79,7 +89,14 @@ impl LocalConfig {
                 .unwrap_or(fallback.timezone),
             locale: var("DOORSTEP_DEFAULT_LOCALE").unwrap_or(fallback.locale),
         };
-        Ok(Self { port, data_dir, secrets, admin_token, defaults, generated })
+        Ok(Self {
+            port,
+            data_dir,
+            secrets,
+            admin_token,
+            defaults,
+            generated,
+        })
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -89,15 +106,27 @@ impl LocalConfig {
 
 fn read_stored(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json { path: path.into(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json {
+            path: path.into(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(source) => Err(ConfigError::Io { path: path.into(), source }),
+        Err(source) => Err(ConfigError::Io {
+            path: path.into(),
+            source,
+        }),
     }
 }
 
 fn write_stored(path: &Path, stored: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io { path: path.into(), source };
-    let text = serde_json::to_string_pretty(stored).map_err(|source| ConfigError::Json { path: path.into(), source })?;
+    let io = |source| ConfigError::Io {
+        path: path.into(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(stored).map_err(|source| ConfigError::Json {
+        path: path.into(),
+        source,
+    })?;
     std::fs::write(path, text).map_err(io)?;
     #[cfg(unix)]
     {

@@ -27,8 +27,14 @@ pub struct LocalApp {
 impl LocalApp {
     pub fn new(store: Arc<dyn Store>, config: WebhookConfig, admin_token: String) -> Self {
         Self {
-            carriers: carrier_webhook::App { store: store.clone(), config: config.clone() },
-            stores: store_webhook::App { store: store.clone(), config },
+            carriers: carrier_webhook::App {
+                store: store.clone(),
+                config: config.clone(),
+            },
+            stores: store_webhook::App {
+                store: store.clone(),
+                config,
+            },
             store,
             admin_token,
         }
@@ -47,12 +53,27 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .with_state(app)
 }
 
-fn event(method: &Method, route: &str, uri: &Uri, params: &[(&str, &str)], headers: &HeaderMap, body: &[u8]) -> Option<ApiGatewayV2httpRequest> {
+fn event(
+    method: &Method,
+    route: &str,
+    uri: &Uri,
+    params: &[(&str, &str)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<ApiGatewayV2httpRequest> {
     let headers: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let json = doorstep_apigw::event_json(method.as_str(), route, uri.path(), params, &headers, uri.query(), body);
+    let json = doorstep_apigw::event_json(
+        method.as_str(),
+        route,
+        uri.path(),
+        params,
+        &headers,
+        uri.query(),
+        body,
+    );
     serde_json::from_value(json).ok()
 }
 
@@ -62,29 +83,76 @@ fn into_response(response: ApiGatewayV2httpResponse) -> Response {
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
-    builder.body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    builder
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn bad_request() -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": "request could not be read"}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "request could not be read"})),
+    )
+        .into_response()
 }
 
-async fn carrier(State(app): State<Arc<LocalApp>>, Path(provider): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    match event(&method, "/webhooks/carriers/{provider}", &uri, &[("provider", &provider)], &headers, &body) {
+async fn carrier(
+    State(app): State<Arc<LocalApp>>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match event(
+        &method,
+        "/webhooks/carriers/{provider}",
+        &uri,
+        &[("provider", &provider)],
+        &headers,
+        &body,
+    ) {
         Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
         None => bad_request(),
     }
 }
 
-async fn ups_token(State(app): State<Arc<LocalApp>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    match event(&method, "/webhooks/carriers/ups/token", &uri, &[], &headers, &body) {
+async fn ups_token(
+    State(app): State<Arc<LocalApp>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match event(
+        &method,
+        "/webhooks/carriers/ups/token",
+        &uri,
+        &[],
+        &headers,
+        &body,
+    ) {
         Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
         None => bad_request(),
     }
 }
 
-async fn store(State(app): State<Arc<LocalApp>>, Path(platform): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    match event(&method, "/webhooks/stores/{platform}", &uri, &[("platform", &platform)], &headers, &body) {
+async fn store(
+    State(app): State<Arc<LocalApp>>,
+    Path(platform): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match event(
+        &method,
+        "/webhooks/stores/{platform}",
+        &uri,
+        &[("platform", &platform)],
+        &headers,
+        &body,
+    ) {
         Some(event) => into_response(store_webhook::handle(&app.stores, event).await),
         None => bad_request(),
     }
@@ -98,19 +166,42 @@ fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
         .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), app.admin_token.as_bytes()))
 }
 
-async fn shipment(State(app): State<Arc<LocalApp>>, Path((carrier, tracking)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn shipment(
+    State(app): State<Arc<LocalApp>>,
+    Path((carrier, tracking)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if !authorized(&app, &headers) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
     }
-    let (Some(carrier), Some(tracking)) = (CarrierSlug::parse(&carrier), TrackingNumber::parse(&tracking)) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such shipment"}))).into_response();
+    let (Some(carrier), Some(tracking)) = (
+        CarrierSlug::parse(&carrier),
+        TrackingNumber::parse(&tracking),
+    ) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such shipment"})),
+        )
+            .into_response();
     };
     match app.store.get_shipment(&carrier, &tracking).await {
         Ok(Some(shipment)) => Json(doorstep_core::api::shipment_json(&shipment)).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({"error": "no such shipment"}))).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such shipment"})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "shipment read failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "storage failed"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "storage failed"})),
+            )
+                .into_response()
         }
     }
 }

@@ -1,21 +1,25 @@
 //! `doorstep-local`: run every Doorstep route on this machine, no AWS account needed.
 
+use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::SqliteStore;
 use doorstep_local::config::LocalConfig;
 use doorstep_local::{router, LocalApp};
-use doorstep_core::webhook::WebhookConfig;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
     let config = LocalConfig::load(|name| std::env::var(name).ok())?;
     if !config.generated.is_empty() {
         // Shown once, to whoever started the runner; they are kept in the data dir from now on.
-        println!("Generated secrets (stored in {}):", config.data_dir.join("secrets.json").display());
+        println!(
+            "Generated secrets (stored in {}):",
+            config.data_dir.join("secrets.json").display()
+        );
         for (name, value) in &config.generated {
             println!("  {name}={value}");
         }
@@ -23,12 +27,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(SqliteStore::open(&config.database_path())?);
     let app = LocalApp::new(
         store,
-        WebhookConfig { secrets: config.secrets.clone(), defaults: config.defaults.clone() },
+        WebhookConfig {
+            secrets: config.secrets.clone(),
+            defaults: config.defaults.clone(),
+        },
         config.admin_token.clone(),
     );
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
-    println!("Doorstep listening on http://{address} (data in {})", config.data_dir.display());
+    println!(
+        "Doorstep listening on http://{address} (data in {})",
+        config.data_dir.display()
+    );
     axum::serve(listener, router(Arc::new(app)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -29,15 +29,20 @@ impl Request {
     pub fn from_event(event: ApiGatewayV2httpRequest) -> Result<Self, BadEncoding> {
         let body = match event.body {
             None => Vec::new(),
-            Some(body) if event.is_base64_encoded => {
-                base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).map_err(|_| BadEncoding)?
-            }
+            Some(body) if event.is_base64_encoded => base64::engine::general_purpose::STANDARD
+                .decode(body.as_bytes())
+                .map_err(|_| BadEncoding)?,
             Some(body) => body.into_bytes(),
         };
         let headers = event
             .headers
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_string())))
+            .filter_map(|(name, value)| {
+                Some((
+                    name.as_str().to_ascii_lowercase(),
+                    value.to_str().ok()?.to_string(),
+                ))
+            })
             .collect();
         Ok(Self {
             method: event.request_context.http.method.to_string(),
@@ -50,7 +55,11 @@ impl Request {
     }
 
     pub fn inbound(&self) -> InboundRequest<'_> {
-        InboundRequest { headers: &self.headers, query: self.query.as_deref(), body: &self.body }
+        InboundRequest {
+            headers: &self.headers,
+            query: self.query.as_deref(),
+            body: &self.body,
+        }
     }
 
     /// A path parameter, or the path's last segment when the route did not name it.
@@ -64,7 +73,10 @@ impl Request {
 
 /// The response to an event whose body could not be decoded.
 pub fn bad_encoding() -> ApiGatewayV2httpResponse {
-    json_response(&WebhookResponse { status: 400, body: json!({"error": "body is not valid base64"}).to_string() })
+    json_response(&WebhookResponse {
+        status: 400,
+        body: json!({"error": "body is not valid base64"}).to_string(),
+    })
 }
 
 pub fn json_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
@@ -102,8 +114,10 @@ pub fn event_json(
         Ok(text) => (text.to_string(), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
-    let params: serde_json::Map<String, serde_json::Value> =
-        path_parameters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let params: serde_json::Map<String, serde_json::Value> = path_parameters
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     json!({
         "version": "2.0",
         "routeKey": format!("{method} {route_key}"),

@@ -40,10 +40,23 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+fn unavailable<
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+>(
+    e: SdkError<E, R>,
+) -> StoreError {
     let detail = match e.as_service_error() {
-        Some(service) => format!("{}: {}", service.code().unwrap_or("unknown"), service.message().unwrap_or("")),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string().chars().take(300).collect(),
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("unknown"),
+            service.message().unwrap_or("")
+        ),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            .to_string()
+            .chars()
+            .take(300)
+            .collect(),
     };
     StoreError::Unavailable(detail)
 }
@@ -53,13 +66,23 @@ fn shipment_pk(carrier: &CarrierSlug, tracking: &TrackingNumber) -> String {
 }
 
 fn doc<T: Serialize>(record: &T) -> Result<AttributeValue, StoreError> {
-    serde_json::to_string(record).map(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_string(record)
+        .map(s)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn read<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let text = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item has no doc".into()))?;
-    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let text = item
+        .get("doc")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item has no doc".into()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
     value["version"] = serde_json::Value::from(version);
     serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -68,7 +91,10 @@ fn read<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
 fn version_guard(expected: Option<u64>) -> (String, Item) {
     match expected {
         None => ("attribute_not_exists(pk)".into(), HashMap::new()),
-        Some(v) => ("version = :expected".into(), HashMap::from([(":expected".to_string(), n(v as i64))])),
+        Some(v) => (
+            "version = :expected".into(),
+            HashMap::from([(":expected".to_string(), n(v as i64))]),
+        ),
     }
 }
 
@@ -78,7 +104,10 @@ fn next_version(expected: Option<u64>) -> i64 {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -99,7 +128,12 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    async fn query_index(&self, index: &str, key: &str, value: String) -> Result<Vec<Shipment>, StoreError> {
+    async fn query_index(
+        &self,
+        index: &str,
+        key: &str,
+        value: String,
+    ) -> Result<Vec<Shipment>, StoreError> {
         let mut shipments = Vec::new();
         let mut start = None;
         loop {
@@ -139,18 +173,32 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(WriteError::Conflict),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(WriteError::Conflict)
+            }
             Err(e) => Err(unavailable(e).into()),
         }
     }
 
     fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
         Ok(HashMap::from([
-            ("pk".to_string(), s(shipment_pk(&shipment.carrier, &shipment.tracking_number))),
+            (
+                "pk".to_string(),
+                s(shipment_pk(&shipment.carrier, &shipment.tracking_number)),
+            ),
             ("sk".to_string(), s("META")),
             ("entity".to_string(), s("shipment")),
-            ("gsi1pk".to_string(), s(format!("TN#{}", shipment.tracking_number))),
-            ("tracking_token".to_string(), s(shipment.tracking_token.clone())),
+            (
+                "gsi1pk".to_string(),
+                s(format!("TN#{}", shipment.tracking_number)),
+            ),
+            (
+                "tracking_token".to_string(),
+                s(shipment.tracking_token.clone()),
+            ),
             ("status".to_string(), s(shipment.status.as_str())),
             ("doc".to_string(), doc(shipment)?),
         ]))
@@ -159,19 +207,36 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError> {
-        self.get_item(shipment_pk(carrier, tracking), "META").await?.as_ref().map(read).transpose()
+    async fn get_shipment(
+        &self,
+        carrier: &CarrierSlug,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<Shipment>, StoreError> {
+        self.get_item(shipment_pk(carrier, tracking), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError> {
-        self.query_index(TRACKING_NUMBER_INDEX, "gsi1pk", format!("TN#{tracking}")).await
+        self.query_index(TRACKING_NUMBER_INDEX, "gsi1pk", format!("TN#{tracking}"))
+            .await
     }
 
     async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
-        Ok(self.query_index(TOKEN_INDEX, "tracking_token", token.to_string()).await?.into_iter().next())
+        Ok(self
+            .query_index(TOKEN_INDEX, "tracking_token", token.to_string())
+            .await?
+            .into_iter()
+            .next())
     }
 
-    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError> {
+    async fn save_shipment(
+        &self,
+        shipment: &Shipment,
+        write: ShipmentWrite<'_>,
+    ) -> Result<(), WriteError> {
         let mut item = Self::shipment_item(shipment)?;
         if write.dedupe_key.is_none() && !write.consume_pending_link {
             return self.put_versioned(item, write.expected_version).await;
@@ -188,7 +253,9 @@ impl Store for DynamoStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         if let Some(key) = write.dedupe_key {
-            let expires = (Utc::now() + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS)).timestamp();
+            let expires = (Utc::now()
+                + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS))
+            .timestamp();
             let dedupe = Put::builder()
                 .table_name(&self.table)
                 .item("pk", s(format!("DEDUPE#{key}")))
@@ -209,7 +276,12 @@ impl Store for DynamoStore {
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -232,14 +304,25 @@ impl Store for DynamoStore {
                 } else if failed(0) {
                     Err(WriteError::Conflict)
                 } else {
-                    Err(StoreError::Unavailable(format!("transaction cancelled: {:?}", cancelled.message())).into())
+                    Err(StoreError::Unavailable(format!(
+                        "transaction cancelled: {:?}",
+                        cancelled.message()
+                    ))
+                    .into())
                 }
             }
         }
     }
 
-    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError> {
-        self.get_item(format!("PENDING#{tracking}"), "LINK").await?.as_ref().map(read).transpose()
+    async fn get_pending_link(
+        &self,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<PendingLink>, StoreError> {
+        self.get_item(format!("PENDING#{tracking}"), "LINK")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
     async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError> {
@@ -257,10 +340,18 @@ impl Store for DynamoStore {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        self.get_item(format!("ORDER#{id}"), "META").await?.as_ref().map(read).transpose()
+        self.get_item(format!("ORDER#{id}"), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
-    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError> {
+    async fn save_order(
+        &self,
+        order: &Order,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
         let item = HashMap::from([
             ("pk".to_string(), s(format!("ORDER#{}", order.id))),
             ("sk".to_string(), s("META")),
@@ -271,15 +362,26 @@ impl Store for DynamoStore {
     }
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        self.get_item(format!("CUST#{id}"), "PROFILE").await?.as_ref().map(read).transpose()
+        self.get_item(format!("CUST#{id}"), "PROFILE")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
-    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError> {
+    async fn save_customer(
+        &self,
+        customer: &Customer,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
         let item = HashMap::from([
             ("pk".to_string(), s(format!("CUST#{}", customer.id))),
             ("sk".to_string(), s("PROFILE")),
             ("entity".to_string(), s("customer")),
-            ("preferences_token".to_string(), s(customer.preferences_token.clone())),
+            (
+                "preferences_token".to_string(),
+                s(customer.preferences_token.clone()),
+            ),
             ("doc".to_string(), doc(customer)?),
         ]);
         self.put_versioned(item, expected_version).await

@@ -14,20 +14,35 @@ pub enum ConfigError {
 
 /// JSON logs, level from `RUST_LOG` (default `info`); no ANSI colours in CloudWatch.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().json().with_env_filter(filter).with_target(false).without_time().init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .init();
 }
 
 fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
 }
 
 /// `DEFAULT_TIMEZONE` and `DEFAULT_LOCALE`, from the template's parameters.
 pub fn merchant_defaults() -> MerchantDefaults {
     let fallback = MerchantDefaults::default();
     MerchantDefaults {
-        timezone: std::env::var("DEFAULT_TIMEZONE").ok().filter(|z| doorstep_core::timezone::parse_zone(z).is_some()).unwrap_or(fallback.timezone),
-        locale: std::env::var("DEFAULT_LOCALE").ok().filter(|l| !l.is_empty()).unwrap_or(fallback.locale),
+        timezone: std::env::var("DEFAULT_TIMEZONE")
+            .ok()
+            .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
+            .unwrap_or(fallback.timezone),
+        locale: std::env::var("DEFAULT_LOCALE")
+            .ok()
+            .filter(|l| !l.is_empty())
+            .unwrap_or(fallback.locale),
     }
 }
 
@@ -38,5 +53,11 @@ pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigErro
     let secrets_path = env("SECRETS_PATH")?;
     let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    Ok((store, WebhookConfig { secrets, defaults: merchant_defaults() }))
+    Ok((
+        store,
+        WebhookConfig {
+            secrets,
+            defaults: merchant_defaults(),
+        },
+    ))
 }

@@ -25,9 +25,14 @@ pub async fn load(client: &Client, path: &str) -> Result<Secrets, SecretsError> 
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| SecretsError { path: path.into(), detail: format!("{}", aws_sdk_ssm::error::DisplayErrorContext(e)) })?;
+            .map_err(|e| SecretsError {
+                path: path.into(),
+                detail: format!("{}", aws_sdk_ssm::error::DisplayErrorContext(e)),
+            })?;
         for parameter in page.parameters() {
-            let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else { continue };
+            let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else {
+                continue;
+            };
             let key = name.rsplit('/').next().unwrap_or(name);
             match key {
                 "shippo-hmac" => secrets.shippo_hmac = Some(value.to_string()),

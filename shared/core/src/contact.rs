@@ -15,12 +15,19 @@ impl PhoneNumber {
         if raw.is_empty() || raw.len() > 40 {
             return Err(ContactError::Phone);
         }
-        let country = region.and_then(|r| r.trim().to_ascii_uppercase().parse::<phonenumber::country::Id>().ok());
+        let country = region.and_then(|r| {
+            r.trim()
+                .to_ascii_uppercase()
+                .parse::<phonenumber::country::Id>()
+                .ok()
+        });
         let parsed = phonenumber::parse(country, raw).map_err(|_| ContactError::Phone)?;
         if !phonenumber::is_valid(&parsed) {
             return Err(ContactError::Phone);
         }
-        Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(Self(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,7 +49,9 @@ impl EmailAddress {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = domain.len() <= 253
             && labels.len() >= 2
@@ -93,7 +102,10 @@ impl Contact<PhoneNumber> {
     pub fn phone(raw: &str, region: Option<&str>) -> Self {
         match PhoneNumber::parse(raw, region) {
             Ok(value) => Self::Usable { value },
-            Err(e) => Self::Unusable { raw: raw.to_string(), reason: e.to_string() },
+            Err(e) => Self::Unusable {
+                raw: raw.to_string(),
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -102,7 +114,10 @@ impl Contact<EmailAddress> {
     pub fn email(raw: &str) -> Self {
         match EmailAddress::parse(raw) {
             Ok(value) => Self::Usable { value },
-            Err(e) => Self::Unusable { raw: raw.to_string(), reason: e.to_string() },
+            Err(e) => Self::Unusable {
+                raw: raw.to_string(),
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -122,9 +137,24 @@ mod tests {
 
     #[test]
     fn phones_become_e164_with_the_address_region() {
-        assert_eq!(PhoneNumber::parse("081 234 5678", Some("TH")).unwrap().as_str(), "+66812345678");
-        assert_eq!(PhoneNumber::parse("+1 (415) 555-2671", None).unwrap().as_str(), "+14155552671");
-        assert_eq!(PhoneNumber::parse("(415) 555-2671", Some("us")).unwrap().as_str(), "+14155552671");
+        assert_eq!(
+            PhoneNumber::parse("081 234 5678", Some("TH"))
+                .unwrap()
+                .as_str(),
+            "+66812345678"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 (415) 555-2671", None)
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            PhoneNumber::parse("(415) 555-2671", Some("us"))
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
     }
 
     #[test]
@@ -140,8 +170,20 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_domains_lowercased() {
-        assert_eq!(EmailAddress::parse(" Jon@Example.COM ").unwrap().as_str(), "Jon@example.com");
-        for raw in ["", "jon", "jon@", "@example.com", "jon@localhost", "jo n@example.com", "a..b@example.com", "jon@-x.com"] {
+        assert_eq!(
+            EmailAddress::parse(" Jon@Example.COM ").unwrap().as_str(),
+            "Jon@example.com"
+        );
+        for raw in [
+            "",
+            "jon",
+            "jon@",
+            "@example.com",
+            "jon@localhost",
+            "jo n@example.com",
+            "a..b@example.com",
+            "jon@-x.com",
+        ] {
             assert!(EmailAddress::parse(raw).is_err(), "{raw}");
         }
     }

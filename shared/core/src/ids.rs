@@ -32,7 +32,15 @@ const CARRIER_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Values stores send when they do not know the carrier.
-const UNKNOWN_CARRIERS: &[&str] = &["", "null", "none", "other", "unknown", "null-company", "custom"];
+const UNKNOWN_CARRIERS: &[&str] = &[
+    "",
+    "null",
+    "none",
+    "other",
+    "unknown",
+    "null-company",
+    "custom",
+];
 
 impl CarrierSlug {
     /// Normalizes a carrier name; `None` when it says nothing about the carrier.
@@ -120,9 +128,20 @@ mod tests {
         assert_eq!(CarrierSlug::parse("UPS").unwrap().as_str(), "ups");
         assert_eq!(CarrierSlug::parse(" FedEx ").unwrap().as_str(), "fedex");
         assert_eq!(CarrierSlug::parse("DHL Express").unwrap().as_str(), "dhl");
-        assert_eq!(CarrierSlug::parse("Thailand Post").unwrap().as_str(), "thailand-post");
-        assert_eq!(CarrierSlug::parse("United States Postal Service").unwrap().as_str(), "usps");
-        assert_eq!(CarrierSlug::parse("kerry_express").unwrap().as_str(), "kerry-logistics");
+        assert_eq!(
+            CarrierSlug::parse("Thailand Post").unwrap().as_str(),
+            "thailand-post"
+        );
+        assert_eq!(
+            CarrierSlug::parse("United States Postal Service")
+                .unwrap()
+                .as_str(),
+            "usps"
+        );
+        assert_eq!(
+            CarrierSlug::parse("kerry_express").unwrap().as_str(),
+            "kerry-logistics"
+        );
     }
 
     #[test]
@@ -134,8 +153,14 @@ mod tests {
 
     #[test]
     fn tracking_numbers_ignore_case_spaces_and_dashes() {
-        assert_eq!(TrackingNumber::parse("1z827wk74630").unwrap().as_str(), "1Z827WK74630");
-        assert_eq!(TrackingNumber::parse(" 1Z 827-wk7 4630 ").unwrap().as_str(), "1Z827WK74630");
+        assert_eq!(
+            TrackingNumber::parse("1z827wk74630").unwrap().as_str(),
+            "1Z827WK74630"
+        );
+        assert_eq!(
+            TrackingNumber::parse(" 1Z 827-wk7 4630 ").unwrap().as_str(),
+            "1Z827WK74630"
+        );
         assert!(TrackingNumber::parse("").is_none());
         assert!(TrackingNumber::parse("abc/../def").is_none());
         assert!(TrackingNumber::parse(&"9".repeat(65)).is_none());
@@ -147,6 +172,8 @@ mod tests {
         let b = random_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 }

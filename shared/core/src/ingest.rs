@@ -2,10 +2,15 @@
 //! Every write is conditional on the version read; a conflict means "read again and re-apply".
 
 use crate::ids::{CarrierSlug, TrackingNumber};
-use crate::model::{Customer, Order, OrderLink, PendingLink, Provider, Shipment, ShipmentRef, TrackingEvent, TrackingUpdate};
+use crate::model::{
+    Customer, Order, OrderLink, PendingLink, Provider, Shipment, ShipmentRef, TrackingEvent,
+    TrackingUpdate,
+};
 use crate::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
 use crate::rules;
-use crate::store_events::{order_id, FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, StoreEvent};
+use crate::store_events::{
+    order_id, FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, StoreEvent,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -32,17 +37,24 @@ pub enum UpdateOutcome {
 }
 
 /// Applies one carrier update with a single conditional write (retried on conflict).
-pub async fn apply_tracking_update(store: &dyn Store, update: &TrackingUpdate, now: DateTime<Utc>) -> Result<UpdateOutcome, IngestError> {
+pub async fn apply_tracking_update(
+    store: &dyn Store,
+    update: &TrackingUpdate,
+    now: DateTime<Utc>,
+) -> Result<UpdateOutcome, IngestError> {
     let dedupe_key = update.dedupe_key();
     for _ in 0..MAX_ATTEMPTS {
-        let existing = store.get_shipment(&update.carrier, &update.tracking_number).await?;
+        let existing = store
+            .get_shipment(&update.carrier, &update.tracking_number)
+            .await?;
         let (mut shipment, expected_version, consume_pending_link) = match existing {
             Some(shipment) => {
                 let version = shipment.version;
                 (shipment, Some(version), false)
             }
             None => {
-                let mut shipment = Shipment::new(update.carrier.clone(), update.tracking_number.clone(), now);
+                let mut shipment =
+                    Shipment::new(update.carrier.clone(), update.tracking_number.clone(), now);
                 // A fulfilment that named no carrier may be waiting for exactly this parcel.
                 let pending = store.get_pending_link(&update.tracking_number).await?;
                 let consume = pending.is_some();
@@ -54,7 +66,11 @@ pub async fn apply_tracking_update(store: &dyn Store, update: &TrackingUpdate, n
         if expected_version.is_some() && !applied.changed() {
             return Ok(UpdateOutcome::Unchanged);
         }
-        let write = ShipmentWrite { expected_version, dedupe_key: Some(&dedupe_key), consume_pending_link };
+        let write = ShipmentWrite {
+            expected_version,
+            dedupe_key: Some(&dedupe_key),
+            consume_pending_link,
+        };
         match store.save_shipment(&shipment, write).await {
             Ok(()) => return Ok(UpdateOutcome::Applied),
             Err(WriteError::Duplicate) => return Ok(UpdateOutcome::Duplicate),
@@ -96,22 +112,45 @@ pub async fn apply_store_event(
         StoreEvent::Fulfillment(fulfillment) => {
             let refs = link_fulfillment(store, &fulfillment, now).await?;
             let id = order_id(fulfillment.platform, &fulfillment.order_external_id);
-            add_shipments_to_order(store, &id, fulfillment.platform, &fulfillment.order_external_id, &refs, now).await?;
+            add_shipments_to_order(
+                store,
+                &id,
+                fulfillment.platform,
+                &fulfillment.order_external_id,
+                &refs,
+                now,
+            )
+            .await?;
         }
         StoreEvent::Ping => {}
     }
     if let Some(key) = delivery_key {
-        store.mark_delivery(key, now + Duration::days(DEDUPE_RETENTION_DAYS)).await?;
+        store
+            .mark_delivery(key, now + Duration::days(DEDUPE_RETENTION_DAYS))
+            .await?;
     }
     Ok(StoreOutcome::Applied)
 }
 
-async fn apply_order(store: &dyn Store, snapshot: OrderSnapshot, defaults: &MerchantDefaults, now: DateTime<Utc>) -> Result<(), IngestError> {
+async fn apply_order(
+    store: &dyn Store,
+    snapshot: OrderSnapshot,
+    defaults: &MerchantDefaults,
+    now: DateTime<Utc>,
+) -> Result<(), IngestError> {
     let id = snapshot.order_id();
     let existing = store.get_order(&id).await?;
     // An older snapshot (webhooks arrive out of order) must not revert the order or the customer.
-    let stale = is_stale(existing.as_ref().and_then(|o| o.source_updated_at), snapshot.updated_at);
-    let customer = snapshot.customer.clone().into_customer(snapshot.platform, &snapshot.external_id, defaults, now);
+    let stale = is_stale(
+        existing.as_ref().and_then(|o| o.source_updated_at),
+        snapshot.updated_at,
+    );
+    let customer = snapshot.customer.clone().into_customer(
+        snapshot.platform,
+        &snapshot.external_id,
+        defaults,
+        now,
+    );
     let customer_id = customer.id.clone();
     if !stale {
         upsert_customer(store, customer).await?;
@@ -123,7 +162,10 @@ async fn apply_order(store: &dyn Store, snapshot: OrderSnapshot, defaults: &Merc
     for _ in 0..MAX_ATTEMPTS {
         let existing = store.get_order(&id).await?;
         let expected = existing.as_ref().map(|o| o.version);
-        let stale = is_stale(existing.as_ref().and_then(|o| o.source_updated_at), snapshot.updated_at);
+        let stale = is_stale(
+            existing.as_ref().and_then(|o| o.source_updated_at),
+            snapshot.updated_at,
+        );
         let mut order = match existing {
             Some(existing) if stale => existing,
             existing => Order {
@@ -133,7 +175,10 @@ async fn apply_order(store: &dyn Store, snapshot: OrderSnapshot, defaults: &Merc
                 customer_id: Some(customer_id.clone()),
                 currency: snapshot.currency.clone(),
                 line_items: snapshot.line_items.clone(),
-                shipments: existing.as_ref().map(|o| o.shipments.clone()).unwrap_or_default(),
+                shipments: existing
+                    .as_ref()
+                    .map(|o| o.shipments.clone())
+                    .unwrap_or_default(),
                 // A cancellation is final, whatever order the webhooks came in.
                 cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
                 created_at: snapshot.created_at,
@@ -164,7 +209,10 @@ fn is_stale(stored: Option<DateTime<Utc>>, incoming: Option<DateTime<Utc>>) -> b
 fn merge_refs(shipments: &mut Vec<ShipmentRef>, refs: &[ShipmentRef]) -> bool {
     let mut added = false;
     for r in refs {
-        match shipments.iter_mut().find(|s| s.tracking_number == r.tracking_number) {
+        match shipments
+            .iter_mut()
+            .find(|s| s.tracking_number == r.tracking_number)
+        {
             Some(known) if known.carrier.is_none() && r.carrier.is_some() => {
                 known.carrier = r.carrier.clone();
                 added = true;
@@ -240,7 +288,11 @@ async fn add_shipments_to_order(
 }
 
 /// Ties each of a fulfilment's tracking numbers to the order, whichever came first.
-async fn link_fulfillment(store: &dyn Store, fulfillment: &FulfillmentSnapshot, now: DateTime<Utc>) -> Result<Vec<ShipmentRef>, IngestError> {
+async fn link_fulfillment(
+    store: &dyn Store,
+    fulfillment: &FulfillmentSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Vec<ShipmentRef>, IngestError> {
     let link = OrderLink {
         order_id: order_id(fulfillment.platform, &fulfillment.order_external_id),
         fulfillment_id: fulfillment.fulfillment_id.clone(),
@@ -264,19 +316,33 @@ async fn link_fulfillment(store: &dyn Store, fulfillment: &FulfillmentSnapshot, 
                             occurred_at: reported.at,
                             description: String::new(),
                             location: None,
-                            raw_code: format!("{}:{}", fulfillment.platform.as_str(), reported.raw_code),
+                            raw_code: format!(
+                                "{}:{}",
+                                fulfillment.platform.as_str(),
+                                reported.raw_code
+                            ),
                         }],
                         estimated_delivery: None,
                     };
                     apply_tracking_update(store, &update, now).await?;
                 }
-                refs.push(ShipmentRef { carrier: Some(carrier), tracking_number: tracking.clone() });
+                refs.push(ShipmentRef {
+                    carrier: Some(carrier),
+                    tracking_number: tracking.clone(),
+                });
             }
             None => {
                 store
-                    .put_pending_link(&PendingLink { tracking_number: tracking.clone(), link: link.clone(), created_at: now })
+                    .put_pending_link(&PendingLink {
+                        tracking_number: tracking.clone(),
+                        link: link.clone(),
+                        created_at: now,
+                    })
                     .await?;
-                refs.push(ShipmentRef { carrier: None, tracking_number: tracking.clone() });
+                refs.push(ShipmentRef {
+                    carrier: None,
+                    tracking_number: tracking.clone(),
+                });
             }
         }
     }
@@ -286,7 +352,11 @@ async fn link_fulfillment(store: &dyn Store, fulfillment: &FulfillmentSnapshot, 
 /// The carrier a fulfilment's parcel is tracked under: the shipment already known under this
 /// number when there is exactly one (carriers and stores spell carriers differently), else the
 /// store's carrier, else none (parked until a carrier reports the number).
-async fn resolve_carrier(store: &dyn Store, named: Option<&CarrierSlug>, tracking: &TrackingNumber) -> Result<Option<CarrierSlug>, IngestError> {
+async fn resolve_carrier(
+    store: &dyn Store,
+    named: Option<&CarrierSlug>,
+    tracking: &TrackingNumber,
+) -> Result<Option<CarrierSlug>, IngestError> {
     if let Some(carrier) = named {
         if store.get_shipment(carrier, tracking).await?.is_some() {
             return Ok(Some(carrier.clone()));
@@ -298,13 +368,22 @@ async fn resolve_carrier(store: &dyn Store, named: Option<&CarrierSlug>, trackin
         (_, Some(carrier)) => Ok(Some(carrier.clone())),
         ([], None) => Ok(None),
         (_, None) => {
-            tracing::warn!(candidates = known.len(), "fulfilment names no carrier and its tracking number is ambiguous; parked");
+            tracing::warn!(
+                candidates = known.len(),
+                "fulfilment names no carrier and its tracking number is ambiguous; parked"
+            );
             Ok(None)
         }
     }
 }
 
-async fn attach(store: &dyn Store, carrier: &CarrierSlug, tracking: &TrackingNumber, link: &OrderLink, now: DateTime<Utc>) -> Result<(), IngestError> {
+async fn attach(
+    store: &dyn Store,
+    carrier: &CarrierSlug,
+    tracking: &TrackingNumber,
+    link: &OrderLink,
+    now: DateTime<Utc>,
+) -> Result<(), IngestError> {
     for _ in 0..MAX_ATTEMPTS {
         let existing = store.get_shipment(carrier, tracking).await?;
         let (mut shipment, expected_version) = match existing {
@@ -317,7 +396,11 @@ async fn attach(store: &dyn Store, carrier: &CarrierSlug, tracking: &TrackingNum
         };
         shipment.order = Some(link.clone());
         shipment.updated_at = now;
-        let write = ShipmentWrite { expected_version, dedupe_key: None, consume_pending_link: false };
+        let write = ShipmentWrite {
+            expected_version,
+            dedupe_key: None,
+            consume_pending_link: false,
+        };
         match store.save_shipment(&shipment, write).await {
             Ok(()) => return Ok(()),
             Err(WriteError::Conflict | WriteError::Duplicate) => continue,

@@ -105,7 +105,11 @@ impl TrackingUpdate {
                 if let Some(date) = self.estimated_delivery {
                     hasher.update(date.to_string());
                 }
-                format!("{}:h:{}", self.provider.as_str(), hex::encode(&hasher.finalize()[..16]))
+                format!(
+                    "{}:h:{}",
+                    self.provider.as_str(),
+                    hex::encode(&hasher.finalize()[..16])
+                )
             }
         }
     }
@@ -240,7 +244,12 @@ pub struct Consents {
 
 impl Default for Consents {
     fn default() -> Self {
-        Self { transactional_email: true, transactional_sms: true, marketing_email: false, marketing_sms: false }
+        Self {
+            transactional_email: true,
+            transactional_sms: true,
+            marketing_email: false,
+            marketing_sms: false,
+        }
     }
 }
 
@@ -299,10 +308,14 @@ pub struct PendingLink {
 
 /// A normalized locale tag: lower-case, `-` separated.
 pub fn normalize_locale(raw: Option<&str>, default: &str) -> String {
-    let tag = raw.map(|r| r.trim().replace('_', "-").to_ascii_lowercase()).unwrap_or_default();
+    let tag = raw
+        .map(|r| r.trim().replace('_', "-").to_ascii_lowercase())
+        .unwrap_or_default();
     let valid = !tag.is_empty()
         && tag.len() <= 35
-        && tag.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+        && tag
+            .split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
     if valid {
         tag
     } else {
@@ -328,7 +341,11 @@ mod tests {
     #[test]
     fn event_keys_ignore_case_and_padding_but_not_content() {
         let a = event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", "Arrived");
-        let b = event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", " arrived ");
+        let b = event(
+            ShipmentStatus::InTransit,
+            "2024-01-01T00:00:00Z",
+            " arrived ",
+        );
         let c = event(ShipmentStatus::InTransit, "2024-01-01T00:00:01Z", "Arrived");
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), c.key());
@@ -341,7 +358,11 @@ mod tests {
             carrier: CarrierSlug::parse("ups").unwrap(),
             tracking_number: TrackingNumber::parse("1Z1").unwrap(),
             delivery_id: Some("evt-1".into()),
-            events: vec![event(ShipmentStatus::InTransit, "2024-01-01T00:00:00Z", "x")],
+            events: vec![event(
+                ShipmentStatus::InTransit,
+                "2024-01-01T00:00:00Z",
+                "x",
+            )],
             estimated_delivery: None,
         };
         assert_eq!(update.dedupe_key(), "aftership:1Z1:evt-1");

@@ -45,20 +45,39 @@ pub const DEDUPE_RETENTION_DAYS: i64 = 30;
 /// `expected + 1` (or 1 when created), and reads return it in the record's `version` field.
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError>;
+    async fn get_shipment(
+        &self,
+        carrier: &CarrierSlug,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<Shipment>, StoreError>;
     /// Every shipment with this tracking number, whatever its carrier.
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError>;
     async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError>;
-    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError>;
+    async fn save_shipment(
+        &self,
+        shipment: &Shipment,
+        write: ShipmentWrite<'_>,
+    ) -> Result<(), WriteError>;
 
-    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError>;
+    async fn get_pending_link(
+        &self,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<PendingLink>, StoreError>;
     async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError>;
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
-    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError>;
+    async fn save_order(
+        &self,
+        order: &Order,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
-    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError>;
+    async fn save_customer(
+        &self,
+        customer: &Customer,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
 
     /// Whether a store webhook delivery id was fully processed before.
     async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError>;

@@ -24,7 +24,11 @@ impl Applied {
 ///   never moves it backwards; a terminal event (delivered, returned, cancelled) ends the journey
 ///   whatever its timestamp, and once terminal the status stays put;
 /// - the estimated delivery keeps the first date ever given and the one from the newest update.
-pub fn apply_update(shipment: &mut Shipment, update: &TrackingUpdate, now: DateTime<Utc>) -> Applied {
+pub fn apply_update(
+    shipment: &mut Shipment,
+    update: &TrackingUpdate,
+    now: DateTime<Utc>,
+) -> Applied {
     let known: HashSet<String> = shipment.events.iter().map(|e| e.key()).collect();
     let mut added = HashSet::new();
     let mut new_events = 0;
@@ -42,7 +46,11 @@ pub fn apply_update(shipment: &mut Shipment, update: &TrackingUpdate, now: DateT
 
     let status_changed = advance_status(shipment);
     let estimate_changed = revise_estimate(shipment, update);
-    let applied = Applied { new_events, status_changed, estimate_changed };
+    let applied = Applied {
+        new_events,
+        status_changed,
+        estimate_changed,
+    };
     if applied.changed() {
         shipment.updated_at = now;
     }
@@ -55,10 +63,19 @@ fn advance_status(shipment: &mut Shipment) -> bool {
     }
     // A terminal event ends the journey even when its clock is behind the other scans (EasyPost's
     // own example stamps `delivered` before `out_for_delivery`); otherwise the newest event leads.
-    let terminal = shipment.events.iter().rev().find(|e| e.status.is_terminal());
-    let Some(leader) = terminal.or(shipment.events.last()) else { return false };
-    let current = shipment.status_at.map(|at| (at, shipment.status.milestone_rank()));
-    if !leader.status.is_terminal() && current.is_some_and(|current| leader.order_key() <= current) {
+    let terminal = shipment
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.status.is_terminal());
+    let Some(leader) = terminal.or(shipment.events.last()) else {
+        return false;
+    };
+    let current = shipment
+        .status_at
+        .map(|at| (at, shipment.status.milestone_rank()));
+    if !leader.status.is_terminal() && current.is_some_and(|current| leader.order_key() <= current)
+    {
         return false;
     }
     let changed = leader.status != shipment.status || leader.reason != shipment.reason;
@@ -69,11 +86,17 @@ fn advance_status(shipment: &mut Shipment) -> bool {
 }
 
 fn revise_estimate(shipment: &mut Shipment, update: &TrackingUpdate) -> bool {
-    let Some(date) = update.estimated_delivery else { return false };
+    let Some(date) = update.estimated_delivery else {
+        return false;
+    };
     let as_of = update.as_of();
     match &mut shipment.estimated_delivery {
         None => {
-            shipment.estimated_delivery = Some(EstimatedDelivery { original: date, latest: date, as_of });
+            shipment.estimated_delivery = Some(EstimatedDelivery {
+                original: date,
+                latest: date,
+                as_of,
+            });
             true
         }
         Some(estimate) => {
@@ -101,7 +124,9 @@ mod tests {
     use chrono::NaiveDate;
 
     fn at(hour: u32) -> DateTime<Utc> {
-        format!("2024-08-0{}T{:02}:00:00Z", 1 + hour / 24, hour % 24).parse().unwrap()
+        format!("2024-08-0{}T{:02}:00:00Z", 1 + hour / 24, hour % 24)
+            .parse()
+            .unwrap()
     }
 
     fn update(events: &[(ShipmentStatus, u32)], edd: Option<&str>) -> TrackingUpdate {
@@ -126,13 +151,21 @@ mod tests {
     }
 
     fn shipment() -> Shipment {
-        Shipment::new(CarrierSlug::parse("ups").unwrap(), TrackingNumber::parse("1Z999").unwrap(), at(0))
+        Shipment::new(
+            CarrierSlug::parse("ups").unwrap(),
+            TrackingNumber::parse("1Z999").unwrap(),
+            at(0),
+        )
     }
 
     #[test]
     fn given_events_in_order_when_applied_then_status_follows_the_newest() {
         let mut s = shipment();
-        apply_update(&mut s, &update(&[(InfoReceived, 1), (InTransit, 2)], None), at(3));
+        apply_update(
+            &mut s,
+            &update(&[(InfoReceived, 1), (InTransit, 2)], None),
+            at(3),
+        );
         assert_eq!(s.status, InTransit);
         apply_update(&mut s, &update(&[(OutForDelivery, 5)], None), at(6));
         assert_eq!(s.status, OutForDelivery);
@@ -147,7 +180,11 @@ mod tests {
         assert_eq!(s.status, OutForDelivery);
         assert_eq!(applied.new_events, 1);
         assert!(!applied.status_changed);
-        assert_eq!(s.events.first().unwrap().status, InTransit, "history stays sorted by time");
+        assert_eq!(
+            s.events.first().unwrap().status,
+            InTransit,
+            "history stays sorted by time"
+        );
     }
 
     #[test]
@@ -162,7 +199,11 @@ mod tests {
     #[test]
     fn given_a_terminal_event_stamped_before_other_scans_then_it_still_ends_the_journey() {
         let mut s = shipment();
-        apply_update(&mut s, &update(&[(InTransit, 2), (OutForDelivery, 9), (Delivered, 1)], None), at(10));
+        apply_update(
+            &mut s,
+            &update(&[(InTransit, 2), (OutForDelivery, 9), (Delivered, 1)], None),
+            at(10),
+        );
         assert_eq!(s.status, Delivered);
         apply_update(&mut s, &update(&[(OutForDelivery, 30)], None), at(31));
         assert_eq!(s.status, Delivered);
@@ -173,7 +214,11 @@ mod tests {
         let mut s = shipment();
         let u = update(&[(InTransit, 2), (InTransit, 2)], Some("2024-08-05"));
         assert!(apply_update(&mut s, &u, at(3)).changed());
-        assert_eq!(s.events.len(), 1, "duplicates inside one update collapse too");
+        assert_eq!(
+            s.events.len(),
+            1,
+            "duplicates inside one update collapse too"
+        );
         let before = s.clone();
         assert!(!apply_update(&mut s, &u, at(4)).changed());
         assert_eq!(s, before);
@@ -182,21 +227,40 @@ mod tests {
     #[test]
     fn given_same_time_events_when_applied_then_the_further_milestone_wins() {
         let mut s = shipment();
-        apply_update(&mut s, &update(&[(Delivered, 5), (OutForDelivery, 5)], None), at(6));
+        apply_update(
+            &mut s,
+            &update(&[(Delivered, 5), (OutForDelivery, 5)], None),
+            at(6),
+        );
         assert_eq!(s.status, Delivered);
     }
 
     #[test]
     fn estimated_delivery_keeps_original_and_latest_and_ignores_late_revisions() {
         let mut s = shipment();
-        apply_update(&mut s, &update(&[(InTransit, 2)], Some("2024-08-05")), at(3));
-        apply_update(&mut s, &update(&[(InTransit, 8)], Some("2024-08-07")), at(9));
-        apply_update(&mut s, &update(&[(InfoReceived, 1)], Some("2024-08-04")), at(10));
+        apply_update(
+            &mut s,
+            &update(&[(InTransit, 2)], Some("2024-08-05")),
+            at(3),
+        );
+        apply_update(
+            &mut s,
+            &update(&[(InTransit, 8)], Some("2024-08-07")),
+            at(9),
+        );
+        apply_update(
+            &mut s,
+            &update(&[(InfoReceived, 1)], Some("2024-08-04")),
+            at(10),
+        );
         let edd = s.estimated_delivery.clone().unwrap();
         assert_eq!(edd.original.to_string(), "2024-08-05");
         assert_eq!(edd.latest.to_string(), "2024-08-07");
         // A revision with no events (AfterShip edd_revise) always counts as the newest word.
         apply_update(&mut s, &update(&[], Some("2024-08-09")), at(11));
-        assert_eq!(s.estimated_delivery.unwrap().latest.to_string(), "2024-08-09");
+        assert_eq!(
+            s.estimated_delivery.unwrap().latest.to_string(),
+            "2024-08-09"
+        );
     }
 }

@@ -45,8 +45,11 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Compares a digest with a hex string as sent by the provider (case-insensitive).
 pub fn verify_hex(expected: &[u8], given: &str) -> Result<(), AuthError> {
-    let given = hex::decode(given.trim().to_ascii_lowercase()).map_err(|_| AuthError::Malformed("signature"))?;
-    constant_time_eq(expected, &given).then_some(()).ok_or(AuthError::Mismatch)
+    let given = hex::decode(given.trim().to_ascii_lowercase())
+        .map_err(|_| AuthError::Malformed("signature"))?;
+    constant_time_eq(expected, &given)
+        .then_some(())
+        .ok_or(AuthError::Mismatch)
 }
 
 /// Compares a digest with a base64 string as sent by the provider.
@@ -54,7 +57,9 @@ pub fn verify_base64(expected: &[u8], given: &str) -> Result<(), AuthError> {
     let given = base64::engine::general_purpose::STANDARD
         .decode(given.trim())
         .map_err(|_| AuthError::Malformed("signature"))?;
-    constant_time_eq(expected, &given).then_some(()).ok_or(AuthError::Mismatch)
+    constant_time_eq(expected, &given)
+        .then_some(())
+        .ok_or(AuthError::Mismatch)
 }
 
 /// The `t=<unix>,v1=<hex>` scheme over `"{t}.{body}"` (Doorstep's generic format; Shippo's HMAC).
@@ -77,15 +82,17 @@ pub fn verify_timestamped(
         }
     }
     let timestamp = timestamp.ok_or(AuthError::Malformed(header_name))?;
-    let seconds: i64 = timestamp.parse().map_err(|_| AuthError::Malformed(header_name))?;
+    let seconds: i64 = timestamp
+        .parse()
+        .map_err(|_| AuthError::Malformed(header_name))?;
     if signatures.is_empty() {
         return Err(AuthError::Malformed(header_name));
     }
     let expected = hmac_sha256(secret, &[timestamp.as_bytes(), b".", body]);
     // Any listed signature may match (secret rotation); check them all so timing does not tell which.
-    let matched = signatures
-        .iter()
-        .fold(false, |found, sig| verify_hex(&expected, sig).is_ok() | found);
+    let matched = signatures.iter().fold(false, |found, sig| {
+        verify_hex(&expected, sig).is_ok() | found
+    });
     if !matched {
         return Err(AuthError::Mismatch);
     }
@@ -98,7 +105,10 @@ pub fn verify_timestamped(
 /// Signs a body the way `verify_timestamped` expects (used by senders, tests and the docs' examples).
 pub fn sign_timestamped(secret: &[u8], body: &[u8], now_unix: i64) -> String {
     let t = now_unix.to_string();
-    format!("t={t},v1={}", hex::encode(hmac_sha256(secret, &[t.as_bytes(), b".", body])))
+    format!(
+        "t={t},v1={}",
+        hex::encode(hmac_sha256(secret, &[t.as_bytes(), b".", body]))
+    )
 }
 
 #[cfg(test)]
@@ -108,28 +118,55 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]
     fn timestamped_signatures_check_signature_then_window() {
         let body = br#"{"a":1}"#;
         let header = sign_timestamped(b"secret", body, 1_700_000_000);
-        assert_eq!(verify_timestamped(Some(&header), "h", b"secret", body, 1_700_000_100, 300), Ok(()));
-        assert_eq!(verify_timestamped(Some(&header), "h", b"secret", body, 1_700_000_400, 300), Err(AuthError::Stale));
-        assert_eq!(verify_timestamped(Some(&header), "h", b"other", body, 1_700_000_000, 300), Err(AuthError::Mismatch));
-        assert_eq!(verify_timestamped(Some(&header), "h", b"secret", b"{}", 1_700_000_000, 300), Err(AuthError::Mismatch));
-        assert_eq!(verify_timestamped(None, "h", b"secret", body, 0, 300), Err(AuthError::Missing("h")));
-        assert_eq!(verify_timestamped(Some("v1=abc"), "h", b"secret", body, 0, 300), Err(AuthError::Malformed("h")));
+        assert_eq!(
+            verify_timestamped(Some(&header), "h", b"secret", body, 1_700_000_100, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify_timestamped(Some(&header), "h", b"secret", body, 1_700_000_400, 300),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            verify_timestamped(Some(&header), "h", b"other", body, 1_700_000_000, 300),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_timestamped(Some(&header), "h", b"secret", b"{}", 1_700_000_000, 300),
+            Err(AuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_timestamped(None, "h", b"secret", body, 0, 300),
+            Err(AuthError::Missing("h"))
+        );
+        assert_eq!(
+            verify_timestamped(Some("v1=abc"), "h", b"secret", body, 0, 300),
+            Err(AuthError::Malformed("h"))
+        );
         let rotated = format!("{header},v1={}", "00".repeat(32));
-        assert_eq!(verify_timestamped(Some(&rotated), "h", b"secret", body, 1_700_000_000, 300), Ok(()));
+        assert_eq!(
+            verify_timestamped(Some(&rotated), "h", b"secret", body, 1_700_000_000, 300),
+            Ok(())
+        );
     }
 
     #[test]
     fn encodings_are_checked_strictly() {
         let digest = sha256(&[b"x"]);
         assert!(verify_hex(&digest, &hex::encode(digest).to_uppercase()).is_ok());
-        assert_eq!(verify_hex(&digest, "zz"), Err(AuthError::Malformed("signature")));
+        assert_eq!(
+            verify_hex(&digest, "zz"),
+            Err(AuthError::Malformed("signature"))
+        );
         assert_eq!(verify_base64(&digest, "AAAA"), Err(AuthError::Mismatch));
     }
 }

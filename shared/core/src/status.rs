@@ -54,7 +54,10 @@ impl ShipmentStatus {
 
     /// Terminal statuses are final: later events go into the history but never replace them.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Delivered | Self::ReturnToSender | Self::Cancelled)
+        matches!(
+            self,
+            Self::Delivered | Self::ReturnToSender | Self::Cancelled
+        )
     }
 
     /// Tie-breaker between two events stamped with the same time: the one further along the journey wins.
@@ -151,11 +154,18 @@ impl FromStr for ExceptionReason {
 pub type StatusRow = (&'static str, ShipmentStatus, Option<ExceptionReason>);
 
 /// Looks a raw provider code up in its mapping table (exact match, then case-insensitive).
-pub fn lookup(table: &[StatusRow], code: &str) -> Option<(ShipmentStatus, Option<ExceptionReason>)> {
+pub fn lookup(
+    table: &[StatusRow],
+    code: &str,
+) -> Option<(ShipmentStatus, Option<ExceptionReason>)> {
     table
         .iter()
         .find(|(raw, _, _)| *raw == code)
-        .or_else(|| table.iter().find(|(raw, _, _)| raw.eq_ignore_ascii_case(code)))
+        .or_else(|| {
+            table
+                .iter()
+                .find(|(raw, _, _)| raw.eq_ignore_ascii_case(code))
+        })
         .map(|(_, status, reason)| (*status, *reason))
 }
 
@@ -175,17 +185,27 @@ mod tests {
 
     #[test]
     fn only_delivered_returned_and_cancelled_are_terminal() {
-        let terminal: Vec<_> = ShipmentStatus::ALL.iter().filter(|s| s.is_terminal()).collect();
+        let terminal: Vec<_> = ShipmentStatus::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .collect();
         assert_eq!(
             terminal,
-            [&ShipmentStatus::ReturnToSender, &ShipmentStatus::Delivered, &ShipmentStatus::Cancelled]
+            [
+                &ShipmentStatus::ReturnToSender,
+                &ShipmentStatus::Delivered,
+                &ShipmentStatus::Cancelled
+            ]
         );
     }
 
     #[test]
     fn lookup_prefers_exact_then_case_insensitive() {
         let table: &[StatusRow] = &[("InTransit", ShipmentStatus::InTransit, None)];
-        assert_eq!(lookup(table, "intransit").unwrap().0, ShipmentStatus::InTransit);
+        assert_eq!(
+            lookup(table, "intransit").unwrap().0,
+            ShipmentStatus::InTransit
+        );
         assert!(lookup(table, "nope").is_none());
     }
 }

@@ -16,7 +16,10 @@ pub struct MerchantDefaults {
 
 impl Default for MerchantDefaults {
     fn default() -> Self {
-        Self { timezone: "UTC".into(), locale: "en".into() }
+        Self {
+            timezone: "UTC".into(),
+            locale: "en".into(),
+        }
     }
 }
 
@@ -69,8 +72,19 @@ pub struct CustomerSnapshot {
 
 impl CustomerSnapshot {
     /// Validates contacts (an invalid one is kept as unusable) and resolves locale and timezone.
-    pub fn into_customer(self, platform: Provider, order_external_id: &str, defaults: &MerchantDefaults, now: DateTime<Utc>) -> Customer {
-        let id = match self.external_id.as_deref().map(str::trim).filter(|id| !id.is_empty() && *id != "0") {
+    pub fn into_customer(
+        self,
+        platform: Provider,
+        order_external_id: &str,
+        defaults: &MerchantDefaults,
+        now: DateTime<Utc>,
+    ) -> Customer {
+        let id = match self
+            .external_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty() && *id != "0")
+        {
             Some(id) => format!("{}:{id}", platform.as_str()),
             None => format!("{}:order:{order_external_id}", platform.as_str()),
         };
@@ -84,15 +98,30 @@ impl CustomerSnapshot {
         let defaults_consents = Consents::default();
         Customer {
             id,
-            first_name: self.first_name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
-            email: self.email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(Contact::email),
-            phone: self.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| Contact::phone(p, region)),
+            first_name: self
+                .first_name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+            email: self
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(Contact::email),
+            phone: self
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| Contact::phone(p, region)),
             locale: normalize_locale(self.locale.as_deref(), &defaults.locale),
             timezone: zone,
             timezone_source: source,
             consents: Consents {
                 transactional_email: defaults_consents.transactional_email,
-                transactional_sms: self.accepts_transactional_sms.unwrap_or(defaults_consents.transactional_sms),
+                transactional_sms: self
+                    .accepts_transactional_sms
+                    .unwrap_or(defaults_consents.transactional_sms),
                 marketing_email: self.accepts_email_marketing.unwrap_or(false),
                 marketing_sms: self.accepts_sms_marketing.unwrap_or(false),
             },

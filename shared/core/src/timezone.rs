@@ -62,42 +62,90 @@ const PROVINCE_ZONES: &[(&str, &[(&str, &str)])] = &[
     (
         "US",
         &[
-            ("AL", "America/Chicago"), ("AK", "America/Anchorage"), ("AZ", "America/Phoenix"),
-            ("AR", "America/Chicago"), ("CA", "America/Los_Angeles"), ("CO", "America/Denver"),
-            ("CT", "America/New_York"), ("DE", "America/New_York"), ("DC", "America/New_York"),
-            ("FL", "America/New_York"), ("GA", "America/New_York"), ("HI", "Pacific/Honolulu"),
-            ("ID", "America/Boise"), ("IL", "America/Chicago"), ("IN", "America/Indiana/Indianapolis"),
-            ("IA", "America/Chicago"), ("KS", "America/Chicago"), ("KY", "America/New_York"),
-            ("LA", "America/Chicago"), ("ME", "America/New_York"), ("MD", "America/New_York"),
-            ("MA", "America/New_York"), ("MI", "America/Detroit"), ("MN", "America/Chicago"),
-            ("MS", "America/Chicago"), ("MO", "America/Chicago"), ("MT", "America/Denver"),
-            ("NE", "America/Chicago"), ("NV", "America/Los_Angeles"), ("NH", "America/New_York"),
-            ("NJ", "America/New_York"), ("NM", "America/Denver"), ("NY", "America/New_York"),
-            ("NC", "America/New_York"), ("ND", "America/Chicago"), ("OH", "America/New_York"),
-            ("OK", "America/Chicago"), ("OR", "America/Los_Angeles"), ("PA", "America/New_York"),
-            ("RI", "America/New_York"), ("SC", "America/New_York"), ("SD", "America/Chicago"),
-            ("TN", "America/Chicago"), ("TX", "America/Chicago"), ("UT", "America/Denver"),
-            ("VT", "America/New_York"), ("VA", "America/New_York"), ("WA", "America/Los_Angeles"),
-            ("WV", "America/New_York"), ("WI", "America/Chicago"), ("WY", "America/Denver"),
-            ("PR", "America/Puerto_Rico"), ("GU", "Pacific/Guam"),
+            ("AL", "America/Chicago"),
+            ("AK", "America/Anchorage"),
+            ("AZ", "America/Phoenix"),
+            ("AR", "America/Chicago"),
+            ("CA", "America/Los_Angeles"),
+            ("CO", "America/Denver"),
+            ("CT", "America/New_York"),
+            ("DE", "America/New_York"),
+            ("DC", "America/New_York"),
+            ("FL", "America/New_York"),
+            ("GA", "America/New_York"),
+            ("HI", "Pacific/Honolulu"),
+            ("ID", "America/Boise"),
+            ("IL", "America/Chicago"),
+            ("IN", "America/Indiana/Indianapolis"),
+            ("IA", "America/Chicago"),
+            ("KS", "America/Chicago"),
+            ("KY", "America/New_York"),
+            ("LA", "America/Chicago"),
+            ("ME", "America/New_York"),
+            ("MD", "America/New_York"),
+            ("MA", "America/New_York"),
+            ("MI", "America/Detroit"),
+            ("MN", "America/Chicago"),
+            ("MS", "America/Chicago"),
+            ("MO", "America/Chicago"),
+            ("MT", "America/Denver"),
+            ("NE", "America/Chicago"),
+            ("NV", "America/Los_Angeles"),
+            ("NH", "America/New_York"),
+            ("NJ", "America/New_York"),
+            ("NM", "America/Denver"),
+            ("NY", "America/New_York"),
+            ("NC", "America/New_York"),
+            ("ND", "America/Chicago"),
+            ("OH", "America/New_York"),
+            ("OK", "America/Chicago"),
+            ("OR", "America/Los_Angeles"),
+            ("PA", "America/New_York"),
+            ("RI", "America/New_York"),
+            ("SC", "America/New_York"),
+            ("SD", "America/Chicago"),
+            ("TN", "America/Chicago"),
+            ("TX", "America/Chicago"),
+            ("UT", "America/Denver"),
+            ("VT", "America/New_York"),
+            ("VA", "America/New_York"),
+            ("WA", "America/Los_Angeles"),
+            ("WV", "America/New_York"),
+            ("WI", "America/Chicago"),
+            ("WY", "America/Denver"),
+            ("PR", "America/Puerto_Rico"),
+            ("GU", "Pacific/Guam"),
         ],
     ),
     (
         "CA",
         &[
-            ("ON", "America/Toronto"), ("QC", "America/Toronto"), ("BC", "America/Vancouver"),
-            ("AB", "America/Edmonton"), ("MB", "America/Winnipeg"), ("SK", "America/Regina"),
-            ("NS", "America/Halifax"), ("NB", "America/Moncton"), ("NL", "America/St_Johns"),
-            ("PE", "America/Halifax"), ("YT", "America/Whitehorse"), ("NT", "America/Yellowknife"),
+            ("ON", "America/Toronto"),
+            ("QC", "America/Toronto"),
+            ("BC", "America/Vancouver"),
+            ("AB", "America/Edmonton"),
+            ("MB", "America/Winnipeg"),
+            ("SK", "America/Regina"),
+            ("NS", "America/Halifax"),
+            ("NB", "America/Moncton"),
+            ("NL", "America/St_Johns"),
+            ("PE", "America/Halifax"),
+            ("YT", "America/Whitehorse"),
+            ("NT", "America/Yellowknife"),
             ("NU", "America/Iqaluit"),
         ],
     ),
     (
         "AU",
         &[
-            ("NSW", "Australia/Sydney"), ("ACT", "Australia/Sydney"), ("VIC", "Australia/Melbourne"),
-            ("QLD", "Australia/Brisbane"), ("SA", "Australia/Adelaide"), ("WA", "Australia/Perth"),
-            ("TAS", "Australia/Hobart"), ("NT", "Australia/Darwin"),
+            ("NSW", "Australia/Sydney"),
+            ("ACT", "Australia/Sydney"),
+            ("VIC", "Australia/Melbourne"),
+            ("QLD", "Australia/Brisbane"),
+            ("SA", "Australia/Adelaide"),
+            ("WA", "Australia/Perth"),
+            ("TAS", "Australia/Hobart"),
+            ("NT", "Australia/Darwin"),
         ],
     ),
 ];
@@ -112,9 +160,15 @@ pub fn zone_for_address(country_code: &str, province_code: Option<&str>) -> Opti
     let country = country_code.trim().to_ascii_uppercase();
     if let Some((_, provinces)) = PROVINCE_ZONES.iter().find(|(c, _)| *c == country) {
         let province = province_code?.trim().to_ascii_uppercase();
-        return provinces.iter().find(|(p, _)| *p == province).map(|(_, zone)| *zone);
+        return provinces
+            .iter()
+            .find(|(p, _)| *p == province)
+            .map(|(_, zone)| *zone);
     }
-    COUNTRY_ZONES.iter().find(|(c, _)| *c == country).map(|(_, zone)| *zone)
+    COUNTRY_ZONES
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|(_, zone)| *zone)
 }
 
 /// Picks a customer's zone from the best source available.
@@ -130,7 +184,10 @@ pub fn resolve(
     if let Some(zone) = country_code.and_then(|c| zone_for_address(c, province_code)) {
         return (zone.to_string(), TimezoneSource::Address);
     }
-    (merchant_default.to_string(), TimezoneSource::MerchantDefault)
+    (
+        merchant_default.to_string(),
+        TimezoneSource::MerchantDefault,
+    )
 }
 
 #[cfg(test)]
@@ -139,10 +196,11 @@ mod tests {
 
     #[test]
     fn every_zone_in_the_tables_is_a_real_iana_zone() {
-        let zones = COUNTRY_ZONES
-            .iter()
-            .map(|(_, z)| *z)
-            .chain(PROVINCE_ZONES.iter().flat_map(|(_, p)| p.iter().map(|(_, z)| *z)));
+        let zones = COUNTRY_ZONES.iter().map(|(_, z)| *z).chain(
+            PROVINCE_ZONES
+                .iter()
+                .flat_map(|(_, p)| p.iter().map(|(_, z)| *z)),
+        );
         for zone in zones {
             assert!(parse_zone(zone).is_some(), "{zone}");
         }
@@ -154,12 +212,30 @@ mod tests {
             resolve(Some("Asia/Tokyo"), Some("TH"), None, "UTC"),
             ("Asia/Tokyo".into(), TimezoneSource::Profile)
         );
-        assert_eq!(resolve(Some("Mars/Olympus"), Some("TH"), None, "UTC"), ("Asia/Bangkok".into(), TimezoneSource::Address));
-        assert_eq!(resolve(None, Some("US"), Some("KY"), "UTC"), ("America/New_York".into(), TimezoneSource::Address));
-        assert_eq!(resolve(None, Some("US"), Some("CA"), "UTC"), ("America/Los_Angeles".into(), TimezoneSource::Address));
-        assert_eq!(resolve(None, Some("CA"), Some("on"), "UTC"), ("America/Toronto".into(), TimezoneSource::Address));
+        assert_eq!(
+            resolve(Some("Mars/Olympus"), Some("TH"), None, "UTC"),
+            ("Asia/Bangkok".into(), TimezoneSource::Address)
+        );
+        assert_eq!(
+            resolve(None, Some("US"), Some("KY"), "UTC"),
+            ("America/New_York".into(), TimezoneSource::Address)
+        );
+        assert_eq!(
+            resolve(None, Some("US"), Some("CA"), "UTC"),
+            ("America/Los_Angeles".into(), TimezoneSource::Address)
+        );
+        assert_eq!(
+            resolve(None, Some("CA"), Some("on"), "UTC"),
+            ("America/Toronto".into(), TimezoneSource::Address)
+        );
         // A multi-zone country with no province falls back rather than guessing.
-        assert_eq!(resolve(None, Some("US"), None, "Asia/Bangkok"), ("Asia/Bangkok".into(), TimezoneSource::MerchantDefault));
-        assert_eq!(resolve(None, Some("ZZ"), None, "UTC"), ("UTC".into(), TimezoneSource::MerchantDefault));
+        assert_eq!(
+            resolve(None, Some("US"), None, "Asia/Bangkok"),
+            ("Asia/Bangkok".into(), TimezoneSource::MerchantDefault)
+        );
+        assert_eq!(
+            resolve(None, Some("ZZ"), None, "UTC"),
+            ("UTC".into(), TimezoneSource::MerchantDefault)
+        );
     }
 }

@@ -32,7 +32,16 @@ pub const STORE_ROUTES: &[(&str, Provider)] = &[
 ];
 
 /// The secret names (`DOORSTEP_SECRET_<NAME>` locally, SSM parameters on AWS).
-pub const SECRET_NAMES: &[&str] = &["EASYPOST", "AFTERSHIP", "SHIPPO", "17TRACK", "UPS", "GENERIC", "SHOPIFY", "WOOCOMMERCE"];
+pub const SECRET_NAMES: &[&str] = &[
+    "EASYPOST",
+    "AFTERSHIP",
+    "SHIPPO",
+    "17TRACK",
+    "UPS",
+    "GENERIC",
+    "SHOPIFY",
+    "WOOCOMMERCE",
+];
 
 /// Webhook secrets by name (see [`SECRET_NAMES`]), plus the optional extras some schemes take.
 #[derive(Clone, Default)]
@@ -48,7 +57,9 @@ impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<_> = self.by_name.keys().collect();
         names.sort();
-        f.debug_struct("Secrets").field("configured", &names).finish_non_exhaustive()
+        f.debug_struct("Secrets")
+            .field("configured", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +67,10 @@ pub const DEFAULT_UPS_CLIENT_ID: &str = "doorstep";
 
 impl Secrets {
     pub fn new() -> Self {
-        Self { ups_client_id: DEFAULT_UPS_CLIENT_ID.into(), ..Self::default() }
+        Self {
+            ups_client_id: DEFAULT_UPS_CLIENT_ID.into(),
+            ..Self::default()
+        }
     }
 
     pub fn with(mut self, name: &str, secret: impl Into<String>) -> Self {
@@ -72,7 +86,9 @@ impl Secrets {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.by_name.get(&name.to_ascii_uppercase()).map(String::as_str)
+        self.by_name
+            .get(&name.to_ascii_uppercase())
+            .map(String::as_str)
     }
 
     fn for_provider(&self, provider: Provider) -> Result<&str, AuthError> {
@@ -100,7 +116,10 @@ pub struct WebhookResponse {
 
 impl WebhookResponse {
     fn json(status: u16, body: serde_json::Value) -> Self {
-        Self { status, body: body.to_string() }
+        Self {
+            status,
+            body: body.to_string(),
+        }
     }
 
     fn error(status: u16, reason: impl std::fmt::Display) -> Self {
@@ -153,7 +172,9 @@ impl WebhookError {
             Self::Storage(_) => 503,
         };
         match &self {
-            Self::Storage(e) => tracing::error!(provider, error = %e, "webhook not applied: storage failed"),
+            Self::Storage(e) => {
+                tracing::error!(provider, error = %e, "webhook not applied: storage failed")
+            }
             other => tracing::warn!(provider, status, reason = %other, "webhook refused"),
         }
         WebhookResponse::error(status, self)
@@ -180,7 +201,9 @@ pub fn verify_and_parse_carrier(
     match provider {
         Provider::EasyPost => providers::easypost::verify(req, secret)?,
         Provider::AfterShip => providers::aftership::verify(req, secret)?,
-        Provider::Shippo => providers::shippo::verify(req, secret, secrets.shippo_hmac.as_deref(), now_unix)?,
+        Provider::Shippo => {
+            providers::shippo::verify(req, secret, secrets.shippo_hmac.as_deref(), now_unix)?
+        }
         Provider::SeventeenTrack => providers::seventeen_track::verify(req, secret)?,
         Provider::Ups => providers::ups::verify(
             req.header(providers::ups::CREDENTIAL_HEADER),
@@ -212,17 +235,31 @@ pub fn verify_and_parse_store(
     now: DateTime<Utc>,
 ) -> Result<(StoreEvent, Option<String>), ProviderError> {
     let secret = secrets.for_provider(provider)?;
-    let key = |id: Option<&str>| id.map(str::trim).filter(|id| !id.is_empty()).map(|id| format!("{}:{id}", provider.as_str()));
+    let key = |id: Option<&str>| {
+        id.map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| format!("{}:{id}", provider.as_str()))
+    };
     match provider {
         Provider::Shopify => {
             providers::shopify::verify(req, secret)?;
-            let event = providers::shopify::parse(req.header(providers::shopify::TOPIC_HEADER), req.body)?;
-            Ok((event, key(req.header(providers::shopify::WEBHOOK_ID_HEADER))))
+            let event =
+                providers::shopify::parse(req.header(providers::shopify::TOPIC_HEADER), req.body)?;
+            Ok((
+                event,
+                key(req.header(providers::shopify::WEBHOOK_ID_HEADER)),
+            ))
         }
         Provider::WooCommerce => {
             providers::woocommerce::verify(req, secret)?;
-            let event = providers::woocommerce::parse(req.header(providers::woocommerce::TOPIC_HEADER), req.body)?;
-            Ok((event, key(req.header(providers::woocommerce::DELIVERY_ID_HEADER))))
+            let event = providers::woocommerce::parse(
+                req.header(providers::woocommerce::TOPIC_HEADER),
+                req.body,
+            )?;
+            Ok((
+                event,
+                key(req.header(providers::woocommerce::DELIVERY_ID_HEADER)),
+            ))
         }
         Provider::GenericStore => {
             providers::generic_store::verify(req, secret, now.timestamp())?;
@@ -268,9 +305,20 @@ async fn carrier_inner(
             "result": outcome,
         }));
     }
-    let applied = results.iter().filter(|r| r["result"] == json!(UpdateOutcome::Applied)).count();
-    tracing::info!(provider = name, updates = updates.len(), applied, "carrier webhook accepted");
-    Ok(WebhookResponse::json(200, json!({ "status": "ok", "updates": results })))
+    let applied = results
+        .iter()
+        .filter(|r| r["result"] == json!(UpdateOutcome::Applied))
+        .count();
+    tracing::info!(
+        provider = name,
+        updates = updates.len(),
+        applied,
+        "carrier webhook accepted"
+    );
+    Ok(WebhookResponse::json(
+        200,
+        json!({ "status": "ok", "updates": results }),
+    ))
 }
 
 /// `POST /webhooks/stores/{platform}`.
@@ -299,15 +347,29 @@ async fn store_inner(
         return Err(WebhookError::TooLarge);
     }
     let (event, delivery_key) = verify_and_parse_store(provider, &req, &config.secrets, now)?;
-    let outcome = ingest::apply_store_event(store, event, delivery_key.as_deref(), &config.defaults, now).await?;
+    let outcome =
+        ingest::apply_store_event(store, event, delivery_key.as_deref(), &config.defaults, now)
+            .await?;
     tracing::info!(platform = name, outcome = ?outcome, "store webhook accepted");
-    Ok(WebhookResponse::json(200, json!({ "status": "ok", "result": outcome })))
+    Ok(WebhookResponse::json(
+        200,
+        json!({ "status": "ok", "result": outcome }),
+    ))
 }
 
 /// `POST /webhooks/carriers/ups/token`: the OAuth client-credentials endpoint UPS Track Alert v2 calls.
-pub fn ups_token(req: InboundRequest<'_>, secrets: &Secrets, now: DateTime<Utc>) -> WebhookResponse {
+pub fn ups_token(
+    req: InboundRequest<'_>,
+    secrets: &Secrets,
+    now: DateTime<Utc>,
+) -> WebhookResponse {
     let result = secrets.for_provider(Provider::Ups).and_then(|secret| {
-        providers::ups::check_client(req.header("authorization"), req.body, &secrets.ups_client_id, secret)?;
+        providers::ups::check_client(
+            req.header("authorization"),
+            req.body,
+            &secrets.ups_client_id,
+            secret,
+        )?;
         Ok(providers::ups::issue_token(secret, now.timestamp()))
     });
     match result {

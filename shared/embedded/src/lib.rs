@@ -49,7 +49,8 @@ fn to_doc<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
 }
 
 fn from_doc<T: serde::de::DeserializeOwned>(doc: &str, version: i64) -> Result<T, StoreError> {
-    let mut value: Value = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut value: Value =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     value["version"] = Value::from(version);
     serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -70,24 +71,35 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Unavailable("database lock poisoned".into()))
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("database lock poisoned".into()))
     }
 
     fn shipments_where(&self, clause: &str, param: &str) -> Result<Vec<Shipment>, StoreError> {
         let conn = self.conn()?;
         let mut statement = conn
-            .prepare_cached(&format!("SELECT doc, version FROM shipments WHERE {clause} ORDER BY carrier"))
+            .prepare_cached(&format!(
+                "SELECT doc, version FROM shipments WHERE {clause} ORDER BY carrier"
+            ))
             .map_err(unavailable)?;
         let rows = statement
-            .query_map([param], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .query_map([param], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
             .map_err(unavailable)?;
         rows.map(|row| {
             let (doc, version) = row.map_err(unavailable)?;
@@ -114,9 +126,15 @@ fn versioned_upsert(
     doc: &str,
     expected: Option<u64>,
 ) -> Result<(), WriteError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
     let stored: Option<i64> = tx
-        .query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+        .query_row(
+            &format!("SELECT version FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(unavailable)?;
     check_version(stored, expected)?;
@@ -144,7 +162,11 @@ fn versioned_upsert(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn get_shipment(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Result<Option<Shipment>, StoreError> {
+    async fn get_shipment(
+        &self,
+        carrier: &CarrierSlug,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<Shipment>, StoreError> {
         let conn = self.conn()?;
         let row = conn
             .query_row(
@@ -154,7 +176,8 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+        row.map(|(doc, version)| from_doc(&doc, version))
+            .transpose()
     }
 
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError> {
@@ -162,17 +185,28 @@ impl Store for SqliteStore {
     }
 
     async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
-        Ok(self.shipments_where("tracking_token = ?1", token)?.into_iter().next())
+        Ok(self
+            .shipments_where("tracking_token = ?1", token)?
+            .into_iter()
+            .next())
     }
 
-    async fn save_shipment(&self, shipment: &Shipment, write: ShipmentWrite<'_>) -> Result<(), WriteError> {
+    async fn save_shipment(
+        &self,
+        shipment: &Shipment,
+        write: ShipmentWrite<'_>,
+    ) -> Result<(), WriteError> {
         let doc = to_doc(shipment)?;
         let now = Utc::now().timestamp();
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
         if let Some(key) = write.dedupe_key {
             let seen: Option<i64> = tx
-                .query_row("SELECT expires_at FROM dedupe WHERE key = ?1", [key], |r| r.get(0))
+                .query_row("SELECT expires_at FROM dedupe WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(unavailable)?;
             if seen.is_some_and(|expires_at| expires_at > now) {
@@ -202,24 +236,38 @@ impl Store for SqliteStore {
         .map_err(unavailable)?;
         if let Some(key) = write.dedupe_key {
             let expires_at = now + doorstep_core::ports::DEDUPE_RETENTION_DAYS * 86_400;
-            tx.execute("INSERT OR REPLACE INTO dedupe (key, expires_at) VALUES (?1, ?2)", params![key, expires_at])
-                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO dedupe (key, expires_at) VALUES (?1, ?2)",
+                params![key, expires_at],
+            )
+            .map_err(unavailable)?;
         }
         if write.consume_pending_link {
-            tx.execute("DELETE FROM pending_links WHERE tracking_number = ?1", [shipment.tracking_number.as_str()])
-                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM pending_links WHERE tracking_number = ?1",
+                [shipment.tracking_number.as_str()],
+            )
+            .map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)?;
         Ok(())
     }
 
-    async fn get_pending_link(&self, tracking: &TrackingNumber) -> Result<Option<PendingLink>, StoreError> {
+    async fn get_pending_link(
+        &self,
+        tracking: &TrackingNumber,
+    ) -> Result<Option<PendingLink>, StoreError> {
         let conn = self.conn()?;
         let doc: Option<String> = conn
-            .query_row("SELECT doc FROM pending_links WHERE tracking_number = ?1", [tracking.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT doc FROM pending_links WHERE tracking_number = ?1",
+                [tracking.as_str()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(unavailable)?;
-        doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError> {
@@ -236,31 +284,52 @@ impl Store for SqliteStore {
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         let conn = self.conn()?;
         let row = conn
-            .query_row("SELECT doc, version FROM orders WHERE id = ?1", [id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
+            .query_row(
+                "SELECT doc, version FROM orders WHERE id = ?1",
+                [id],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
             .optional()
             .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+        row.map(|(doc, version)| from_doc(&doc, version))
+            .transpose()
     }
 
-    async fn save_order(&self, order: &Order, expected_version: Option<u64>) -> Result<(), WriteError> {
+    async fn save_order(
+        &self,
+        order: &Order,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
         let doc = to_doc(order)?;
-        versioned_upsert(&mut *self.conn()?, "orders", &order.id, None, &doc, expected_version)
+        versioned_upsert(
+            &mut *self.conn()?,
+            "orders",
+            &order.id,
+            None,
+            &doc,
+            expected_version,
+        )
     }
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
         let conn = self.conn()?;
         let row = conn
-            .query_row("SELECT doc, version FROM customers WHERE id = ?1", [id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
+            .query_row(
+                "SELECT doc, version FROM customers WHERE id = ?1",
+                [id],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
             .optional()
             .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version)).transpose()
+        row.map(|(doc, version)| from_doc(&doc, version))
+            .transpose()
     }
 
-    async fn save_customer(&self, customer: &Customer, expected_version: Option<u64>) -> Result<(), WriteError> {
+    async fn save_customer(
+        &self,
+        customer: &Customer,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
         let doc = to_doc(customer)?;
         versioned_upsert(
             &mut *self.conn()?,
@@ -275,7 +344,11 @@ impl Store for SqliteStore {
     async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError> {
         let expires_at: Option<i64> = self
             .conn()?
-            .query_row("SELECT expires_at FROM deliveries WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT expires_at FROM deliveries WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(unavailable)?;
         Ok(expires_at.is_some_and(|t| t > Utc::now().timestamp()))

@@ -1,7 +1,10 @@
 //! AfterShip Tracking webhooks: `tracking_update` and `edd_revise`.
 //! Auth: `aftership-hmac-sha256` = base64(HMAC-SHA256(secret, raw body)). Deduped on `event_id`.
 
-use super::{carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError};
+use super::{
+    carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
+    ParseError,
+};
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
 use crate::signature::{hmac_sha256, verify_base64, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
@@ -18,27 +21,73 @@ pub const TAGS: &[StatusRow] = &[
     ("OutForDelivery", ShipmentStatus::OutForDelivery, None),
     ("AttemptFail", ShipmentStatus::FailedAttempt, None),
     ("Delivered", ShipmentStatus::Delivered, None),
-    ("AvailableForPickup", ShipmentStatus::AvailableForPickup, None),
-    ("Exception", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "AvailableForPickup",
+        ShipmentStatus::AvailableForPickup,
+        None,
+    ),
+    (
+        "Exception",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
     ("Expired", ShipmentStatus::Expired, None),
 ];
 
 pub const SUBTAGS: &[StatusRow] = &[
-    ("Exception_002", ShipmentStatus::Exception, Some(ExceptionReason::Address)),
-    ("Exception_003", ShipmentStatus::Exception, Some(ExceptionReason::Recipient)),
-    ("Exception_004", ShipmentStatus::Exception, Some(ExceptionReason::Customs)),
-    ("Exception_005", ShipmentStatus::Exception, Some(ExceptionReason::Delay)),
-    ("Exception_007", ShipmentStatus::Exception, Some(ExceptionReason::Address)),
+    (
+        "Exception_002",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Address),
+    ),
+    (
+        "Exception_003",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Recipient),
+    ),
+    (
+        "Exception_004",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Customs),
+    ),
+    (
+        "Exception_005",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Delay),
+    ),
+    (
+        "Exception_007",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Address),
+    ),
     ("Exception_010", ShipmentStatus::ReturnToSender, None),
     ("Exception_011", ShipmentStatus::ReturnToSender, None),
-    ("Exception_012", ShipmentStatus::Exception, Some(ExceptionReason::Damaged)),
-    ("Exception_013", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
-    ("AttemptFail_002", ShipmentStatus::FailedAttempt, Some(ExceptionReason::Recipient)),
-    ("AttemptFail_003", ShipmentStatus::FailedAttempt, Some(ExceptionReason::Address)),
+    (
+        "Exception_012",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Damaged),
+    ),
+    (
+        "Exception_013",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
+    (
+        "AttemptFail_002",
+        ShipmentStatus::FailedAttempt,
+        Some(ExceptionReason::Recipient),
+    ),
+    (
+        "AttemptFail_003",
+        ShipmentStatus::FailedAttempt,
+        Some(ExceptionReason::Address),
+    ),
 ];
 
 pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
-    let given = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("aftership-hmac-sha256"))?;
+    let given = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(AuthError::Missing("aftership-hmac-sha256"))?;
     verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
 }
 
@@ -88,7 +137,10 @@ struct Checkpoint {
     country_iso3: Option<String>,
 }
 
-fn map(tag: Option<&str>, subtag: Option<&str>) -> Result<(ShipmentStatus, Option<ExceptionReason>), ParseError> {
+fn map(
+    tag: Option<&str>,
+    subtag: Option<&str>,
+) -> Result<(ShipmentStatus, Option<ExceptionReason>), ParseError> {
     if let Some(found) = subtag.and_then(|s| lookup(SUBTAGS, s)) {
         return Ok(found);
     }
@@ -116,7 +168,10 @@ fn estimate(tracking: &Tracking) -> Option<chrono::NaiveDate> {
 
 pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     let envelope: Envelope = parse_json(body)?;
-    let kind = envelope.event.as_deref().ok_or(ParseError::Missing("event"))?;
+    let kind = envelope
+        .event
+        .as_deref()
+        .ok_or(ParseError::Missing("event"))?;
     let revision_only = match kind {
         "tracking_update" => false,
         "edd_revise" => true,
@@ -127,20 +182,34 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     if !revision_only {
         for checkpoint in &tracking.checkpoints {
             let (status, reason) = map(checkpoint.tag.as_deref(), checkpoint.subtag.as_deref())?;
-            let time = super::required(checkpoint.checkpoint_time.as_deref(), "checkpoints.checkpoint_time")?;
+            let time = super::required(
+                checkpoint.checkpoint_time.as_deref(),
+                "checkpoints.checkpoint_time",
+            )?;
             events.push(TrackingEvent {
                 status,
                 reason,
                 occurred_at: parse_time("checkpoints.checkpoint_time", time)?,
                 description: checkpoint.message.clone().unwrap_or_default(),
-                location: checkpoint.location.clone().filter(|l| !l.trim().is_empty()).or_else(|| {
-                    join_location(&[
-                        checkpoint.city.as_deref(),
-                        checkpoint.state.as_deref(),
-                        checkpoint.country_name.as_deref().or(checkpoint.country_iso3.as_deref()),
-                    ])
-                }),
-                raw_code: checkpoint.subtag.clone().or_else(|| checkpoint.tag.clone()).unwrap_or_default(),
+                location: checkpoint
+                    .location
+                    .clone()
+                    .filter(|l| !l.trim().is_empty())
+                    .or_else(|| {
+                        join_location(&[
+                            checkpoint.city.as_deref(),
+                            checkpoint.state.as_deref(),
+                            checkpoint
+                                .country_name
+                                .as_deref()
+                                .or(checkpoint.country_iso3.as_deref()),
+                        ])
+                    }),
+                raw_code: checkpoint
+                    .subtag
+                    .clone()
+                    .or_else(|| checkpoint.tag.clone())
+                    .unwrap_or_default(),
             });
         }
         if events.is_empty() {
@@ -148,8 +217,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
             let (status, reason) = map(tracking.tag.as_deref(), tracking.subtag.as_deref())?;
             let at = match (tracking.updated_at.as_deref(), envelope.ts) {
                 (Some(t), _) => parse_time("msg.updated_at", t)?,
-                (None, Some(ts)) => chrono::DateTime::from_timestamp(ts, 0)
-                    .ok_or(ParseError::Invalid { field: "ts", reason: "out of range".into() })?,
+                (None, Some(ts)) => {
+                    chrono::DateTime::from_timestamp(ts, 0).ok_or(ParseError::Invalid {
+                        field: "ts",
+                        reason: "out of range".into(),
+                    })?
+                }
                 (None, None) => return Err(ParseError::Missing("msg.updated_at")),
             };
             events.push(TrackingEvent {
@@ -158,18 +231,27 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
                 occurred_at: at,
                 description: String::new(),
                 location: None,
-                raw_code: tracking.subtag.clone().or_else(|| tracking.tag.clone()).unwrap_or_default(),
+                raw_code: tracking
+                    .subtag
+                    .clone()
+                    .or_else(|| tracking.tag.clone())
+                    .unwrap_or_default(),
             });
         }
     }
     let estimated_delivery = estimate(&tracking);
     if revision_only && estimated_delivery.is_none() {
-        return Err(ParseError::Missing("an estimated delivery date in edd_revise"));
+        return Err(ParseError::Missing(
+            "an estimated delivery date in edd_revise",
+        ));
     }
     Ok(vec![TrackingUpdate {
         provider: Provider::AfterShip,
         carrier: carrier(tracking.slug.as_deref(), "msg.slug")?,
-        tracking_number: tracking_number(tracking.tracking_number.as_deref(), "msg.tracking_number")?,
+        tracking_number: tracking_number(
+            tracking.tracking_number.as_deref(),
+            "msg.tracking_number",
+        )?,
         delivery_id: envelope.event_id.filter(|id| !id.trim().is_empty()),
         events,
         estimated_delivery,

@@ -1,7 +1,10 @@
 //! EasyPost `tracker.created` / `tracker.updated` Events.
 //! Auth: `X-Hmac-Signature: hmac-sha256-hex=<hex>`, HMAC-SHA256 keyed by the NFKD-normalized secret.
 
-use super::{carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError};
+use super::{
+    carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
+    ParseError,
+};
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
 use crate::signature::{hmac_sha256, verify_hex, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
@@ -16,29 +19,71 @@ pub const STATUSES: &[StatusRow] = &[
     ("pre_transit", ShipmentStatus::InfoReceived, None),
     ("in_transit", ShipmentStatus::InTransit, None),
     ("out_for_delivery", ShipmentStatus::OutForDelivery, None),
-    ("available_for_pickup", ShipmentStatus::AvailableForPickup, None),
+    (
+        "available_for_pickup",
+        ShipmentStatus::AvailableForPickup,
+        None,
+    ),
     ("delivered", ShipmentStatus::Delivered, None),
     ("return_to_sender", ShipmentStatus::ReturnToSender, None),
-    ("failure", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "failure",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
     ("cancelled", ShipmentStatus::Cancelled, None),
-    ("error", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "error",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
 ];
 
 /// `status_detail` values that say more than `status` does.
 pub const DETAILS: &[StatusRow] = &[
     ("attempted_delivery", ShipmentStatus::FailedAttempt, None),
-    ("address_correction", ShipmentStatus::Exception, Some(ExceptionReason::Address)),
-    ("bad_address", ShipmentStatus::Exception, Some(ExceptionReason::Address)),
-    ("customs_hold", ShipmentStatus::Exception, Some(ExceptionReason::Customs)),
-    ("weather_delay", ShipmentStatus::Exception, Some(ExceptionReason::Weather)),
-    ("delayed", ShipmentStatus::Exception, Some(ExceptionReason::Delay)),
-    ("damaged", ShipmentStatus::Exception, Some(ExceptionReason::Damaged)),
-    ("lost", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
+    (
+        "address_correction",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Address),
+    ),
+    (
+        "bad_address",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Address),
+    ),
+    (
+        "customs_hold",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Customs),
+    ),
+    (
+        "weather_delay",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Weather),
+    ),
+    (
+        "delayed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Delay),
+    ),
+    (
+        "damaged",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Damaged),
+    ),
+    (
+        "lost",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
     ("return", ShipmentStatus::ReturnToSender, None),
 ];
 
 pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
-    let header = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("X-Hmac-Signature"))?;
+    let header = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(AuthError::Missing("X-Hmac-Signature"))?;
     let hex_digest = header
         .trim()
         .strip_prefix("hmac-sha256-hex=")
@@ -50,7 +95,10 @@ pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
 /// Signs a body as EasyPost does (for tests and for replaying captured events).
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let key: String = secret.nfkd().collect();
-    format!("hmac-sha256-hex={}", hex::encode(hmac_sha256(key.as_bytes(), &[body])))
+    format!(
+        "hmac-sha256-hex={}",
+        hex::encode(hmac_sha256(key.as_bytes(), &[body]))
+    )
 }
 
 #[derive(Deserialize)]
@@ -95,7 +143,10 @@ struct CarrierDetail {
     est_delivery_date_local: Option<String>,
 }
 
-fn map(status: Option<&str>, detail: Option<&str>) -> Result<(ShipmentStatus, Option<ExceptionReason>), ParseError> {
+fn map(
+    status: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(ShipmentStatus, Option<ExceptionReason>), ParseError> {
     if let Some(found) = detail.and_then(|d| lookup(DETAILS, d)) {
         return Ok(found);
     }
@@ -105,15 +156,23 @@ fn map(status: Option<&str>, detail: Option<&str>) -> Result<(ShipmentStatus, Op
 
 pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     let event: Event = parse_json(body)?;
-    let kind = event.description.as_deref().ok_or(ParseError::Missing("description"))?;
+    let kind = event
+        .description
+        .as_deref()
+        .ok_or(ParseError::Missing("description"))?;
     if kind != "tracker.created" && kind != "tracker.updated" {
         return Err(ParseError::Unsupported(super::truncate(kind)));
     }
-    let tracker = event.result.ok_or(ParseError::Missing("result (the tracker)"))?;
+    let tracker = event
+        .result
+        .ok_or(ParseError::Missing("result (the tracker)"))?;
     let mut events = Vec::with_capacity(tracker.tracking_details.len().max(1));
     for detail in &tracker.tracking_details {
         let (status, reason) = map(detail.status.as_deref(), detail.status_detail.as_deref())?;
-        let occurred_at = parse_time("tracking_details.datetime", super::required(detail.datetime.as_deref(), "tracking_details.datetime")?)?;
+        let occurred_at = parse_time(
+            "tracking_details.datetime",
+            super::required(detail.datetime.as_deref(), "tracking_details.datetime")?,
+        )?;
         let location = detail.tracking_location.as_ref().and_then(|l| {
             join_location(&[l.city.as_deref(), l.state.as_deref(), l.country.as_deref()])
         });
@@ -121,9 +180,17 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
             status,
             reason,
             occurred_at,
-            description: detail.message.clone().or_else(|| detail.description.clone()).unwrap_or_default(),
+            description: detail
+                .message
+                .clone()
+                .or_else(|| detail.description.clone())
+                .unwrap_or_default(),
             location,
-            raw_code: format!("{}/{}", detail.status.as_deref().unwrap_or(""), detail.status_detail.as_deref().unwrap_or("")),
+            raw_code: format!(
+                "{}/{}",
+                detail.status.as_deref().unwrap_or(""),
+                detail.status_detail.as_deref().unwrap_or("")
+            ),
         });
     }
     // The tracker's own status can be newer than its details (or come with none at all).
@@ -136,7 +203,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
                 occurred_at: parse_time("result.updated_at", updated_at)?,
                 description: String::new(),
                 location: None,
-                raw_code: format!("{}/{}", tracker.status.as_deref().unwrap_or(""), tracker.status_detail.as_deref().unwrap_or("")),
+                raw_code: format!(
+                    "{}/{}",
+                    tracker.status.as_deref().unwrap_or(""),
+                    tracker.status_detail.as_deref().unwrap_or("")
+                ),
             });
         }
     }

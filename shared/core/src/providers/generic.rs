@@ -2,7 +2,9 @@
 //! Auth: `Doorstep-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, five-minute replay window.
 //! The format is documented in docs/webhooks.md.
 
-use super::{carrier, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError};
+use super::{
+    carrier, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError,
+};
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
 use crate::signature::{verify_timestamped, AuthError};
 use crate::status::{ExceptionReason, ShipmentStatus};
@@ -49,19 +51,27 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     let mut events = Vec::with_capacity(body.events.len());
     for event in &body.events {
         let raw_status = super::required(event.status.as_deref(), "events.status")?;
-        let status: ShipmentStatus = raw_status.parse().map_err(|_| ParseError::UnknownStatus(super::truncate(raw_status)))?;
+        let status: ShipmentStatus = raw_status
+            .parse()
+            .map_err(|_| ParseError::UnknownStatus(super::truncate(raw_status)))?;
         let reason = match event.reason.as_deref() {
-            Some(r) => Some(r.parse::<ExceptionReason>().map_err(|_| ParseError::Invalid {
-                field: "events.reason",
-                reason: format!("'{}' is not a known reason", super::truncate(r)),
-            })?),
+            Some(r) => Some(
+                r.parse::<ExceptionReason>()
+                    .map_err(|_| ParseError::Invalid {
+                        field: "events.reason",
+                        reason: format!("'{}' is not a known reason", super::truncate(r)),
+                    })?,
+            ),
             None if status == ShipmentStatus::Exception => Some(ExceptionReason::Other),
             None => None,
         };
         events.push(TrackingEvent {
             status,
             reason,
-            occurred_at: parse_time("events.occurred_at", super::required(event.occurred_at.as_deref(), "events.occurred_at")?)?,
+            occurred_at: parse_time(
+                "events.occurred_at",
+                super::required(event.occurred_at.as_deref(), "events.occurred_at")?,
+            )?,
             description: event.description.clone().unwrap_or_default(),
             location: event.location.clone().filter(|l| !l.trim().is_empty()),
             raw_code: event.code.clone().unwrap_or_else(|| raw_status.to_string()),

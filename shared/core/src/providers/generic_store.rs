@@ -13,8 +13,14 @@ pub use super::generic::verify;
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Body {
-    Order { event_id: Option<String>, order: Order },
-    Fulfillment { event_id: Option<String>, fulfillment: Fulfillment },
+    Order {
+        event_id: Option<String>,
+        order: Box<Order>,
+    },
+    Fulfillment {
+        event_id: Option<String>,
+        fulfillment: Fulfillment,
+    },
 }
 
 #[derive(Deserialize)]
@@ -118,7 +124,8 @@ fn fulfillment(f: Fulfillment, order_id: Option<&str>) -> Result<FulfillmentSnap
             .iter()
             .map(|l| {
                 Ok(ShippedItem {
-                    line_item_id: id_string(&l.line_item_id).ok_or(ParseError::Missing("line_items.line_item_id"))?,
+                    line_item_id: id_string(&l.line_item_id)
+                        .ok_or(ParseError::Missing("line_items.line_item_id"))?,
                     quantity: l.quantity,
                 })
             })
@@ -130,8 +137,12 @@ fn fulfillment(f: Fulfillment, order_id: Option<&str>) -> Result<FulfillmentSnap
 /// Parses a body; also returns its `event_id`, which dedupes deliveries.
 pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
     match parse_json::<Body>(body)? {
-        Body::Fulfillment { event_id, fulfillment: f } => Ok((StoreEvent::Fulfillment(fulfillment(f, None)?), event_id)),
+        Body::Fulfillment {
+            event_id,
+            fulfillment: f,
+        } => Ok((StoreEvent::Fulfillment(fulfillment(f, None)?), event_id)),
         Body::Order { event_id, order } => {
+            let order = *order;
             let external_id = id_string(&order.id).ok_or(ParseError::Missing("order.id"))?;
             let customer = order.customer.as_ref();
             let snapshot = CustomerSnapshot {
@@ -141,8 +152,14 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
                 phone: customer.and_then(|c| c.phone.clone()),
                 locale: customer.and_then(|c| c.locale.clone()),
                 timezone: customer.and_then(|c| c.timezone.clone()),
-                country_code: order.shipping_address.as_ref().and_then(|a| a.country_code.clone()),
-                province_code: order.shipping_address.as_ref().and_then(|a| a.province_code.clone()),
+                country_code: order
+                    .shipping_address
+                    .as_ref()
+                    .and_then(|a| a.country_code.clone()),
+                province_code: order
+                    .shipping_address
+                    .as_ref()
+                    .and_then(|a| a.province_code.clone()),
                 accepts_email_marketing: customer.and_then(|c| c.accepts_email_marketing),
                 accepts_sms_marketing: customer.and_then(|c| c.accepts_sms_marketing),
                 accepts_transactional_sms: customer.and_then(|c| c.accepts_transactional_sms),
@@ -157,7 +174,8 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
                         variant_id: l.variant_id.as_ref().and_then(id_string),
                         sku: l.sku.clone(),
                         title: l.title.clone(),
-                        price: id_string(&l.price).ok_or(ParseError::Missing("line_items.price"))?,
+                        price: id_string(&l.price)
+                            .ok_or(ParseError::Missing("line_items.price"))?,
                         quantity: l.quantity,
                     })
                 })
@@ -175,8 +193,16 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
                 customer: snapshot,
                 line_items,
                 cancelled: order.cancelled,
-                created_at: order.created_at.as_deref().map(|t| parse_time("order.created_at", t)).transpose()?,
-                updated_at: order.updated_at.as_deref().map(|t| parse_time("order.updated_at", t)).transpose()?,
+                created_at: order
+                    .created_at
+                    .as_deref()
+                    .map(|t| parse_time("order.created_at", t))
+                    .transpose()?,
+                updated_at: order
+                    .updated_at
+                    .as_deref()
+                    .map(|t| parse_time("order.updated_at", t))
+                    .transpose()?,
                 fulfillments,
             };
             Ok((StoreEvent::Order(Box::new(snapshot)), event_id))

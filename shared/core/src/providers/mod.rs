@@ -77,13 +77,17 @@ pub(crate) fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>
             return Ok(t.and_utc());
         }
     }
-    Err(ParseError::Invalid { field, reason: format!("'{}' is not a date-time", truncate(raw)) })
+    Err(ParseError::Invalid {
+        field,
+        reason: format!("'{}' is not a date-time", truncate(raw)),
+    })
 }
 
 /// A calendar date from `2024-08-05` or the date part of a date-time.
 pub(crate) fn parse_date(raw: &str) -> Option<NaiveDate> {
     let raw = raw.trim();
-    raw.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    raw.get(..10)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
 /// "City, State, Country" from whichever parts are present.
@@ -103,20 +107,36 @@ pub(crate) fn truncate(raw: &str) -> String {
     raw.chars().take(64).collect()
 }
 
-pub(crate) fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, ParseError> {
-    value.map(str::trim).filter(|v| !v.is_empty()).ok_or(ParseError::Missing(field))
+pub(crate) fn required<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+) -> Result<&'a str, ParseError> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(ParseError::Missing(field))
 }
 
-pub(crate) fn tracking_number(raw: Option<&str>, field: &'static str) -> Result<crate::ids::TrackingNumber, ParseError> {
+pub(crate) fn tracking_number(
+    raw: Option<&str>,
+    field: &'static str,
+) -> Result<crate::ids::TrackingNumber, ParseError> {
     let raw = required(raw, field)?;
-    crate::ids::TrackingNumber::parse(raw)
-        .ok_or_else(|| ParseError::Invalid { field, reason: format!("'{}' is not a tracking number", truncate(raw)) })
+    crate::ids::TrackingNumber::parse(raw).ok_or_else(|| ParseError::Invalid {
+        field,
+        reason: format!("'{}' is not a tracking number", truncate(raw)),
+    })
 }
 
-pub(crate) fn carrier(raw: Option<&str>, field: &'static str) -> Result<crate::ids::CarrierSlug, ParseError> {
+pub(crate) fn carrier(
+    raw: Option<&str>,
+    field: &'static str,
+) -> Result<crate::ids::CarrierSlug, ParseError> {
     let raw = required(raw, field)?;
-    crate::ids::CarrierSlug::parse(raw)
-        .ok_or_else(|| ParseError::Invalid { field, reason: format!("'{}' names no carrier", truncate(raw)) })
+    crate::ids::CarrierSlug::parse(raw).ok_or_else(|| ParseError::Invalid {
+        field,
+        reason: format!("'{}' names no carrier", truncate(raw)),
+    })
 }
 
 /// Accepts ids sent as JSON numbers or strings.

@@ -1,7 +1,9 @@
 //! 17TRACK API v2 `TRACKING_UPDATED` pushes.
 //! Auth: header `sign` = hex SHA-256 of `raw body + "/" + security key` (a plain hash, not an HMAC).
 
-use super::{join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError};
+use super::{
+    join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError,
+};
 use crate::ids::CarrierSlug;
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
 use crate::signature::{sha256, verify_hex, AuthError};
@@ -15,34 +17,89 @@ pub const STATUSES: &[StatusRow] = &[
     ("InfoReceived", ShipmentStatus::InfoReceived, None),
     ("InTransit", ShipmentStatus::InTransit, None),
     ("Expired", ShipmentStatus::Expired, None),
-    ("AvailableForPickup", ShipmentStatus::AvailableForPickup, None),
+    (
+        "AvailableForPickup",
+        ShipmentStatus::AvailableForPickup,
+        None,
+    ),
     ("OutForDelivery", ShipmentStatus::OutForDelivery, None),
     ("DeliveryFailure", ShipmentStatus::FailedAttempt, None),
     ("Delivered", ShipmentStatus::Delivered, None),
-    ("Exception", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "Exception",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
 ];
 
 pub const SUB_STATUSES: &[StatusRow] = &[
-    ("InTransit_CustomsRequiringInformation", ShipmentStatus::Exception, Some(ExceptionReason::Customs)),
-    ("DeliveryFailure_InvalidAddress", ShipmentStatus::FailedAttempt, Some(ExceptionReason::Address)),
-    ("DeliveryFailure_NoBody", ShipmentStatus::FailedAttempt, Some(ExceptionReason::Recipient)),
-    ("DeliveryFailure_Rejected", ShipmentStatus::FailedAttempt, Some(ExceptionReason::Recipient)),
+    (
+        "InTransit_CustomsRequiringInformation",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Customs),
+    ),
+    (
+        "DeliveryFailure_InvalidAddress",
+        ShipmentStatus::FailedAttempt,
+        Some(ExceptionReason::Address),
+    ),
+    (
+        "DeliveryFailure_NoBody",
+        ShipmentStatus::FailedAttempt,
+        Some(ExceptionReason::Recipient),
+    ),
+    (
+        "DeliveryFailure_Rejected",
+        ShipmentStatus::FailedAttempt,
+        Some(ExceptionReason::Recipient),
+    ),
     ("Exception_Returning", ShipmentStatus::ReturnToSender, None),
     ("Exception_Returned", ShipmentStatus::ReturnToSender, None),
-    ("Exception_Delayed", ShipmentStatus::Exception, Some(ExceptionReason::Delay)),
-    ("Exception_Damage", ShipmentStatus::Exception, Some(ExceptionReason::Damaged)),
-    ("Exception_Lost", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
-    ("Exception_Destroyed", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
-    ("Exception_Rejected", ShipmentStatus::Exception, Some(ExceptionReason::Recipient)),
-    ("Exception_NoBody", ShipmentStatus::Exception, Some(ExceptionReason::Recipient)),
+    (
+        "Exception_Delayed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Delay),
+    ),
+    (
+        "Exception_Damage",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Damaged),
+    ),
+    (
+        "Exception_Lost",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
+    (
+        "Exception_Destroyed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
+    (
+        "Exception_Rejected",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Recipient),
+    ),
+    (
+        "Exception_NoBody",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Recipient),
+    ),
     ("Exception_Cancel", ShipmentStatus::Cancelled, None),
 ];
 
 /// 17TRACK's numeric carrier keys for carriers whose name alone would be ambiguous.
-pub const CARRIERS: &[(i64, &str)] = &[(100001, "dhl"), (100002, "ups"), (100003, "fedex"), (21051, "usps")];
+pub const CARRIERS: &[(i64, &str)] = &[
+    (100001, "dhl"),
+    (100002, "ups"),
+    (100003, "fedex"),
+    (21051, "usps"),
+];
 
 pub fn verify(req: &InboundRequest<'_>, key: &str) -> Result<(), AuthError> {
-    let given = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("sign"))?;
+    let given = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(AuthError::Missing("sign"))?;
     verify_hex(&sha256(&[req.body, b"/", key.as_bytes()]), given)
 }
 
@@ -149,9 +206,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
         None => return Err(ParseError::Missing("event")),
     }
     let data = envelope.data.ok_or(ParseError::Missing("data"))?;
-    let info = data.track_info.ok_or(ParseError::Missing("data.track_info"))?;
+    let info = data
+        .track_info
+        .ok_or(ParseError::Missing("data.track_info"))?;
     let providers = info.tracking.map(|t| t.providers).unwrap_or_default();
-    let latest_code = info.latest_status.as_ref().and_then(|s| s.sub_status.as_deref().or(s.status.as_deref()));
+    let latest_code = info
+        .latest_status
+        .as_ref()
+        .and_then(|s| s.sub_status.as_deref().or(s.status.as_deref()));
     let mut events = Vec::new();
     for provider in &providers {
         for event in &provider.events {
@@ -168,14 +230,25 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     }
     let carrier = data
         .carrier
-        .and_then(|code| CARRIERS.iter().find(|(key, _)| *key == code).map(|(_, slug)| *slug))
+        .and_then(|code| {
+            CARRIERS
+                .iter()
+                .find(|(key, _)| *key == code)
+                .map(|(_, slug)| *slug)
+        })
         .and_then(CarrierSlug::parse)
         .or_else(|| {
-            providers
-                .iter()
-                .find_map(|p| p.provider.as_ref().and_then(|p| p.name.as_deref()).and_then(CarrierSlug::parse))
+            providers.iter().find_map(|p| {
+                p.provider
+                    .as_ref()
+                    .and_then(|p| p.name.as_deref())
+                    .and_then(CarrierSlug::parse)
+            })
         })
-        .or_else(|| data.carrier.and_then(|code| CarrierSlug::parse(&format!("17track-{code}"))))
+        .or_else(|| {
+            data.carrier
+                .and_then(|code| CarrierSlug::parse(&format!("17track-{code}")))
+        })
         .ok_or(ParseError::Missing("data.carrier"))?;
     let estimated_delivery = info
         .time_metrics

@@ -3,7 +3,10 @@
 //! configured, a `Shippo-Auth-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` header with a
 //! replay window. Shippo says its tracking webhooks are not idempotent: deliveries dedupe by content.
 
-use super::{carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError};
+use super::{
+    carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
+    ParseError,
+};
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
 use crate::signature::{constant_time_eq, verify_timestamped, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
@@ -18,7 +21,11 @@ pub const STATUSES: &[StatusRow] = &[
     ("TRANSIT", ShipmentStatus::InTransit, None),
     ("DELIVERED", ShipmentStatus::Delivered, None),
     ("RETURNED", ShipmentStatus::ReturnToSender, None),
-    ("FAILURE", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "FAILURE",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
 ];
 
 /// Substatus codes that say more than the status.
@@ -27,20 +34,63 @@ pub const SUBSTATUSES: &[StatusRow] = &[
     ("delivery_attempted", ShipmentStatus::FailedAttempt, None),
     ("delivery_rescheduled", ShipmentStatus::FailedAttempt, None),
     ("pickup_available", ShipmentStatus::AvailableForPickup, None),
-    ("address_issue", ShipmentStatus::Exception, Some(ExceptionReason::Address)),
-    ("contact_carrier", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
-    ("delayed", ShipmentStatus::Exception, Some(ExceptionReason::Delay)),
-    ("delivery_attempt_failed", ShipmentStatus::FailedAttempt, None),
-    ("package_damaged", ShipmentStatus::Exception, Some(ExceptionReason::Damaged)),
-    ("package_lost", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
-    ("package_held", ShipmentStatus::Exception, Some(ExceptionReason::Customs)),
+    (
+        "address_issue",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Address),
+    ),
+    (
+        "contact_carrier",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
+    (
+        "delayed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Delay),
+    ),
+    (
+        "delivery_attempt_failed",
+        ShipmentStatus::FailedAttempt,
+        None,
+    ),
+    (
+        "package_damaged",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Damaged),
+    ),
+    (
+        "package_lost",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
+    (
+        "package_held",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Customs),
+    ),
     ("return_to_sender", ShipmentStatus::ReturnToSender, None),
-    ("package_undeliverable", ShipmentStatus::ReturnToSender, None),
-    ("package_disposed", ShipmentStatus::Exception, Some(ExceptionReason::Lost)),
+    (
+        "package_undeliverable",
+        ShipmentStatus::ReturnToSender,
+        None,
+    ),
+    (
+        "package_disposed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Lost),
+    ),
 ];
 
-pub fn verify(req: &InboundRequest<'_>, token: &str, hmac_secret: Option<&str>, now_unix: i64) -> Result<(), AuthError> {
-    let given = req.query_param("token").ok_or(AuthError::Missing("token query parameter"))?;
+pub fn verify(
+    req: &InboundRequest<'_>,
+    token: &str,
+    hmac_secret: Option<&str>,
+    now_unix: i64,
+) -> Result<(), AuthError> {
+    let given = req
+        .query_param("token")
+        .ok_or(AuthError::Missing("token query parameter"))?;
     if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
         return Err(AuthError::Mismatch);
     }
@@ -107,10 +157,9 @@ fn to_event(status: &Status) -> Result<TrackingEvent, ParseError> {
         reason,
         occurred_at: parse_time("tracking_status.status_date", date)?,
         description: status.status_details.clone().unwrap_or_default(),
-        location: status
-            .location
-            .as_ref()
-            .and_then(|l| join_location(&[l.city.as_deref(), l.state.as_deref(), l.country.as_deref()])),
+        location: status.location.as_ref().and_then(|l| {
+            join_location(&[l.city.as_deref(), l.state.as_deref(), l.country.as_deref()])
+        }),
         raw_code: format!("{raw}/{}", code.unwrap_or("")),
     })
 }
@@ -123,7 +172,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
         None => return Err(ParseError::Missing("event")),
     }
     let track = envelope.data.ok_or(ParseError::Missing("data"))?;
-    let mut events = track.tracking_history.iter().map(to_event).collect::<Result<Vec<_>, _>>()?;
+    let mut events = track
+        .tracking_history
+        .iter()
+        .map(to_event)
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(current) = &track.tracking_status {
         events.push(to_event(current)?);
     }

@@ -7,7 +7,9 @@ use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider, ShippedItem};
 use crate::signature::{hmac_sha256, verify_base64, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
-use crate::store_events::{CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent, StoreReportedStatus};
+use crate::store_events::{
+    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent, StoreReportedStatus,
+};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,12 +30,22 @@ pub const SHIPMENT_STATUSES: &[StatusRow] = &[
     ("ready_for_pickup", ShipmentStatus::AvailableForPickup, None),
     ("picked_up", ShipmentStatus::Delivered, None),
     ("delivered", ShipmentStatus::Delivered, None),
-    ("delayed", ShipmentStatus::Exception, Some(ExceptionReason::Delay)),
-    ("failure", ShipmentStatus::Exception, Some(ExceptionReason::Other)),
+    (
+        "delayed",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Delay),
+    ),
+    (
+        "failure",
+        ShipmentStatus::Exception,
+        Some(ExceptionReason::Other),
+    ),
 ];
 
 pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
-    let given = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("X-Shopify-Hmac-Sha256"))?;
+    let given = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(AuthError::Missing("X-Shopify-Hmac-Sha256"))?;
     verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
 }
 
@@ -122,10 +134,16 @@ struct FulfilledLine {
 }
 
 fn subscribed(consent: &Option<Consent>) -> Option<bool> {
-    consent.as_ref().and_then(|c| c.state.as_deref()).map(|s| s == "subscribed")
+    consent
+        .as_ref()
+        .and_then(|c| c.state.as_deref())
+        .map(|s| s == "subscribed")
 }
 
-fn fulfillment(f: Fulfillment, order_external_id: Option<&str>) -> Result<FulfillmentSnapshot, ParseError> {
+fn fulfillment(
+    f: Fulfillment,
+    order_external_id: Option<&str>,
+) -> Result<FulfillmentSnapshot, ParseError> {
     let order_external_id = f
         .order_id
         .as_ref()
@@ -142,9 +160,14 @@ fn fulfillment(f: Fulfillment, order_external_id: Option<&str>) -> Result<Fulfil
     }
     let status = match (f.shipment_status.as_deref(), f.updated_at.as_deref()) {
         (Some(raw), Some(at)) => {
-            let (status, reason) =
-                lookup(SHIPMENT_STATUSES, raw).ok_or_else(|| ParseError::UnknownStatus(super::truncate(raw)))?;
-            Some(StoreReportedStatus { status, reason, raw_code: raw.to_string(), at: parse_time("updated_at", at)? })
+            let (status, reason) = lookup(SHIPMENT_STATUSES, raw)
+                .ok_or_else(|| ParseError::UnknownStatus(super::truncate(raw)))?;
+            Some(StoreReportedStatus {
+                status,
+                reason,
+                raw_code: raw.to_string(),
+                at: parse_time("updated_at", at)?,
+            })
         }
         _ => None,
     };
@@ -159,7 +182,12 @@ fn fulfillment(f: Fulfillment, order_external_id: Option<&str>) -> Result<Fulfil
         items: f
             .line_items
             .iter()
-            .filter_map(|l| Some(ShippedItem { line_item_id: id_string(&l.id)?, quantity: l.quantity.unwrap_or(1) }))
+            .filter_map(|l| {
+                Some(ShippedItem {
+                    line_item_id: id_string(&l.id)?,
+                    quantity: l.quantity.unwrap_or(1),
+                })
+            })
             .collect(),
         status,
     })
@@ -168,13 +196,20 @@ fn fulfillment(f: Fulfillment, order_external_id: Option<&str>) -> Result<Fulfil
 fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseError> {
     let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
     let customer = order.customer.as_ref();
-    let shipping = order.shipping_address.as_ref().or(order.billing_address.as_ref());
+    let shipping = order
+        .shipping_address
+        .as_ref()
+        .or(order.billing_address.as_ref());
     let snapshot = CustomerSnapshot {
         external_id: customer.and_then(|c| c.id.as_ref()).and_then(id_string),
         first_name: customer
             .and_then(|c| c.first_name.clone())
             .or_else(|| shipping.and_then(|a| a.first_name.clone())),
-        email: order.email.clone().or(order.contact_email.clone()).or_else(|| customer.and_then(|c| c.email.clone())),
+        email: order
+            .email
+            .clone()
+            .or(order.contact_email.clone())
+            .or_else(|| customer.and_then(|c| c.email.clone())),
         phone: order
             .phone
             .clone()
@@ -198,10 +233,15 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
             variant_id: line.variant_id.as_ref().and_then(id_string),
             sku: line.sku.clone().filter(|s| !s.is_empty()),
             title: line.title.clone().or(line.name.clone()).unwrap_or_default(),
-            price: line.price.as_ref().and_then(id_string).unwrap_or_else(|| "0".into()),
+            price: line
+                .price
+                .as_ref()
+                .and_then(id_string)
+                .unwrap_or_else(|| "0".into()),
             quantity: line.quantity.unwrap_or(1),
         });
-        if let (Some(last), Some(variant)) = (line_items.last_mut(), line.variant_title.as_deref()) {
+        if let (Some(last), Some(variant)) = (line_items.last_mut(), line.variant_title.as_deref())
+        {
             if !variant.is_empty() && !last.title.contains(variant) {
                 last.title = format!("{} - {variant}", last.title);
             }
@@ -217,24 +257,44 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
         name: order
             .name
             .clone()
-            .or_else(|| order.order_number.as_ref().and_then(id_string).map(|n| format!("#{n}")))
+            .or_else(|| {
+                order
+                    .order_number
+                    .as_ref()
+                    .and_then(id_string)
+                    .map(|n| format!("#{n}"))
+            })
             .unwrap_or_else(|| external_id.clone()),
         external_id,
         currency: order.currency,
         customer: snapshot,
         line_items,
         cancelled: cancelled_topic || order.cancelled_at.is_some(),
-        created_at: order.created_at.as_deref().map(|t| parse_time("created_at", t)).transpose()?,
-        updated_at: order.updated_at.as_deref().map(|t| parse_time("updated_at", t)).transpose()?,
+        created_at: order
+            .created_at
+            .as_deref()
+            .map(|t| parse_time("created_at", t))
+            .transpose()?,
+        updated_at: order
+            .updated_at
+            .as_deref()
+            .map(|t| parse_time("updated_at", t))
+            .transpose()?,
         fulfillments,
     })
 }
 
 pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError> {
     match topic.ok_or(ParseError::Missing("X-Shopify-Topic header"))? {
-        "orders/create" | "orders/updated" => Ok(StoreEvent::Order(Box::new(order(parse_json(body)?, false)?))),
+        "orders/create" | "orders/updated" => Ok(StoreEvent::Order(Box::new(order(
+            parse_json(body)?,
+            false,
+        )?))),
         "orders/cancelled" => Ok(StoreEvent::Order(Box::new(order(parse_json(body)?, true)?))),
-        "fulfillments/create" | "fulfillments/update" => Ok(StoreEvent::Fulfillment(fulfillment(parse_json(body)?, None)?)),
+        "fulfillments/create" | "fulfillments/update" => Ok(StoreEvent::Fulfillment(fulfillment(
+            parse_json(body)?,
+            None,
+        )?)),
         other => Err(ParseError::Unsupported(super::truncate(other))),
     }
 }

@@ -45,7 +45,11 @@ pub fn verify(
             .ok_or(AuthError::Mismatch);
     }
     let bearer = authorization
-        .and_then(|a| a.trim().strip_prefix("Bearer ").or_else(|| a.trim().strip_prefix("bearer ")))
+        .and_then(|a| {
+            a.trim()
+                .strip_prefix("Bearer ")
+                .or_else(|| a.trim().strip_prefix("bearer "))
+        })
         .ok_or(AuthError::Missing("credential header or bearer token"))?;
     verify_token(bearer.trim(), secret, now_unix)
 }
@@ -63,8 +67,12 @@ pub fn issue_token(secret: &str, now_unix: i64) -> (String, i64) {
 }
 
 fn verify_token(token: &str, secret: &str, now_unix: i64) -> Result<(), AuthError> {
-    let (expires, mac) = token.split_once('.').ok_or(AuthError::Malformed("bearer token"))?;
-    let expires_at: i64 = expires.parse().map_err(|_| AuthError::Malformed("bearer token"))?;
+    let (expires, mac) = token
+        .split_once('.')
+        .ok_or(AuthError::Malformed("bearer token"))?;
+    let expires_at: i64 = expires
+        .parse()
+        .map_err(|_| AuthError::Malformed("bearer token"))?;
     verify_hex(&hmac_sha256(&token_key(secret), &[expires.as_bytes()]), mac)?;
     if now_unix > expires_at {
         return Err(AuthError::Stale);
@@ -91,15 +99,20 @@ pub fn check_client(
         }
     }
     if grant_type.as_deref() != Some("client_credentials") {
-        return Err(AuthError::Malformed("grant_type (expected client_credentials)"));
+        return Err(AuthError::Malformed(
+            "grant_type (expected client_credentials)",
+        ));
     }
     let (id, given_secret) = match authorization.and_then(|a| a.trim().strip_prefix("Basic ")) {
         Some(encoded) => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| AuthError::Malformed("Authorization"))?;
-            let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed("Authorization"))?;
-            let (id, secret) = decoded.split_once(':').ok_or(AuthError::Malformed("Authorization"))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| AuthError::Malformed("Authorization"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or(AuthError::Malformed("Authorization"))?;
             (id.to_string(), secret.to_string())
         }
         None => (
@@ -155,7 +168,9 @@ fn ups_time(date: Option<&str>, time: Option<&str>) -> Option<NaiveDateTime> {
 }
 
 fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
-    let status = activity.activity_status.ok_or(ParseError::Missing("activityStatus"))?;
+    let status = activity
+        .activity_status
+        .ok_or(ParseError::Missing("activityStatus"))?;
     let kind = super::required(status.kind.as_deref(), "activityStatus.type")?.to_ascii_uppercase();
     let code = status.code.clone().unwrap_or_default();
     let estimated_delivery = activity
@@ -163,9 +178,18 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
         .as_deref()
         .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok());
     // GMT is the instant; the local time is what the customer saw, kept in the description.
-    let gmt = ups_time(activity.gmt_activity_date.as_deref(), activity.gmt_activity_time.as_deref());
-    let local = ups_time(activity.local_activity_date.as_deref(), activity.local_activity_time.as_deref());
-    let occurred_at = gmt.or(local).ok_or(ParseError::Missing("gmtActivityDate/gmtActivityTime"))?.and_utc();
+    let gmt = ups_time(
+        activity.gmt_activity_date.as_deref(),
+        activity.gmt_activity_time.as_deref(),
+    );
+    let local = ups_time(
+        activity.local_activity_date.as_deref(),
+        activity.local_activity_time.as_deref(),
+    );
+    let occurred_at = gmt
+        .or(local)
+        .ok_or(ParseError::Missing("gmtActivityDate/gmtActivityTime"))?
+        .and_utc();
     let mut events = Vec::new();
     // `U` (updated delivery date/time) moves the estimate, not the parcel.
     if kind != "U" {
@@ -176,7 +200,10 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
             .ok_or_else(|| ParseError::UnknownStatus(super::truncate(&kind)))?;
         let mut description = status.description.clone().unwrap_or_default();
         if let Some(local) = local {
-            description = format!("{description} (local time {})", local.format("%Y-%m-%d %H:%M"));
+            description = format!(
+                "{description} (local time {})",
+                local.format("%Y-%m-%d %H:%M")
+            );
         }
         events.push(TrackingEvent {
             status: mapped,
@@ -184,7 +211,11 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
             occurred_at,
             description: description.trim().to_string(),
             location: activity.activity_location.as_ref().and_then(|l| {
-                super::join_location(&[l.city.as_deref(), l.state_province.as_deref(), l.country.as_deref()])
+                super::join_location(&[
+                    l.city.as_deref(),
+                    l.state_province.as_deref(),
+                    l.country.as_deref(),
+                ])
             }),
             raw_code: format!("{kind}/{code}"),
         });
@@ -194,7 +225,10 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
     Ok(TrackingUpdate {
         provider: Provider::Ups,
         carrier: CarrierSlug::parse("ups").ok_or(ParseError::Missing("carrier"))?,
-        tracking_number: super::tracking_number(activity.tracking_number.as_deref(), "trackingNumber")?,
+        tracking_number: super::tracking_number(
+            activity.tracking_number.as_deref(),
+            "trackingNumber",
+        )?,
         delivery_id: None,
         events,
         estimated_delivery,

@@ -21,7 +21,9 @@ pub const TRACKING_META_KEY: &str = "_wc_shipment_tracking_items";
 pub const CANCELLED_STATUSES: &[&str] = &["cancelled", "refunded", "failed", "trash"];
 
 pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
-    let given = req.header(SIGNATURE_HEADER).ok_or(AuthError::Missing("X-WC-Webhook-Signature"))?;
+    let given = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(AuthError::Missing("X-WC-Webhook-Signature"))?;
     verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
 }
 
@@ -85,7 +87,10 @@ fn non_zero(value: &Option<Value>) -> Option<String> {
 }
 
 fn blank_to_none(value: &Option<String>) -> Option<String> {
-    value.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .as_ref()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError> {
@@ -101,26 +106,42 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
     let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
     let billing = order.billing.as_ref();
     let shipping = order.shipping.as_ref();
-    let address_country = shipping.and_then(|a| blank_to_none(&a.country)).or_else(|| billing.and_then(|a| blank_to_none(&a.country)));
+    let address_country = shipping
+        .and_then(|a| blank_to_none(&a.country))
+        .or_else(|| billing.and_then(|a| blank_to_none(&a.country)));
     let from_shipping = shipping.and_then(|a| blank_to_none(&a.country)).is_some();
-    let province = if from_shipping { shipping.and_then(|a| blank_to_none(&a.state)) } else { billing.and_then(|a| blank_to_none(&a.state)) };
+    let province = if from_shipping {
+        shipping.and_then(|a| blank_to_none(&a.state))
+    } else {
+        billing.and_then(|a| blank_to_none(&a.state))
+    };
     let mut locale = None;
     let mut tracking_items: Vec<TrackingItem> = Vec::new();
     for meta in &order.meta_data {
         match meta.key.as_deref() {
             Some(TRACKING_META_KEY) => {
-                tracking_items = serde_json::from_value(meta.value.clone())
-                    .map_err(|e| ParseError::Invalid { field: "meta_data._wc_shipment_tracking_items", reason: e.to_string() })?;
+                tracking_items = serde_json::from_value(meta.value.clone()).map_err(|e| {
+                    ParseError::Invalid {
+                        field: "meta_data._wc_shipment_tracking_items",
+                        reason: e.to_string(),
+                    }
+                })?;
             }
-            Some("wpml_language" | "_wpml_language" | "locale") => locale = meta.value.as_str().map(str::to_string),
+            Some("wpml_language" | "_wpml_language" | "locale") => {
+                locale = meta.value.as_str().map(str::to_string)
+            }
             _ => {}
         }
     }
     let customer = CustomerSnapshot {
         external_id: non_zero(&order.customer_id),
-        first_name: shipping.and_then(|a| blank_to_none(&a.first_name)).or_else(|| billing.and_then(|a| blank_to_none(&a.first_name))),
+        first_name: shipping
+            .and_then(|a| blank_to_none(&a.first_name))
+            .or_else(|| billing.and_then(|a| blank_to_none(&a.first_name))),
         email: billing.and_then(|a| blank_to_none(&a.email)),
-        phone: shipping.and_then(|a| blank_to_none(&a.phone)).or_else(|| billing.and_then(|a| blank_to_none(&a.phone))),
+        phone: shipping
+            .and_then(|a| blank_to_none(&a.phone))
+            .or_else(|| billing.and_then(|a| blank_to_none(&a.phone))),
         locale,
         timezone: None,
         country_code: address_country,
@@ -137,13 +158,21 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
             variant_id: non_zero(&line.variation_id),
             sku: blank_to_none(&line.sku),
             title: line.name.clone().unwrap_or_default(),
-            price: line.price.as_ref().and_then(id_string).unwrap_or_else(|| "0".into()),
+            price: line
+                .price
+                .as_ref()
+                .and_then(id_string)
+                .unwrap_or_else(|| "0".into()),
             quantity: line.quantity.unwrap_or(1),
         });
     }
     let mut fulfillments = Vec::new();
     for item in tracking_items {
-        let Some(tracking_number) = item.tracking_number.as_deref().and_then(TrackingNumber::parse) else {
+        let Some(tracking_number) = item
+            .tracking_number
+            .as_deref()
+            .and_then(TrackingNumber::parse)
+        else {
             return Err(ParseError::Invalid {
                 field: "meta_data._wc_shipment_tracking_items.tracking_number",
                 reason: "missing or not a tracking number".into(),
@@ -153,7 +182,11 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
             .tracking_provider
             .as_deref()
             .and_then(CarrierSlug::parse)
-            .or_else(|| item.custom_tracking_provider.as_deref().and_then(CarrierSlug::parse));
+            .or_else(|| {
+                item.custom_tracking_provider
+                    .as_deref()
+                    .and_then(CarrierSlug::parse)
+            });
         fulfillments.push(FulfillmentSnapshot {
             platform: Provider::WooCommerce,
             order_external_id: external_id.clone(),
@@ -166,14 +199,32 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
     }
     Ok(StoreEvent::Order(Box::new(OrderSnapshot {
         platform: Provider::WooCommerce,
-        name: format!("#{}", order.number.as_ref().and_then(id_string).unwrap_or_else(|| external_id.clone())),
+        name: format!(
+            "#{}",
+            order
+                .number
+                .as_ref()
+                .and_then(id_string)
+                .unwrap_or_else(|| external_id.clone())
+        ),
         external_id,
         currency: order.currency,
         customer,
         line_items,
-        cancelled: order.status.as_deref().is_some_and(|s| CANCELLED_STATUSES.contains(&s)),
-        created_at: order.date_created_gmt.as_deref().map(|t| parse_time("date_created_gmt", t)).transpose()?,
-        updated_at: order.date_modified_gmt.as_deref().map(|t| parse_time("date_modified_gmt", t)).transpose()?,
+        cancelled: order
+            .status
+            .as_deref()
+            .is_some_and(|s| CANCELLED_STATUSES.contains(&s)),
+        created_at: order
+            .date_created_gmt
+            .as_deref()
+            .map(|t| parse_time("date_created_gmt", t))
+            .transpose()?,
+        updated_at: order
+            .date_modified_gmt
+            .as_deref()
+            .map(|t| parse_time("date_modified_gmt", t))
+            .transpose()?,
         fulfillments,
     })))
 }

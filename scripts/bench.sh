@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Performance figures, reproducibly: release binary sizes, the cold-start/latency/RSS probe
+# (scripts/coldstart.py, against moto), and the criterion benchmarks of verify + parse + normalize.
+# Usage: scripts/bench.sh [--no-criterion]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+
+echo "== release build (opt-level 3, fat LTO, codegen-units 1, panic=abort, stripped)"
+cargo build --release -p carrier-webhook -p store-webhook -p doorstep-local
+for bin in carrier-webhook store-webhook doorstep-local; do
+  printf '%-16s %8d bytes\n' "$bin" "$(stat -c %s "target/release/$bin")"
+done
+
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto-bench.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null && break
+  sleep 0.2
+done
+
+echo "== cold start and warm latency (Lambda Runtime API emulated on loopback, moto behind)"
+DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py target/release "${WARM_INVOCATIONS:-200}"
+
+if [ "${1:-}" != "--no-criterion" ]; then
+  echo "== criterion: verify + parse + normalize per provider (baseline: serde_json::Value parse)"
+  cargo bench -p doorstep-core --bench providers -- --noplot 2>&1 | grep -E '^(carrier|store)/|time:' 
+fi

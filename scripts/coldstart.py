@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Cold-start, warm-latency and memory probe for the Lambda binaries, with no AWS account.
+
+A minimal Lambda Runtime API on loopback hands the real release binary real API Gateway v2
+events; the function reads its secrets from SSM and writes DynamoDB, both on a moto server.
+Measures, per function: init (process start -> first /invocation/next), the first (cold)
+invocation, the median and p95 of warm invocations, and peak RSS (VmHWM). The baseline in the
+same run is one DynamoDB GetItem round trip to the same moto server (each invocation makes a
+few), so ratios show what the function adds on top of its storage calls.
+
+Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO_URL, boto3)
+"""
+import base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+
+SECRET = "probe-secret"
+MOTO = os.environ["DOORSTEP_MOTO_URL"]
+TARGET = sys.argv[1]
+WARM = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+TABLE = "doorstep-probe-" + uuid.uuid4().hex[:8]
+
+
+def aws(service):
+    return boto3.client(service, endpoint_url=MOTO, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def setup():
+    ddb = aws("dynamodb")
+    ddb.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "tracking_token")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_tracking_number", "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "by_tracking_token", "KeySchema": [{"AttributeName": "tracking_token", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+        ])
+    ssm = aws("ssm")
+    for name in ("generic", "easypost", "shopify"):
+        ssm.put_parameter(Name=f"/doorstep-probe/{name}", Value=SECRET, Type="SecureString", Overwrite=True)
+    return ddb
+
+
+def baseline_rtt(ddb, n=100):
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        ddb.get_item(TableName=TABLE, Key={"pk": {"S": "SHIP#x#y"}, "sk": {"S": "META"}})
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def signed(body: bytes) -> str:
+    t = str(int(time.time()))
+    return f"t={t},v1=" + hmac.new(SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def apigw(route, path, params, body: bytes):
+    return {
+        "version": "2.0", "routeKey": f"POST {route}", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json", "doorstep-signature": signed(body)},
+        "pathParameters": params,
+        "requestContext": {"accountId": "000000000000", "apiId": "probe", "domainName": "localhost",
+                           "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "probe"},
+                           "requestId": str(uuid.uuid4()), "routeKey": f"POST {route}", "stage": "$default", "timeEpoch": 0},
+        "body": body.decode(), "isBase64Encoded": False,
+    }
+
+
+def carrier_event(i):
+    body = json.dumps({"carrier": "dhl", "tracking_number": f"JD{i % 50:08d}", "event_id": f"probe-{i}",
+                       "events": [{"status": "in_transit", "occurred_at": f"2024-06-01T{i % 24:02d}:{i % 60:02d}:00Z",
+                                   "description": f"scan {i}", "location": "Hub"}]}).encode()
+    return apigw("/webhooks/carriers/{provider}", "/webhooks/carriers/generic", {"provider": "generic"}, body)
+
+
+def store_event(i):
+    body = json.dumps({"type": "order", "event_id": f"probe-order-{i}", "order": {
+        "id": i, "name": f"#{i}", "updated_at": "2024-06-01T00:00:00Z",
+        "customer": {"id": f"c{i % 20}", "email": "someone@example.com", "phone": "081 234 5678"},
+        "shipping_address": {"country_code": "TH"},
+        "line_items": [{"id": "l1", "title": "Tee", "price": "390.00", "quantity": 1}],
+        "fulfillments": [{"id": f"f{i}", "carrier": "Kerry Express", "tracking_number": f"KEX{i:08d}"}]}}).encode()
+    return apigw("/webhooks/stores/{platform}", "/webhooks/stores/generic", {"platform": "generic"}, body)
+
+
+class Runtime:
+    """Just enough of the Lambda Runtime API: hand out events one at a time, collect responses."""
+
+    def __init__(self, events):
+        self.events = events
+        self.index = 0
+        self.first_poll = None
+        self.sent_at = {}
+        self.latencies = []
+        self.statuses = []
+        self.errors = []
+        self.done = threading.Event()
+        runtime = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                if runtime.first_poll is None:
+                    runtime.first_poll = time.perf_counter()
+                if runtime.index >= len(runtime.events):
+                    runtime.done.set()
+                    time.sleep(3600)  # park the function until it is killed
+                    return
+                request_id = str(runtime.index)
+                payload = json.dumps(runtime.events[runtime.index]).encode()
+                runtime.index += 1
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:probe")
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                runtime.sent_at[request_id] = time.perf_counter()
+                self.wfile.write(payload)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                parts = self.path.split("/")
+                if "error" in parts[-1]:
+                    runtime.errors.append(body.decode(errors="replace"))
+                else:
+                    request_id = parts[-2]
+                    runtime.latencies.append(time.perf_counter() - runtime.sent_at[request_id])
+                    runtime.statuses.append(json.loads(body).get("statusCode"))
+                self.send_response(202)
+                self.end_headers()
+                if runtime.errors:
+                    runtime.done.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def probe(name, events, rtt):
+    runtime = Runtime(events)
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=runtime.address, AWS_ENDPOINT_URL=MOTO,
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+               AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+               AWS_LAMBDA_LOG_STREAM_NAME="probe", AWS_LAMBDA_LOG_GROUP_NAME="probe",
+               TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn")
+    start = time.perf_counter()
+    process = subprocess.Popen([os.path.join(TARGET, name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finished = runtime.done.wait(timeout=300)
+    rss = peak_rss_kib(process.pid) if process.poll() is None else 0
+    process.kill()
+    stderr = process.communicate()[1].decode(errors="replace")
+    if not finished or runtime.errors or process.returncode not in (None, -9):
+        sys.exit(f"{name}: did not finish cleanly: errors={runtime.errors[:2]} stderr={stderr[-2000:]}")
+    bad = [s for s in runtime.statuses if s != 200]
+    if bad:
+        sys.exit(f"{name}: {len(bad)} non-200 responses, e.g. {bad[:3]}")
+    init = runtime.first_poll - start
+    cold, warm = runtime.latencies[0], runtime.latencies[1:]
+    warm_median = statistics.median(warm)
+    p95 = sorted(warm)[int(len(warm) * 0.95) - 1]
+    size = os.path.getsize(os.path.join(TARGET, name))
+    print(f"{name}: binary {size / 1024 / 1024:.2f} MiB, init {init * 1000:.1f} ms, first invoke {cold * 1000:.1f} ms, "
+          f"warm median {warm_median * 1000:.2f} ms (p95 {p95 * 1000:.2f} ms, {len(warm)} invocations), "
+          f"peak RSS {rss / 1024:.1f} MiB; warm median = {warm_median / rtt:.1f}x one moto GetItem round trip")
+
+
+def main():
+    ddb = setup()
+    rtt = baseline_rtt(ddb)
+    print(f"baseline: moto GetItem round trip median {rtt * 1000:.2f} ms")
+    probe("carrier-webhook", [carrier_event(i) for i in range(WARM + 1)], rtt)
+    probe("store-webhook", [store_event(i) for i in range(WARM + 1)], rtt)
+
+
+if __name__ == "__main__":
+    main()

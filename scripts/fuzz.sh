@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fuzzes every parser with cargo-fuzz (libFuzzer), FUZZ_SECONDS each (default 60), seeded with the
+# provider fixtures. Installs cargo-fuzz if missing. Uses the nightly toolchain when the machine has
+# one, else the stable one with RUSTC_BOOTSTRAP (cargo-fuzz needs -Z flags).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${FUZZ_SECONDS:-60}"
+
+if ! cargo fuzz --help >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  toolchain=(+nightly)
+else
+  toolchain=()
+  export RUSTC_BOOTSTRAP=1
+fi
+
+targets=$(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^doorstep-fuzz$')
+cargo "${toolchain[@]}" fuzz build --sanitizer none --release >/dev/null 2>&1 || cargo "${toolchain[@]}" fuzz build --sanitizer none --release
+
+seed() { # target -> fixture files it starts from
+  case "$1" in
+    easypost) ls tests/fixtures/providers/easypost_*.json ;;
+    aftership) ls tests/fixtures/providers/aftership_*.json ;;
+    shippo) ls tests/fixtures/providers/shippo_*.json ;;
+    seventeen_track) ls tests/fixtures/providers/17track_*.json ;;
+    ups) ls tests/fixtures/providers/ups_*.json ;;
+    generic_carrier) ls tests/fixtures/providers/generic_carrier_*.json ;;
+    generic_store) ls tests/fixtures/providers/generic_store_*.json ;;
+    *) true ;;
+  esac
+}
+
+for target in $targets; do
+  corpus="fuzz/corpus/$target"
+  mkdir -p "$corpus"
+  for file in $(seed "$target"); do cp "$file" "$corpus/"; done
+  case "$target" in
+    shopify) for f in tests/fixtures/providers/shopify_*.json; do { printf '\001'; cat "$f"; } > "$corpus/$(basename "$f")"; done ;;
+    woocommerce) { printf '\000'; cat tests/fixtures/providers/woocommerce_order_created_rest_v3_example.json; } > "$corpus/order.json" ;;
+  esac
+  echo "-- fuzz $target for ${seconds}s"
+  cargo "${toolchain[@]}" fuzz run --sanitizer none --release "$target" "$corpus" -- \
+    -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|panicked|SUMMARY' || true
+  if [ -n "$(ls fuzz/artifacts/"$target" 2>/dev/null)" ]; then
+    echo "fuzz target $target found a crash: fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+done
+echo "fuzzing finished: no crashes"
