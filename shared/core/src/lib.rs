@@ -7,6 +7,7 @@ pub mod contact;
 pub mod ids;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod ports;
 pub mod providers;
 pub mod rules;

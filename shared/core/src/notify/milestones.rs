@@ -1,0 +1,217 @@
+//! Which customer-facing milestones a change to a shipment or order reached.
+//! Pure: the notifier feeds it the old and new images of a stream record.
+
+use crate::model::{Order, Shipment};
+use crate::status::{ExceptionReason, ShipmentStatus};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    OrderConfirmed,
+    Shipped,
+    Delayed,
+    OutForDelivery,
+    FailedAttempt,
+    AvailableForPickup,
+    Delivered,
+    ReturnToSender,
+}
+
+impl Milestone {
+    pub const ALL: [Milestone; 8] = [
+        Self::OrderConfirmed,
+        Self::Shipped,
+        Self::Delayed,
+        Self::OutForDelivery,
+        Self::FailedAttempt,
+        Self::AvailableForPickup,
+        Self::Delivered,
+        Self::ReturnToSender,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrderConfirmed => "order_confirmed",
+            Self::Shipped => "shipped",
+            Self::Delayed => "delayed",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::FailedAttempt => "failed_attempt",
+            Self::AvailableForPickup => "available_for_pickup",
+            Self::Delivered => "delivered",
+            Self::ReturnToSender => "return_to_sender",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|m| m.as_str() == raw)
+    }
+
+    /// How far along the journey: a deferred message is dropped once a later milestone happened.
+    pub fn journey_rank(self) -> u8 {
+        match self {
+            Self::OrderConfirmed => 0,
+            Self::Shipped => 1,
+            Self::Delayed => 2,
+            Self::OutForDelivery => 3,
+            Self::FailedAttempt => 4,
+            Self::AvailableForPickup => 4,
+            Self::Delivered => 6,
+            Self::ReturnToSender => 6,
+        }
+    }
+}
+
+impl fmt::Display for Milestone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A milestone a shipment reached, with the key that makes its messages unique:
+/// `{carrier}#{tracking}#{milestone}` (plus the attempt number for failed attempts, the new
+/// date for delays), to which the channel is appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    pub milestone: Milestone,
+    pub key: String,
+}
+
+/// The milestone a shipment's current status stands for, if any.
+pub fn milestone_of(status: ShipmentStatus, reason: Option<ExceptionReason>) -> Option<Milestone> {
+    match status {
+        ShipmentStatus::InTransit => Some(Milestone::Shipped),
+        ShipmentStatus::OutForDelivery => Some(Milestone::OutForDelivery),
+        ShipmentStatus::FailedAttempt => Some(Milestone::FailedAttempt),
+        ShipmentStatus::AvailableForPickup => Some(Milestone::AvailableForPickup),
+        ShipmentStatus::Delivered => Some(Milestone::Delivered),
+        ShipmentStatus::ReturnToSender => Some(Milestone::ReturnToSender),
+        ShipmentStatus::Exception if reason == Some(ExceptionReason::Delay) => {
+            Some(Milestone::Delayed)
+        }
+        _ => None,
+    }
+}
+
+fn failed_attempts(shipment: &Shipment) -> usize {
+    shipment
+        .events
+        .iter()
+        .filter(|e| e.status == ShipmentStatus::FailedAttempt)
+        .count()
+}
+
+fn has_carrier_scan(shipment: &Shipment) -> bool {
+    !matches!(
+        shipment.status,
+        ShipmentStatus::Pending
+            | ShipmentStatus::InfoReceived
+            | ShipmentStatus::Cancelled
+            | ShipmentStatus::Expired
+    )
+}
+
+/// The milestones a change to a shipment reached. `old` is `None` for a new shipment; a shipment
+/// with no order yet reaches nothing (nobody to tell) until its order link arrives, which then
+/// counts as reaching its current state.
+pub fn shipment_milestones(old: Option<&Shipment>, new: &Shipment, zone: Tz) -> Vec<Reached> {
+    let Some(_) = new.order else {
+        return Vec::new();
+    };
+    let old = old.filter(|o| o.order.is_some());
+    let base = format!("{}#{}", new.carrier, new.tracking_number);
+    let key = |milestone: Milestone, suffix: Option<String>| Reached {
+        milestone,
+        key: match suffix {
+            Some(s) => format!("{base}#{}-{s}", milestone.as_str()),
+            None => format!("{base}#{}", milestone.as_str()),
+        },
+    };
+    let mut reached = Vec::new();
+    let status_changed = old.is_none_or(|o| o.status != new.status || o.reason != new.reason);
+    let current = milestone_of(new.status, new.reason);
+
+    // "Shipped" only when it is still news: a parcel already delivered gets "delivered" instead.
+    if has_carrier_scan(new)
+        && old.is_none_or(|o| !has_carrier_scan(o))
+        && !new.status.is_terminal()
+    {
+        reached.push(key(Milestone::Shipped, None));
+    }
+    if status_changed {
+        match current {
+            Some(Milestone::Shipped) | None => {}
+            Some(Milestone::FailedAttempt) => {}
+            Some(Milestone::Delayed) => {}
+            Some(milestone) => reached.push(key(milestone, None)),
+        }
+    }
+    let attempts = failed_attempts(new);
+    if new.status == ShipmentStatus::FailedAttempt
+        && old.is_none_or(|o| failed_attempts(o) < attempts)
+    {
+        reached.push(key(Milestone::FailedAttempt, Some(attempts.to_string())));
+    }
+    if let Some(delay) = delay_reached(old, new, zone) {
+        reached.push(key(Milestone::Delayed, Some(delay)));
+    }
+    reached
+}
+
+/// Delayed: the carrier revised the estimate later, or an exception says "delay", or a scan came in
+/// after the estimated day ended (in the customer's zone) with the parcel still not delivered.
+/// Keyed by the date it is now expected (or the day it was missed), so each new delay tells once.
+fn delay_reached(old: Option<&Shipment>, new: &Shipment, zone: Tz) -> Option<String> {
+    if new.status.is_terminal() {
+        return None;
+    }
+    let latest = new.estimated_delivery.as_ref().map(|e| e.latest);
+    let previous = old.and_then(|o| o.estimated_delivery.as_ref().map(|e| e.latest));
+    if let (Some(latest), Some(previous)) = (latest, previous) {
+        if latest > previous {
+            return Some(latest.to_string());
+        }
+    }
+    let delay_exception =
+        new.status == ShipmentStatus::Exception && new.reason == Some(ExceptionReason::Delay);
+    if delay_exception && old.is_none_or(|o| o.status != new.status || o.reason != new.reason) {
+        return Some(format!(
+            "exception-{}",
+            new.status_at.map(|t| t.timestamp()).unwrap_or_default()
+        ));
+    }
+    let newest = new.events.last()?.occurred_at;
+    let promised = latest?;
+    let newest_day = newest.with_timezone(&zone).date_naive();
+    let was_already_late = old
+        .and_then(|o| o.events.last())
+        .is_some_and(|e| e.occurred_at.with_timezone(&zone).date_naive() > promised);
+    (newest_day > promised && !was_already_late).then(|| format!("missed-{promised}"))
+}
+
+/// An order reaches "confirmed" when it first arrives, unless it arrived cancelled. A placeholder
+/// (made for a fulfilment that came first, with no customer yet) does not count.
+pub fn order_milestones(old: Option<&Order>, new: &Order) -> Vec<Reached> {
+    let was_real = old.is_some_and(|o| o.customer_id.is_some());
+    if new.customer_id.is_none() || was_real || new.cancelled {
+        return Vec::new();
+    }
+    vec![Reached {
+        milestone: Milestone::OrderConfirmed,
+        key: format!("{}#order_confirmed", new.id),
+    }]
+}
+
+/// Whether a deferred message has been overtaken: a later milestone happened to its shipment.
+pub fn superseded(milestone: Milestone, shipment_now: &Shipment) -> bool {
+    match milestone_of(shipment_now.status, shipment_now.reason) {
+        Some(current) => current.journey_rank() > milestone.journey_rank(),
+        None => false,
+    }
+}
+
+/// When "now" is, for tests and schedules that need one clock.
+pub type Now = DateTime<Utc>;

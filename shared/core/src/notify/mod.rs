@@ -1,0 +1,12 @@
+//! Proactive notifications: which milestones a change reached, what to send on which channel and
+//! when (the policy), and how each message reads (rendering). Pure: the notifier function and
+//! the local runner supply the clock, the records and the channels.
+
+pub mod milestones;
+pub mod policy;
+pub mod render;
+pub mod settings;
+pub mod sms;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Per milestone and channel: send now, defer until a time, or suppress with a reason. Pure.
+
+use super::milestones::Milestone;
+use super::settings::{Channel, NotifySettings, QuietHours};
+use crate::model::Customer;
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Shipping milestones, delivery choices, account notices: sent unless the customer opted out.
+    Transactional,
+    /// Recommendations, review requests, reminders: only with consent for that channel.
+    Marketing,
+}
+
+pub fn kind_of(_milestone: Milestone) -> Kind {
+    // Every shipping milestone is transactional; marketing messages come from other features.
+    Kind::Transactional
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Send,
+    Defer { until: DateTime<Utc> },
+    Suppress { reason: String },
+}
+
+/// What Doorstep knows about an address beyond the customer record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Suppressions {
+    /// A hard bounce or complaint: never mailed again.
+    pub email_suppressed: bool,
+    /// On SNS's opted-out list (the customer replied STOP).
+    pub sms_opted_out: bool,
+}
+
+/// Why a channel cannot reach this customer at all (which makes the other channel a fallback).
+fn unreachable_reason(
+    channel: Channel,
+    customer: &Customer,
+    suppressions: Suppressions,
+) -> Option<&'static str> {
+    match channel {
+        Channel::Email => match &customer.email {
+            None => Some("no email address"),
+            Some(contact) if contact.usable().is_none() => Some("email address is not valid"),
+            _ if suppressions.email_suppressed => Some("email address bounced or complained"),
+            _ => None,
+        },
+        Channel::Sms => match &customer.phone {
+            None => Some("no phone number"),
+            Some(contact) if contact.usable().is_none() => Some("phone number is not valid"),
+            _ if suppressions.sms_opted_out => Some("phone number opted out of SMS"),
+            _ => None,
+        },
+    }
+}
+
+fn consent_reason(
+    kind: Kind,
+    channel: Channel,
+    customer: &Customer,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    let consents = &customer.consents;
+    match (kind, channel) {
+        (Kind::Transactional, Channel::Email) if !consents.transactional_email => {
+            Some("opted out of email updates")
+        }
+        (Kind::Transactional, Channel::Sms) if !consents.transactional_sms => {
+            Some("opted out of SMS updates")
+        }
+        (Kind::Marketing, Channel::Email) if !consents.marketing_email => {
+            Some("no consent to marketing email")
+        }
+        (Kind::Marketing, Channel::Sms) if !consents.marketing_sms => {
+            Some("no consent to marketing SMS")
+        }
+        (Kind::Marketing, _)
+            if customer
+                .marketing_suppressed_until
+                .is_some_and(|until| until > now) =>
+        {
+            Some("marketing paused for this customer")
+        }
+        _ => None,
+    }
+}
+
+/// The customer's zone, or the merchant's when the stored one is not a zone.
+pub fn zone(customer: &Customer, settings: &NotifySettings) -> Tz {
+    crate::timezone::parse_zone(&customer.timezone)
+        .or_else(|| crate::timezone::parse_zone(&settings.default_timezone))
+        .unwrap_or(Tz::UTC)
+}
+
+/// Decides one channel, assuming the channel was chosen for this milestone.
+pub fn decide(
+    kind: Kind,
+    channel: Channel,
+    customer: &Customer,
+    suppressions: Suppressions,
+    settings: &NotifySettings,
+    now: DateTime<Utc>,
+) -> Decision {
+    if let Some(reason) = unreachable_reason(channel, customer, suppressions)
+        .or(consent_reason(kind, channel, customer, now))
+    {
+        return Decision::Suppress {
+            reason: reason.to_string(),
+        };
+    }
+    // Quiet hours hold back texts (a buzzing phone), not email.
+    if channel == Channel::Sms {
+        if let Some(until) = settings
+            .quiet_hours
+            .and_then(|q| quiet_until(q, zone(customer, settings), now))
+        {
+            return Decision::Defer { until };
+        }
+    }
+    Decision::Send
+}
+
+/// Every channel's decision for a milestone: the merchant's channels for it, plus the other channel
+/// as a fallback when a chosen one cannot reach the customer at all.
+pub fn plan(
+    milestone: Milestone,
+    customer: &Customer,
+    suppressions: Suppressions,
+    settings: &NotifySettings,
+    now: DateTime<Utc>,
+) -> Vec<(Channel, Decision)> {
+    let kind = kind_of(milestone);
+    let chosen = settings.channels_for(milestone);
+    let mut plan: Vec<(Channel, Decision)> = chosen
+        .iter()
+        .map(|&c| (c, decide(kind, c, customer, suppressions, settings, now)))
+        .collect();
+    if settings.fallback {
+        for &channel in &chosen {
+            let other = channel.other();
+            if chosen.contains(&other) || plan.iter().any(|(c, _)| *c == other) {
+                continue;
+            }
+            if unreachable_reason(channel, customer, suppressions).is_some() {
+                plan.push((
+                    other,
+                    decide(kind, other, customer, suppressions, settings, now),
+                ));
+            }
+        }
+    }
+    plan
+}
+
+/// The end of the quiet window `now` falls in (in the customer's zone), or `None` outside it.
+pub fn quiet_until(quiet: QuietHours, zone: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if quiet.start == quiet.end {
+        return None;
+    }
+    let local = now.with_timezone(&zone);
+    let time = local.time();
+    let date = local.date_naive();
+    let wraps = quiet.start > quiet.end; // 21:00-08:00 spans midnight
+    let inside = if wraps {
+        time >= quiet.start || time < quiet.end
+    } else {
+        time >= quiet.start && time < quiet.end
+    };
+    if !inside {
+        return None;
+    }
+    let end_date = if wraps && time >= quiet.start {
+        date + Duration::days(1)
+    } else {
+        date
+    };
+    Some(local_instant(zone, end_date, quiet.end))
+}
+
+/// A wall-clock time on a date in a zone, as an instant. In a DST gap the clock jumps past the
+/// time, so the first instant after the gap is used; in an overlap, the earlier one.
+fn local_instant(zone: Tz, date: NaiveDate, time: chrono::NaiveTime) -> DateTime<Utc> {
+    let naive = date.and_time(time);
+    match zone.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::None => {
+            let mut probe = naive;
+            loop {
+                probe += Duration::minutes(15);
+                if let Some(t) = zone.from_local_datetime(&probe).earliest() {
+                    return t.with_timezone(&Utc);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Message rendering: minijinja templates per milestone, channel and locale (English and Thai
+//! built in), overridable file by file from the merchant's template directory.
+
+use super::milestones::Milestone;
+use super::settings::Channel;
+use super::sms;
+use chrono::{Datelike, NaiveDate};
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The built-in templates: `{locale}/{milestone}.{subject|sms|email}.j2` and the email layouts.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "email.html.j2",
+        include_str!("../../templates/email.html.j2"),
+    ),
+    ("email.txt.j2", include_str!("../../templates/email.txt.j2")),
+    (
+        "en/available_for_pickup.email.j2",
+        include_str!("../../templates/en/available_for_pickup.email.j2"),
+    ),
+    (
+        "en/available_for_pickup.sms.j2",
+        include_str!("../../templates/en/available_for_pickup.sms.j2"),
+    ),
+    (
+        "en/available_for_pickup.subject.j2",
+        include_str!("../../templates/en/available_for_pickup.subject.j2"),
+    ),
+    (
+        "en/delayed.email.j2",
+        include_str!("../../templates/en/delayed.email.j2"),
+    ),
+    (
+        "en/delayed.sms.j2",
+        include_str!("../../templates/en/delayed.sms.j2"),
+    ),
+    (
+        "en/delayed.subject.j2",
+        include_str!("../../templates/en/delayed.subject.j2"),
+    ),
+    (
+        "en/delivered.email.j2",
+        include_str!("../../templates/en/delivered.email.j2"),
+    ),
+    (
+        "en/delivered.sms.j2",
+        include_str!("../../templates/en/delivered.sms.j2"),
+    ),
+    (
+        "en/delivered.subject.j2",
+        include_str!("../../templates/en/delivered.subject.j2"),
+    ),
+    (
+        "en/failed_attempt.email.j2",
+        include_str!("../../templates/en/failed_attempt.email.j2"),
+    ),
+    (
+        "en/failed_attempt.sms.j2",
+        include_str!("../../templates/en/failed_attempt.sms.j2"),
+    ),
+    (
+        "en/failed_attempt.subject.j2",
+        include_str!("../../templates/en/failed_attempt.subject.j2"),
+    ),
+    (
+        "en/order_confirmed.email.j2",
+        include_str!("../../templates/en/order_confirmed.email.j2"),
+    ),
+    (
+        "en/order_confirmed.sms.j2",
+        include_str!("../../templates/en/order_confirmed.sms.j2"),
+    ),
+    (
+        "en/order_confirmed.subject.j2",
+        include_str!("../../templates/en/order_confirmed.subject.j2"),
+    ),
+    (
+        "en/out_for_delivery.email.j2",
+        include_str!("../../templates/en/out_for_delivery.email.j2"),
+    ),
+    (
+        "en/out_for_delivery.sms.j2",
+        include_str!("../../templates/en/out_for_delivery.sms.j2"),
+    ),
+    (
+        "en/out_for_delivery.subject.j2",
+        include_str!("../../templates/en/out_for_delivery.subject.j2"),
+    ),
+    (
+        "en/return_to_sender.email.j2",
+        include_str!("../../templates/en/return_to_sender.email.j2"),
+    ),
+    (
+        "en/return_to_sender.sms.j2",
+        include_str!("../../templates/en/return_to_sender.sms.j2"),
+    ),
+    (
+        "en/return_to_sender.subject.j2",
+        include_str!("../../templates/en/return_to_sender.subject.j2"),
+    ),
+    (
+        "en/shipped.email.j2",
+        include_str!("../../templates/en/shipped.email.j2"),
+    ),
+    (
+        "en/shipped.sms.j2",
+        include_str!("../../templates/en/shipped.sms.j2"),
+    ),
+    (
+        "en/shipped.subject.j2",
+        include_str!("../../templates/en/shipped.subject.j2"),
+    ),
+    (
+        "th/available_for_pickup.email.j2",
+        include_str!("../../templates/th/available_for_pickup.email.j2"),
+    ),
+    (
+        "th/available_for_pickup.sms.j2",
+        include_str!("../../templates/th/available_for_pickup.sms.j2"),
+    ),
+    (
+        "th/available_for_pickup.subject.j2",
+        include_str!("../../templates/th/available_for_pickup.subject.j2"),
+    ),
+    (
+        "th/delayed.email.j2",
+        include_str!("../../templates/th/delayed.email.j2"),
+    ),
+    (
+        "th/delayed.sms.j2",
+        include_str!("../../templates/th/delayed.sms.j2"),
+    ),
+    (
+        "th/delayed.subject.j2",
+        include_str!("../../templates/th/delayed.subject.j2"),
+    ),
+    (
+        "th/delivered.email.j2",
+        include_str!("../../templates/th/delivered.email.j2"),
+    ),
+    (
+        "th/delivered.sms.j2",
+        include_str!("../../templates/th/delivered.sms.j2"),
+    ),
+    (
+        "th/delivered.subject.j2",
+        include_str!("../../templates/th/delivered.subject.j2"),
+    ),
+    (
+        "th/failed_attempt.email.j2",
+        include_str!("../../templates/th/failed_attempt.email.j2"),
+    ),
+    (
+        "th/failed_attempt.sms.j2",
+        include_str!("../../templates/th/failed_attempt.sms.j2"),
+    ),
+    (
+        "th/failed_attempt.subject.j2",
+        include_str!("../../templates/th/failed_attempt.subject.j2"),
+    ),
+    (
+        "th/order_confirmed.email.j2",
+        include_str!("../../templates/th/order_confirmed.email.j2"),
+    ),
+    (
+        "th/order_confirmed.sms.j2",
+        include_str!("../../templates/th/order_confirmed.sms.j2"),
+    ),
+    (
+        "th/order_confirmed.subject.j2",
+        include_str!("../../templates/th/order_confirmed.subject.j2"),
+    ),
+    (
+        "th/out_for_delivery.email.j2",
+        include_str!("../../templates/th/out_for_delivery.email.j2"),
+    ),
+    (
+        "th/out_for_delivery.sms.j2",
+        include_str!("../../templates/th/out_for_delivery.sms.j2"),
+    ),
+    (
+        "th/out_for_delivery.subject.j2",
+        include_str!("../../templates/th/out_for_delivery.subject.j2"),
+    ),
+    (
+        "th/return_to_sender.email.j2",
+        include_str!("../../templates/th/return_to_sender.email.j2"),
+    ),
+    (
+        "th/return_to_sender.sms.j2",
+        include_str!("../../templates/th/return_to_sender.sms.j2"),
+    ),
+    (
+        "th/return_to_sender.subject.j2",
+        include_str!("../../templates/th/return_to_sender.subject.j2"),
+    ),
+    (
+        "th/shipped.email.j2",
+        include_str!("../../templates/th/shipped.email.j2"),
+    ),
+    (
+        "th/shipped.sms.j2",
+        include_str!("../../templates/th/shipped.sms.j2"),
+    ),
+    (
+        "th/shipped.subject.j2",
+        include_str!("../../templates/th/shipped.subject.j2"),
+    ),
+];
+
+/// Locales with built-in templates; others fall back to their language, then the merchant default.
+pub const LOCALES: &[&str] = &["en", "th"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("template {template} failed: {detail}")]
+pub struct RenderError {
+    pub template: String,
+    pub detail: String,
+}
+
+/// Words the layouts use, per locale.
+#[derive(Debug, Clone, Serialize)]
+struct Phrases {
+    estimated_delivery: &'static str,
+    items: &'static str,
+    track: &'static str,
+    preferences: &'static str,
+    member: &'static str,
+}
+
+fn phrases(locale: &str) -> Phrases {
+    match locale {
+        "th" => Phrases {
+            estimated_delivery: "กำหนดส่งโดยประมาณ",
+            items: "สินค้าในพัสดุนี้",
+            track: "ติดตามพัสดุ",
+            preferences: "ตั้งค่าการแจ้งเตือน",
+            member: "สมาชิก",
+        },
+        _ => Phrases {
+            estimated_delivery: "Estimated delivery",
+            items: "In this parcel",
+            track: "Track your parcel",
+            preferences: "Notification preferences",
+            member: "Member",
+        },
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemLine {
+    pub title: String,
+    pub quantity: u32,
+}
+
+/// Everything a message may say. Dates are formatted here, in the customer's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageContext {
+    pub brand: String,
+    pub first_name: Option<String>,
+    pub tier: Option<String>,
+    pub order_name: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub tracking_url: String,
+    pub preferences_url: String,
+    pub estimated_delivery: Option<NaiveDate>,
+    pub items: Vec<ItemLine>,
+    /// Parcels of the order not yet delivered, after this one.
+    pub parcels_remaining: usize,
+    pub order_complete: bool,
+    /// Failed attempts so far.
+    pub attempt: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Rendered {
+    Sms {
+        body: String,
+        segments: usize,
+    },
+    Email {
+        subject: String,
+        html: String,
+        text: String,
+    },
+}
+
+pub struct Renderer {
+    env: Environment<'static>,
+    max_segments: usize,
+}
+
+/// A locale with templates: the tag itself, its language, or the fallback.
+pub fn template_locale(locale: &str, fallback: &str) -> &'static str {
+    let language = locale.split('-').next().unwrap_or(locale);
+    [locale, language, fallback]
+        .iter()
+        .find_map(|wanted| LOCALES.iter().find(|l| *l == wanted))
+        .copied()
+        .unwrap_or("en")
+}
+
+impl Renderer {
+    /// `override_dir` holds merchant templates with the same relative names as the built-in ones.
+    pub fn new(override_dir: Option<PathBuf>, max_segments: usize) -> Self {
+        let mut env = Environment::new();
+        env.set_loader(move |name| {
+            if let Some(dir) = &override_dir {
+                // Names are ours (locale/milestone/kind), never user input; still refuse escapes.
+                if !name.contains("..") {
+                    if let Ok(source) = std::fs::read_to_string(dir.join(name)) {
+                        return Ok(Some(source));
+                    }
+                }
+            }
+            Ok(BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, source)| source.to_string()))
+        });
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.j2") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        Self { env, max_segments }
+    }
+
+    fn render_one(&self, name: &str, context: &minijinja::Value) -> Result<String, RenderError> {
+        let error = |e: minijinja::Error| RenderError {
+            template: name.to_string(),
+            detail: e.to_string(),
+        };
+        let template = self.env.get_template(name).map_err(error)?;
+        Ok(template.render(context).map_err(error)?.trim().to_string())
+    }
+
+    pub fn render(
+        &self,
+        milestone: Milestone,
+        channel: Channel,
+        locale: &str,
+        fallback_locale: &str,
+        message: &MessageContext,
+    ) -> Result<Rendered, RenderError> {
+        let lang = template_locale(locale, fallback_locale);
+        let mut values = serde_json::to_value(message).map_err(|e| RenderError {
+            template: "context".into(),
+            detail: e.to_string(),
+        })?;
+        values["estimated_delivery"] = message
+            .estimated_delivery
+            .map(|d| format_date(d, lang))
+            .into();
+        values["estimated_delivery_short"] = message
+            .estimated_delivery
+            .map(|d| format_date_short(d, lang))
+            .into();
+        values["lang"] = lang.into();
+        values["t"] = serde_json::to_value(phrases(lang)).unwrap_or_default();
+        let context = minijinja::Value::from(minijinja::value::Serde(&values));
+        let path = |kind: &str| format!("{lang}/{}.{kind}.j2", milestone.as_str());
+        match channel {
+            Channel::Sms => {
+                let body = sms::fit(
+                    &collapse(&self.render_one(&path("sms"), &context)?),
+                    self.max_segments,
+                );
+                let segments = sms::measure(&body).segments;
+                Ok(Rendered::Sms { body, segments })
+            }
+            Channel::Email => {
+                let subject = collapse(&self.render_one(&path("subject"), &context)?);
+                values["message"] = collapse(&self.render_one(&path("email"), &context)?).into();
+                values["subject"] = subject.clone().into();
+                let layout = minijinja::Value::from(minijinja::value::Serde(&values));
+                Ok(Rendered::Email {
+                    subject,
+                    html: self.render_one("email.html.j2", &layout)?,
+                    text: self.render_one("email.txt.j2", &layout)?,
+                })
+            }
+        }
+    }
+}
+
+/// One line, single spaces (templates wrap for readability; messages should not).
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const EN_DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const TH_DAYS: [&str; 7] = ["จันทร์", "อังคาร", "พุธ", "พฤหัสบดี", "ศุกร์", "เสาร์", "อาทิตย์"];
+const TH_MONTHS: [&str; 12] = [
+    "มกราคม",
+    "กุมภาพันธ์",
+    "มีนาคม",
+    "เมษายน",
+    "พฤษภาคม",
+    "มิถุนายน",
+    "กรกฎาคม",
+    "สิงหาคม",
+    "กันยายน",
+    "ตุลาคม",
+    "พฤศจิกายน",
+    "ธันวาคม",
+];
+
+const EN_SHORT_MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const TH_SHORT_MONTHS: [&str; 12] = [
+    "ม.ค.",
+    "ก.พ.",
+    "มี.ค.",
+    "เม.ย.",
+    "พ.ค.",
+    "มิ.ย.",
+    "ก.ค.",
+    "ส.ค.",
+    "ก.ย.",
+    "ต.ค.",
+    "พ.ย.",
+    "ธ.ค.",
+];
+
+/// The short form SMS use (every character counts): "Mon 5 Aug", "5 ส.ค.".
+pub fn format_date_short(date: NaiveDate, lang: &str) -> String {
+    let month = date.month0() as usize;
+    match lang {
+        "th" => format!("{} {}", date.day(), TH_SHORT_MONTHS[month]),
+        _ => format!(
+            "{} {} {}",
+            &EN_DAYS[date.weekday().num_days_from_monday() as usize][..3],
+            date.day(),
+            EN_SHORT_MONTHS[month]
+        ),
+    }
+}
+
+/// A date as the customer reads it: English "Monday 5 August"; Thai with the Buddhist Era year.
+pub fn format_date(date: NaiveDate, lang: &str) -> String {
+    let day = date.weekday().num_days_from_monday() as usize;
+    let month = date.month0() as usize;
+    match lang {
+        "th" => format!(
+            "วัน{}ที่ {} {} {}",
+            TH_DAYS[day],
+            date.day(),
+            TH_MONTHS[month],
+            date.year() + 543
+        ),
+        _ => format!(
+            "{} {} {} {}",
+            EN_DAYS[day],
+            date.day(),
+            EN_MONTHS[month],
+            date.year()
+        ),
+    }
+}

@@ -1,0 +1,121 @@
+//! The merchant's notification settings (the local runner reads them from TOML; the Lambdas from
+//! their environment).
+
+use super::milestones::Milestone;
+use chrono::NaiveTime;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            Self::Sms => Self::Email,
+            Self::Email => Self::Sms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    #[serde(with = "hhmm")]
+    pub start: NaiveTime,
+    #[serde(with = "hhmm")]
+    pub end: NaiveTime,
+}
+
+mod hhmm {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let raw = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&raw, "%H:%M")
+            .map_err(|_| serde::de::Error::custom(format!("'{raw}' is not HH:MM")))
+    }
+}
+
+/// Merchant settings. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Shown in every message.
+    pub brand: String,
+    /// `From:` of email.
+    pub sender_email: String,
+    /// Base of tracking and preference links (`{public_base_url}/t/{token}`).
+    pub public_base_url: String,
+    pub default_timezone: String,
+    pub default_locale: String,
+    /// `None` (`quiet_hours = false` is not supported; set equal start and end) disables them.
+    pub quiet_hours: Option<QuietHours>,
+    /// Channels per milestone; milestones not listed use the defaults.
+    pub channels: BTreeMap<Milestone, Vec<Channel>>,
+    /// Use the other channel when a chosen one cannot reach the customer.
+    pub fallback: bool,
+    pub sms_max_segments: usize,
+    pub sms_sender_id: Option<String>,
+    pub sms_origination_number: Option<String>,
+    pub ses_configuration_set: Option<String>,
+    /// Merchant templates override the built-in ones file by file.
+    pub template_dir: Option<PathBuf>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            brand: "Doorstep".into(),
+            sender_email: "orders@example.com".into(),
+            public_base_url: "http://127.0.0.1:3000".into(),
+            default_timezone: "UTC".into(),
+            default_locale: "en".into(),
+            quiet_hours: Some(QuietHours {
+                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+                end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            }),
+            channels: BTreeMap::new(),
+            fallback: true,
+            sms_max_segments: 2,
+            sms_sender_id: None,
+            sms_origination_number: None,
+            ses_configuration_set: None,
+            template_dir: None,
+        }
+    }
+}
+
+impl NotifySettings {
+    /// Default: email at every milestone; SMS too when the customer can act or should be home.
+    pub fn channels_for(&self, milestone: Milestone) -> Vec<Channel> {
+        if let Some(channels) = self.channels.get(&milestone) {
+            return channels.clone();
+        }
+        match milestone {
+            Milestone::OutForDelivery
+            | Milestone::FailedAttempt
+            | Milestone::AvailableForPickup
+            | Milestone::Delivered => {
+                vec![Channel::Email, Channel::Sms]
+            }
+            _ => vec![Channel::Email],
+        }
+    }
+}
