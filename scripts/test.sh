@@ -6,7 +6,6 @@
 # Usage: scripts/test.sh [extra nextest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -45,8 +44,13 @@ export DOORSTEP_MOTO_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 log "cargo nextest (moto at $DOORSTEP_MOTO_URL)"
-cargo nextest run --workspace --all-targets --no-fail-fast "$@"
-
-log "Doc tests"
-cargo test --workspace --doc --quiet
-echo "all tests passed ($root)"
+set +e
+cargo nextest run --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee target/nextest.log
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line, whatever the runner printed last.
+summary=$(grep -E '^ *Summary .* tests run:' target/nextest.log | tail -n 1)
+passed=$(sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p' <<<"$summary")
+failed=$(sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p' <<<"$summary")
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$status"

@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use doorstep_embedded::FileOutbox;
 use doorstep_local::config::LocalConfig;
 use doorstep_local::{router, LocalApp};
 use doorstep_tests::*;
@@ -10,17 +11,34 @@ use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-for-tests";
+pub const ADMIN: &str = "admin-token-for-tests";
 
 fn local_router() -> axum::Router {
-    router(Arc::new(LocalApp::new(
-        Arc::new(sqlite_store()),
-        config(),
-        ADMIN.into(),
-    )))
+    router(local_app())
 }
 
-async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+pub fn local_app() -> Arc<LocalApp> {
+    let outbox = std::env::temp_dir().join(format!(
+        "doorstep-outbox-{}-{}.jsonl",
+        std::process::id(),
+        doorstep_core::ids::random_token()
+    ));
+    let settings = doorstep_core::notify::settings::NotifySettings {
+        brand: "Baan Shop".into(),
+        public_base_url: "https://shop.example.com".into(),
+        default_timezone: "Asia/Bangkok".into(),
+        ..Default::default()
+    };
+    Arc::new(LocalApp::new(
+        Arc::new(sqlite_store()),
+        config(),
+        settings,
+        FileOutbox::new(outbox),
+        ADMIN.into(),
+    ))
+}
+
+pub async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -30,7 +48,7 @@ async fn send(router: &axum::Router, request: Request<Body>) -> (StatusCode, Val
     )
 }
 
-fn post(path: &str, headers: &[(String, String)], body: Vec<u8>) -> Request<Body> {
+pub fn post(path: &str, headers: &[(String, String)], body: Vec<u8>) -> Request<Body> {
     let mut builder = Request::post(path);
     for (k, v) in headers {
         builder = builder.header(k, v);
@@ -38,7 +56,7 @@ fn post(path: &str, headers: &[(String, String)], body: Vec<u8>) -> Request<Body
     builder.body(Body::from(body)).unwrap()
 }
 
-fn get(path: &str, token: Option<&str>) -> Request<Body> {
+pub fn get(path: &str, token: Option<&str>) -> Request<Body> {
     let mut builder = Request::get(path);
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));

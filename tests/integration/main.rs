@@ -4,5 +4,6 @@ mod contract;
 mod handlers;
 mod joins;
 mod local;
+mod notify_local;
 mod replay;
 mod stores;

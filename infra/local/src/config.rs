@@ -1,6 +1,7 @@
 //! The local runner's configuration: environment variables, with secrets generated on first start.
 
 use doorstep_core::ids::random_token;
+use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::store_events::MerchantDefaults;
 use doorstep_core::webhook::{Secrets, SECRET_NAMES};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("DOORSTEP_CONFIG {path}: {detail}")]
+    Settings { path: PathBuf, detail: String },
 }
 
 #[derive(Debug)]
@@ -34,6 +37,8 @@ pub struct LocalConfig {
     pub secrets: Secrets,
     pub admin_token: String,
     pub defaults: MerchantDefaults,
+    /// Merchant notification settings (`DOORSTEP_CONFIG`, a TOML file), with defaults.
+    pub settings: NotifySettings,
     /// Secrets made at this start (name, value), to be shown once to whoever started the runner.
     pub generated: Vec<(String, String)>,
 }
@@ -82,12 +87,25 @@ impl LocalConfig {
         if let Some(id) = var("DOORSTEP_UPS_CLIENT_ID") {
             secrets.ups_client_id = id;
         }
-        let fallback = MerchantDefaults::default();
+        let mut settings = match var("DOORSTEP_CONFIG") {
+            Some(path) => read_settings(Path::new(&path))?,
+            None => NotifySettings::default(),
+        };
+        if settings.public_base_url == NotifySettings::default().public_base_url {
+            settings.public_base_url = format!("http://127.0.0.1:{port}");
+        }
+        // The environment wins over the file for the two defaults the webhooks use too.
+        if let Some(zone) = var("DOORSTEP_DEFAULT_TIMEZONE")
+            .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
+        {
+            settings.default_timezone = zone;
+        }
+        if let Some(locale) = var("DOORSTEP_DEFAULT_LOCALE") {
+            settings.default_locale = locale;
+        }
         let defaults = MerchantDefaults {
-            timezone: var("DOORSTEP_DEFAULT_TIMEZONE")
-                .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
-                .unwrap_or(fallback.timezone),
-            locale: var("DOORSTEP_DEFAULT_LOCALE").unwrap_or(fallback.locale),
+            timezone: settings.default_timezone.clone(),
+            locale: settings.default_locale.clone(),
         };
         Ok(Self {
             port,
@@ -95,6 +113,7 @@ impl LocalConfig {
             secrets,
             admin_token,
             defaults,
+            settings,
             generated,
         })
     }
@@ -102,6 +121,22 @@ impl LocalConfig {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("doorstep.sqlite3")
     }
+}
+
+fn read_settings(path: &Path) -> Result<NotifySettings, ConfigError> {
+    let error = |detail: String| ConfigError::Settings {
+        path: path.into(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let settings: NotifySettings = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+    if doorstep_core::timezone::parse_zone(&settings.default_timezone).is_none() {
+        return Err(error(format!(
+            "default_timezone '{}' is not an IANA zone",
+            settings.default_timezone
+        )));
+    }
+    Ok(settings)
 }
 
 fn read_stored(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {

@@ -2,6 +2,8 @@
 //! the same handler code the Lambdas run (requests become API Gateway v2 events and back).
 
 pub mod config;
+pub mod notifier;
+pub mod pages;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use axum::body::{Body, Bytes};
@@ -11,30 +13,42 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::ports::Store;
 use doorstep_core::signature::constant_time_eq;
 use doorstep_core::webhook::WebhookConfig;
+use doorstep_embedded::{FileOutbox, SqliteStore};
+use notifier::LocalNotifier;
 use serde_json::json;
 use std::sync::Arc;
 
 pub struct LocalApp {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<SqliteStore>,
     pub carriers: carrier_webhook::App,
     pub stores: store_webhook::App,
+    pub notifier: LocalNotifier,
     pub admin_token: String,
 }
 
 impl LocalApp {
-    pub fn new(store: Arc<dyn Store>, config: WebhookConfig, admin_token: String) -> Self {
+    pub fn new(
+        store: Arc<SqliteStore>,
+        config: WebhookConfig,
+        settings: NotifySettings,
+        outbox: FileOutbox,
+        admin_token: String,
+    ) -> Self {
+        let shared: Arc<dyn Store> = store.clone();
         Self {
             carriers: carrier_webhook::App {
-                store: store.clone(),
+                store: shared.clone(),
                 config: config.clone(),
             },
             stores: store_webhook::App {
-                store: store.clone(),
+                store: shared,
                 config,
             },
+            notifier: LocalNotifier::new(store.clone(), outbox, settings),
             store,
             admin_token,
         }
@@ -47,6 +61,8 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/webhooks/carriers/{provider}", post(carrier))
         .route("/webhooks/stores/{platform}", post(store))
         .route("/api/shipments/{carrier}/{tracking_number}", get(shipment))
+        .route("/api/outbox", get(outbox_json))
+        .route("/outbox", get(pages::outbox_page))
         .route("/healthz", get(|| async { "ok" }))
         // The handlers answer 413 themselves above 1 MiB; this only stops absurd bodies early.
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
@@ -158,7 +174,29 @@ async fn store(
     }
 }
 
-fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
+/// `GET /api/outbox`: the message log, newest last.
+async fn outbox_json(State(app): State<Arc<LocalApp>>, headers: HeaderMap) -> Response {
+    if !authorized(&app, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
+    }
+    match app.store.message_log(10_000) {
+        Ok(entries) => Json(entries).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "outbox read failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "storage failed"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -1,7 +1,8 @@
 //! `doorstep-local`: run every Doorstep route on this machine, no AWS account needed.
 
+use doorstep_core::chrono::Utc;
 use doorstep_core::webhook::WebhookConfig;
-use doorstep_embedded::SqliteStore;
+use doorstep_embedded::{FileOutbox, SqliteStore};
 use doorstep_local::config::LocalConfig;
 use doorstep_local::{router, LocalApp};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -25,21 +26,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let store = Arc::new(SqliteStore::open(&config.database_path())?);
-    let app = LocalApp::new(
+    let outbox = FileOutbox::new(config.data_dir.join("outbox.jsonl"));
+    let app = Arc::new(LocalApp::new(
         store,
         WebhookConfig {
             secrets: config.secrets.clone(),
             defaults: config.defaults.clone(),
         },
+        config.settings.clone(),
+        outbox,
         config.admin_token.clone(),
-    );
+    ));
+    // The notifier runs beside the routes, as the stream-driven Lambda and the schedule do on AWS.
+    let ticking = app.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            interval.tick().await;
+            if let Err(e) = ticking.notifier.tick(Utc::now()).await {
+                tracing::warn!(error = %e, "notifier tick failed");
+            }
+        }
+    });
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!(
         "Doorstep listening on http://{address} (data in {})",
         config.data_dir.display()
     );
-    axum::serve(listener, router(Arc::new(app)))
+    axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

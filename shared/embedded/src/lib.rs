@@ -14,6 +14,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+pub mod notify;
+pub mod outbox;
+
+pub use outbox::FileOutbox;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS shipments (
     carrier TEXT NOT NULL,
@@ -34,13 +39,44 @@ CREATE TABLE IF NOT EXISTS customers (
     doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+-- The change feed: every shipment and order write, with the images before and after, in the same
+-- transaction as the write (what DynamoDB Streams gives the notifier on AWS).
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    old_doc TEXT,
+    new_doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+-- Notifications: idempotency claims, the message log, deferred sends, suppressed addresses.
+CREATE TABLE IF NOT EXISTS message_claims (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    lease_until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS message_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (key, state)
+);
+CREATE TABLE IF NOT EXISTS deferred (key TEXT PRIMARY KEY, due INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deferred_by_due ON deferred (due);
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 ";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -83,7 +119,7 @@ impl SqliteStore {
         })
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
             .map_err(|_| StoreError::Unavailable("database lock poisoned".into()))
@@ -118,6 +154,7 @@ fn check_version(stored: Option<i64>, expected: Option<u64>) -> Result<(), Write
     }
 }
 
+/// Writes a versioned record; `feed` names the entity when the write joins the change feed.
 fn versioned_upsert(
     conn: &mut Connection,
     table: &str,
@@ -125,19 +162,27 @@ fn versioned_upsert(
     extra: Option<(&str, &str)>,
     doc: &str,
     expected: Option<u64>,
+    feed: Option<&str>,
 ) -> Result<(), WriteError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
-    let stored: Option<i64> = tx
+    let stored: Option<(i64, String)> = tx
         .query_row(
-            &format!("SELECT version FROM {table} WHERE id = ?1"),
+            &format!("SELECT version, doc FROM {table} WHERE id = ?1"),
             [id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
         .map_err(unavailable)?;
-    check_version(stored, expected)?;
+    check_version(stored.as_ref().map(|(v, _)| *v), expected)?;
+    if let Some(entity) = feed {
+        tx.execute(
+            "INSERT INTO changes (entity, old_doc, new_doc) VALUES (?1, ?2, ?3)",
+            params![entity, stored.map(|(_, old)| old), doc],
+        )
+        .map_err(unavailable)?;
+    }
     let version = next_version(expected);
     match extra {
         Some((column, value)) => tx.execute(
@@ -213,15 +258,20 @@ impl Store for SqliteStore {
                 return Err(WriteError::Duplicate);
             }
         }
-        let stored: Option<i64> = tx
+        let stored: Option<(i64, String)> = tx
             .query_row(
-                "SELECT version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
+                "SELECT version, doc FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
                 [shipment.carrier.as_str(), shipment.tracking_number.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(unavailable)?;
-        check_version(stored, write.expected_version)?;
+        check_version(stored.as_ref().map(|(v, _)| *v), write.expected_version)?;
+        tx.execute(
+            "INSERT INTO changes (entity, old_doc, new_doc) VALUES ('shipment', ?1, ?2)",
+            params![stored.map(|(_, old)| old), doc],
+        )
+        .map_err(unavailable)?;
         tx.execute(
             "INSERT INTO shipments (carrier, tracking_number, tracking_token, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(carrier, tracking_number) DO UPDATE SET version = excluded.version, doc = excluded.doc",
@@ -308,6 +358,7 @@ impl Store for SqliteStore {
             None,
             &doc,
             expected_version,
+            Some("order"),
         )
     }
 
@@ -338,6 +389,7 @@ impl Store for SqliteStore {
             Some(("preferences_token", &customer.preferences_token)),
             &doc,
             expected_version,
+            None,
         )
     }
 

@@ -4,7 +4,9 @@
 
 pub mod milestones;
 pub mod policy;
+pub mod ports;
 pub mod render;
+pub mod service;
 pub mod settings;
 pub mod sms;
 

@@ -1,0 +1,128 @@
+//! What the notifier needs from storage and from the channels. Adapters: DynamoDB + SNS/SES
+//! (`doorstep-aws`), SQLite + a file outbox (`doorstep-embedded`).
+
+use super::milestones::Milestone;
+use super::policy::{Kind, Suppressions};
+use super::settings::Channel;
+use crate::ports::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The outcome of claiming a message's idempotency record (`{shipment}#{milestone}#{channel}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker owns the send until the lease ends.
+    Claimed,
+    /// Sent before: never again.
+    AlreadySent,
+    /// Another worker holds an unexpired lease: try later.
+    InProgress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Sent,
+    Deferred,
+    Suppressed,
+    Failed,
+}
+
+/// One decision, as the message log keeps it (and `GET /api/outbox` shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub key: String,
+    pub customer_id: String,
+    pub channel: Channel,
+    /// Address or number; `None` when the customer has none on that channel.
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub html: Option<String>,
+    pub kind: Kind,
+    pub milestone: Milestone,
+    pub order_id: Option<String>,
+    pub tracking_number: Option<String>,
+    pub locale: String,
+    pub state: State,
+    pub send_after: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A message held back (quiet hours), to be decided again when due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deferred {
+    /// The idempotency key, channel included.
+    pub key: String,
+    pub due: DateTime<Utc>,
+    pub channel: Channel,
+    pub milestone: Milestone,
+    /// Where the milestone came from: a shipment (`carrier`, `tracking_number`) or an order.
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[async_trait]
+pub trait NotifyStore: Send + Sync {
+    /// Takes the idempotency record: created as in progress until `lease_until`, or taken over
+    /// if a previous holder's lease expired without completing.
+    async fn claim(
+        &self,
+        key: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError>;
+    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Gives a claim back after a failed send, so the retry can take it at once.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    async fn log(&self, entry: &LogEntry) -> Result<(), StoreError>;
+    async fn defer(&self, deferred: &Deferred) -> Result<(), StoreError>;
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Deferred>, StoreError>;
+    async fn remove_deferred(&self, deferred: &Deferred) -> Result<(), StoreError>;
+    async fn suppressions(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Suppressions, StoreError>;
+    async fn suppress_email(
+        &self,
+        address: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn opt_out_sms(&self, phone: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// A rendered message ready for a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub channel: Channel,
+    pub to: String,
+    pub subject: Option<String>,
+    /// SMS text, or the email's text part.
+    pub body: String,
+    pub html: Option<String>,
+    pub kind: Kind,
+    /// RFC 8058 one-click unsubscribe URL (marketing mail).
+    pub unsubscribe_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Rate limited, or the service failed transiently: retry later.
+    #[error("channel throttled or unavailable: {0}")]
+    Retryable(String),
+    /// The channel refused this message for good (invalid number, suppressed address).
+    #[error("channel rejected the message: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Channels: Send + Sync {
+    /// Sends one message and returns the provider's message id.
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError>;
+}
