@@ -4,6 +4,7 @@ mod contract;
 mod handlers;
 mod joins;
 mod local;
+mod notify_aws;
 mod notify_local;
 mod replay;
 mod stores;

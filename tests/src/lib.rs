@@ -269,3 +269,97 @@ pub fn status_and_json(
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     (status, json)
 }
+
+/// A minimal HTTP/1.1 exchange with the moto server (loopback only): the stream API and
+/// `/moto-api/data.json` are read as the raw JSON they are.
+pub fn moto_http(method: &str, path: &str, target: Option<&str>, body: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let url = moto_url();
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("moto reachable");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n",
+        body.len()
+    );
+    if let Some(target) = target {
+        request.push_str(&format!("X-Amz-Target: {target}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "moto answered {head}: {rest}"
+    );
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto JSON: {e}: {body}"))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = &tail[size + 2..];
+    }
+    out
+}
+
+/// Every record on the table's stream so far, as the `Records` of a Lambda `DynamoDbEvent`.
+pub fn stream_records(stream_arn: &str) -> Vec<serde_json::Value> {
+    let target = |op: &str| format!("DynamoDBStreams_20120810.{op}");
+    let described = moto_http(
+        "POST",
+        "/",
+        Some(&target("DescribeStream")),
+        &serde_json::json!({"StreamArn": stream_arn}).to_string(),
+    );
+    let mut records = Vec::new();
+    for shard in described["StreamDescription"]["Shards"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let iterator = moto_http(
+            "POST",
+            "/",
+            Some(&target("GetShardIterator")),
+            &serde_json::json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}).to_string(),
+        );
+        let mut next = iterator["ShardIterator"].clone();
+        while next.is_string() {
+            let page = moto_http(
+                "POST",
+                "/",
+                Some(&target("GetRecords")),
+                &serde_json::json!({"ShardIterator": next, "Limit": 100}).to_string(),
+            );
+            let batch = page["Records"].as_array().cloned().unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for record in batch {
+                // The Lambda event carries the stream record as is, plus where it came from.
+                let mut event = record.clone();
+                event["eventSourceARN"] = stream_arn.into();
+                records.push(event);
+            }
+            next = page["NextShardIterator"].clone();
+        }
+    }
+    records
+}

@@ -1,6 +1,8 @@
 //! AWS adapters behind Doorstep's ports: the single-table DynamoDB store and SSM secrets.
 
+pub mod channels;
 pub mod dynamo;
+pub mod notify_store;
 pub mod runtime;
 pub mod secrets;
 

@@ -6,6 +6,8 @@ use doorstep_core::webhook::WebhookConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(transparent)]
+    Settings(#[from] doorstep_core::notify::settings::SettingsError),
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
     #[error(transparent)]
@@ -59,5 +61,43 @@ pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigErro
             secrets,
             defaults: merchant_defaults(),
         },
+    ))
+}
+
+/// The notifier's clients and settings: once per cold start.
+pub async fn notifier_wiring() -> Result<
+    (
+        DynamoStore,
+        crate::channels::SnsSesChannels,
+        doorstep_core::notify::settings::NotifySettings,
+    ),
+    ConfigError,
+> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let table = env("TABLE_NAME")?;
+    let settings = doorstep_core::notify::settings::NotifySettings::from_lookup(|name| {
+        std::env::var(name).ok()
+    })?;
+    let channels = crate::channels::SnsSesChannels {
+        sns: aws_sdk_sns::Client::new(&aws),
+        ses: aws_sdk_sesv2::Client::new(&aws),
+        sender_email: settings.sender_email.clone(),
+        configuration_set: settings.ses_configuration_set.clone(),
+        sms_sender_id: settings.sms_sender_id.clone(),
+        sms_origination_number: settings.sms_origination_number.clone(),
+    };
+    Ok((
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        channels,
+        settings,
+    ))
+}
+
+/// Only the table (the email-feedback function needs nothing else).
+pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        env("TABLE_NAME")?,
     ))
 }

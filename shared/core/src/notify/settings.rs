@@ -119,3 +119,85 @@ impl NotifySettings {
         }
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {reason}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl NotifySettings {
+    /// Reads the settings the Lambdas get from the template's parameters: `BRAND`, `SENDER_EMAIL`,
+    /// `PUBLIC_BASE_URL`, `DEFAULT_TIMEZONE`, `DEFAULT_LOCALE`, `QUIET_HOURS` (`21:00-08:00`, or
+    /// `off`), `MILESTONE_CHANNELS` (JSON, e.g. `{"shipped":["email","sms"]}`), `CHANNEL_FALLBACK`,
+    /// `SMS_MAX_SEGMENTS`, `SMS_SENDER_ID`, `SMS_ORIGINATION_NUMBER`, `SES_CONFIGURATION_SET`.
+    /// Unset or empty means the default.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let var = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut settings = Self::default();
+        if let Some(v) = var("BRAND") {
+            settings.brand = v;
+        }
+        if let Some(v) = var("SENDER_EMAIL") {
+            settings.sender_email = v;
+        }
+        if let Some(v) = var("PUBLIC_BASE_URL") {
+            settings.public_base_url = v;
+        }
+        if let Some(v) = var("DEFAULT_TIMEZONE") {
+            crate::timezone::parse_zone(&v).ok_or(SettingsError {
+                name: "DEFAULT_TIMEZONE",
+                reason: format!("'{v}' is not an IANA zone"),
+            })?;
+            settings.default_timezone = v;
+        }
+        if let Some(v) = var("DEFAULT_LOCALE") {
+            settings.default_locale = v;
+        }
+        if let Some(v) = var("QUIET_HOURS") {
+            settings.quiet_hours = match v.as_str() {
+                "off" | "none" => None,
+                range => {
+                    let bad = || SettingsError {
+                        name: "QUIET_HOURS",
+                        reason: format!("'{range}' is not HH:MM-HH:MM"),
+                    };
+                    let (start, end) = range.split_once('-').ok_or_else(bad)?;
+                    let parse =
+                        |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+                    Some(QuietHours {
+                        start: parse(start)?,
+                        end: parse(end)?,
+                    })
+                }
+            };
+        }
+        if let Some(v) = var("MILESTONE_CHANNELS") {
+            settings.channels = serde_json::from_str(&v).map_err(|e| SettingsError {
+                name: "MILESTONE_CHANNELS",
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(v) = var("CHANNEL_FALLBACK") {
+            settings.fallback = v.parse().map_err(|_| SettingsError {
+                name: "CHANNEL_FALLBACK",
+                reason: "expected true or false".into(),
+            })?;
+        }
+        if let Some(v) = var("SMS_MAX_SEGMENTS") {
+            settings.sms_max_segments = v.parse().map_err(|_| SettingsError {
+                name: "SMS_MAX_SEGMENTS",
+                reason: "expected a number".into(),
+            })?;
+        }
+        settings.sms_sender_id = var("SMS_SENDER_ID");
+        settings.sms_origination_number = var("SMS_ORIGINATION_NUMBER");
+        settings.ses_configuration_set = var("SES_CONFIGURATION_SET");
+        Ok(settings)
+    }
+}

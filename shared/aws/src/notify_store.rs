@@ -1,0 +1,366 @@
+//! The notifier's `NotifyStore` port on the same DynamoDB table.
+//!
+//! Items (pk / sk):
+//! - `MSG#{key}` / `CLAIM`: the idempotency record: `state` (`in_progress` | `completed`),
+//!   `lease_until`, `ttl` (a completed record is kept 90 days)
+//! - `CUST#{customer}` / `LOG#{key}#{state}`: the message log, one item per decision
+//! - `DEFER#{YYYY-MM-DDTHH:MM}` / `{key}`: a deferred send in its due minute's bucket, so the
+//!   schedule reads only the buckets that are due; `SCHED#deferred` / `CURSOR` remembers the
+//!   oldest bucket that may still hold work
+//! - `SUPPRESS#email#{address}` and `SUPPRESS#sms#{number}` / `SUPPRESS`
+
+use crate::dynamo::DynamoStore;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
+use doorstep_core::notify::policy::Suppressions;
+use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore};
+use doorstep_core::ports::StoreError;
+
+const COMPLETED_RETENTION_DAYS: i64 = 90;
+/// How far back the schedule looks the first time (or after a long outage).
+const MAX_LOOKBACK_MINUTES: i64 = 24 * 60;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn unavailable<
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(
+        DisplayErrorContext(&e)
+            .to_string()
+            .chars()
+            .take(300)
+            .collect(),
+    )
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn bucket(at: DateTime<Utc>) -> String {
+    format!("DEFER#{}", at.format("%Y-%m-%dT%H:%M"))
+}
+
+fn minute(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(Duration::minutes(1)).unwrap_or(at)
+}
+
+impl DynamoStore {
+    async fn cursor(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key("pk", s("SCHED#deferred"))
+            .key("sk", s("CURSOR"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("minute"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|t| DateTime::from_timestamp(t, 0)))
+    }
+
+    async fn set_cursor(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s("SCHED#deferred"))
+            .item("sk", s("CURSOR"))
+            .item("minute", n(at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl NotifyStore for DynamoStore {
+    async fn claim(
+        &self,
+        key: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("MSG#{key}")))
+            .item("sk", s("CLAIM"))
+            .item("entity", s("message_claim"))
+            .item("state", s("in_progress"))
+            .item("lease_until", n(lease_until.timestamp()))
+            .item("ttl", n((lease_until + Duration::days(1)).timestamp()))
+            // New, or a previous holder's lease ran out before it completed.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let item = self
+                    .client()
+                    .get_item()
+                    .table_name(self.table())
+                    .key("pk", s(format!("MSG#{key}")))
+                    .key("sk", s("CLAIM"))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item;
+                let completed = item
+                    .as_ref()
+                    .and_then(|i| i.get("state"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|v| v == "completed");
+                Ok(if completed {
+                    Claim::AlreadySent
+                } else {
+                    Claim::InProgress
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key("pk", s(format!("MSG#{key}")))
+            .key("sk", s("CLAIM"))
+            .update_expression("SET #state = :completed, #ttl = :ttl")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(
+                ":ttl",
+                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", s(format!("MSG#{key}")))
+            .key("sk", s("CLAIM"))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already completed or gone: nothing to give back.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn log(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        let state = serde_json::to_value(entry.state).map_err(corrupt)?;
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("CUST#{}", entry.customer_id)))
+            .item(
+                "sk",
+                s(format!(
+                    "LOG#{}#{}",
+                    entry.key,
+                    state.as_str().unwrap_or_default()
+                )),
+            )
+            .item("entity", s("message_log"))
+            .item("at", s(entry.at.to_rfc3339()))
+            .item("doc", s(serde_json::to_string(entry).map_err(corrupt)?))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn defer(&self, deferred: &Deferred) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(bucket(deferred.due)))
+            .item("sk", s(deferred.key.clone()))
+            .item("entity", s("deferred_send"))
+            .item("doc", s(serde_json::to_string(deferred).map_err(corrupt)?))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // A send deferred into a minute the schedule has already passed must still be found.
+        if let Some(cursor) = self.cursor().await? {
+            if minute(deferred.due) < cursor {
+                self.set_cursor(minute(deferred.due)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Deferred>, StoreError> {
+        let current = minute(now);
+        let start = self
+            .cursor()
+            .await?
+            .unwrap_or(current - Duration::minutes(MAX_LOOKBACK_MINUTES))
+            .max(current - Duration::minutes(MAX_LOOKBACK_MINUTES));
+        let mut due = Vec::new();
+        let mut oldest_with_work = None;
+        let mut at = start;
+        while at <= current && due.len() < limit {
+            let items = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :bucket")
+                .expression_attribute_values(":bucket", s(bucket(at)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .items
+                .unwrap_or_default();
+            for item in &items {
+                let doc = item
+                    .get("doc")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| corrupt("deferred send without doc"))?;
+                let deferred: Deferred = serde_json::from_str(doc).map_err(corrupt)?;
+                if deferred.due <= now {
+                    due.push(deferred);
+                }
+            }
+            if !items.is_empty() && oldest_with_work.is_none() {
+                oldest_with_work = Some(at);
+            }
+            at += Duration::minutes(1);
+        }
+        // Next time start at the oldest bucket that held work (removed items leave it empty).
+        self.set_cursor(oldest_with_work.unwrap_or(at.min(current)))
+            .await?;
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn remove_deferred(&self, deferred: &Deferred) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", s(bucket(deferred.due)))
+            .key("sk", s(deferred.key.clone()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn suppressions(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Suppressions, StoreError> {
+        let mut result = Suppressions::default();
+        for (channel, address) in [
+            ("email", email.map(str::to_ascii_lowercase)),
+            ("sms", phone.map(str::to_string)),
+        ] {
+            let Some(address) = address else { continue };
+            let found = self
+                .client()
+                .get_item()
+                .table_name(self.table())
+                .key("pk", s(format!("SUPPRESS#{channel}#{address}")))
+                .key("sk", s("SUPPRESS"))
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item
+                .is_some();
+            match channel {
+                "email" => result.email_suppressed = found,
+                _ => result.sms_opted_out = found,
+            }
+        }
+        Ok(result)
+    }
+
+    async fn suppress_email(
+        &self,
+        address: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(
+                "pk",
+                s(format!("SUPPRESS#email#{}", address.to_ascii_lowercase())),
+            )
+            .item("sk", s("SUPPRESS"))
+            .item("entity", s("suppression"))
+            .item("reason", s(reason))
+            .item("at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn opt_out_sms(&self, phone: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("SUPPRESS#sms#{phone}")))
+            .item("sk", s("SUPPRESS"))
+            .item("entity", s("suppression"))
+            .item("reason", s("opted out"))
+            .item("at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! Notifications end to end on AWS protocols, all on moto: signed webhooks -> the webhook Lambdas
+//! -> the table -> its DynamoDB Stream (GetRecords) -> the notifier Lambda handler as a
+//! `DynamoDbEvent` -> SNS and SES -> asserted from moto's `/moto-api/data.json`.
+
+use async_trait::async_trait;
+use doorstep_aws::channels::SnsSesChannels;
+use doorstep_aws::DynamoStore;
+use doorstep_core::notify::ports::{Channels, Outgoing, SendError};
+use doorstep_core::notify::render::Renderer;
+use doorstep_core::notify::settings::NotifySettings;
+use doorstep_tests::*;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const SENDER: &str = "orders@shop.example.com";
+
+async fn channels() -> SnsSesChannels {
+    let config = aws_config().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    ses.create_email_identity()
+        .email_identity("shop.example.com")
+        .send()
+        .await
+        .expect("sender identity on moto");
+    SnsSesChannels {
+        sns: aws_sdk_sns::Client::new(&config),
+        ses,
+        sender_email: SENDER.into(),
+        configuration_set: None,
+        sms_sender_id: Some("BaanShop".into()),
+        sms_origination_number: None,
+    }
+}
+
+fn settings() -> NotifySettings {
+    // Quiet hours are the policy tests' business; here the real clock drives the handler.
+    NotifySettings {
+        brand: "Baan Shop".into(),
+        sender_email: SENDER.into(),
+        public_base_url: "https://shop.example.com".into(),
+        quiet_hours: None,
+        ..Default::default()
+    }
+}
+
+/// Fails every `every`-th send with a retryable error (SNS/SES throttling), passing the rest on.
+struct Flaky<C> {
+    inner: C,
+    every: usize,
+    calls: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+#[async_trait]
+impl<C: Channels> Channels for Flaky<C> {
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(self.every) {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err(SendError::Retryable(
+                "ThrottlingException: rate exceeded (injected)".into(),
+            ));
+        }
+        self.inner.send(message).await
+    }
+}
+
+async fn stream_arn(store: &DynamoStore) -> String {
+    let described = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    described
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("the table has a stream")
+        .to_string()
+}
+
+fn order(id: u32, phone: &str, email: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"type": "order", "event_id": format!("o-{id}"), "order": {
+        "id": id, "name": format!("#{id}"), "updated_at": "2024-05-01T08:00:00+07:00",
+        "customer": {"id": format!("c-{id}"), "first_name": "Nok", "email": email, "phone": phone, "locale": "en"},
+        "shipping_address": {"country_code": "TH"},
+        "line_items": [{"id": "l1", "title": "Cotton tee", "price": "390.00", "quantity": 1}],
+        "fulfillments": [{"id": "f1", "carrier": "DHL", "tracking_number": format!("JD{id:08}")}]}}))
+    .unwrap()
+}
+
+fn scan(id: u32, event_id: &str, status: &str, at: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"carrier": "dhl", "tracking_number": format!("JD{id:08}"), "event_id": event_id,
+        "events": [{"status": status, "occurred_at": at, "description": status}]}),
+    )
+    .unwrap()
+}
+
+/// Posts the order, then the carrier's events with duplicates, a late older event, and shuffled.
+async fn post_journey(store: Arc<DynamoStore>, id: u32, phone: &str, email: &str) {
+    let stores = store_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let carriers = carrier_webhook::App {
+        store,
+        config: config(),
+    };
+    let (status, json) = status_and_json(
+        store_webhook::handle(
+            &stores,
+            store_event("generic", None, None, &order(id, phone, email)),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{json}");
+    let events = [
+        scan(id, "e2", "out_for_delivery", "2024-05-03T09:00:00Z"),
+        scan(id, "e1", "in_transit", "2024-05-02T09:00:00Z"),
+        scan(id, "e2", "out_for_delivery", "2024-05-03T09:00:00Z"),
+        scan(id, "e3", "delivered", "2024-05-03T15:00:00Z"),
+        scan(id, "e0", "info_received", "2024-05-01T09:00:00Z"),
+        scan(id, "e3", "delivered", "2024-05-03T15:00:00Z"),
+    ];
+    for body in events {
+        let (status, json) = status_and_json(
+            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
+        );
+        assert_eq!(status, 200, "{json}");
+    }
+}
+
+/// Feeds the stream to the notifier in batches, each batch twice (Lambda may redeliver), and
+/// retries from the first reported failure the way Lambda's stream mapping does.
+async fn run_notifier(app: &notifier::App, records: &[Value]) -> usize {
+    let mut retries = 0;
+    for batch in records.chunks(5) {
+        for _delivery in 0..2 {
+            let mut remaining: Vec<Value> = batch.to_vec();
+            loop {
+                let event: aws_lambda_events::dynamodb::Event =
+                    serde_json::from_value(json!({ "Records": remaining }))
+                        .expect("a DynamoDbEvent");
+                let response = notifier::handle(app, event).await;
+                let Some(failed) = response
+                    .batch_item_failures
+                    .first()
+                    .and_then(|f| f.item_identifier.clone())
+                else {
+                    break;
+                };
+                retries += 1;
+                assert!(retries < 50, "the notifier keeps failing");
+                let at = remaining
+                    .iter()
+                    .position(|r| r["dynamodb"]["SequenceNumber"] == failed.as_str())
+                    .expect("failure names a record of the batch");
+                remaining = remaining[at..].to_vec();
+            }
+        }
+    }
+    retries
+}
+
+/// A Thai mobile number and an address no other test or earlier run on this moto has used.
+fn recipient() -> (String, String, String) {
+    let token = doorstep_core::ids::random_token();
+    let digits: String = token
+        .bytes()
+        .map(|b| char::from(b'0' + b % 10))
+        .take(7)
+        .collect();
+    (
+        format!("081{digits}"),
+        format!("+6681{digits}"),
+        format!("e2e-{digits}@example.com"),
+    )
+}
+
+fn sent_to(data: &Value, phone: &str, email: &str) -> (Vec<String>, Vec<String>) {
+    let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
+    let mails = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let sms: Vec<String> = sms
+        .iter()
+        .filter(|m| m["phone_number"] == phone)
+        .map(|m| m["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mails: Vec<String> = mails
+        .iter()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == email))
+        })
+        .map(|m| m["subject"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (sms, mails)
+}
+
+fn assert_one_per_milestone(sms: &[String], mails: &[String]) {
+    assert_eq!(
+        mails.len(),
+        4,
+        "order confirmed, shipped, out for delivery, delivered: {mails:#?}"
+    );
+    assert_eq!(
+        mails.iter().filter(|s| s.contains("confirmed")).count(),
+        1,
+        "{mails:#?}"
+    );
+    assert_eq!(
+        mails.iter().filter(|s| s.contains("on its way")).count(),
+        1,
+        "{mails:#?}"
+    );
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|s| s.contains("arriving today"))
+            .count(),
+        1,
+        "{mails:#?}"
+    );
+    assert_eq!(
+        mails.iter().filter(|s| s.contains("delivered")).count(),
+        1,
+        "{mails:#?}"
+    );
+    assert_eq!(sms.len(), 2, "out for delivery and delivered: {sms:#?}");
+    assert_eq!(
+        sms.iter()
+            .filter(|s| s.contains("out for delivery"))
+            .count(),
+        1,
+        "{sms:#?}"
+    );
+    assert_eq!(
+        sms.iter()
+            .filter(|s| s.contains("has been delivered"))
+            .count(),
+        1,
+        "{sms:#?}"
+    );
+}
+
+#[tokio::test]
+async fn one_sms_and_one_email_per_milestone_through_the_stream_under_duplicates() {
+    let store = Arc::new(dynamo_store().await);
+    let (local, phone, email) = recipient();
+    post_journey(store.clone(), 8001, &local, &email).await;
+    let records = stream_records(&stream_arn(&store).await);
+    assert!(
+        records.len() >= 6,
+        "the stream carries the writes: {}",
+        records.len()
+    );
+    let app = notifier::App {
+        store: store.clone(),
+        notify: store.clone(),
+        channels: Arc::new(channels().await),
+        renderer: Renderer::new(None, 2),
+        settings: settings(),
+    };
+    assert_eq!(run_notifier(&app, &records).await, 0);
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let (sms, mails) = sent_to(&data, &phone, &email);
+    assert_one_per_milestone(&sms, &mails);
+    // Delivering the whole stream again changes nothing.
+    run_notifier(&app, &records).await;
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let (again_sms, again_mails) = sent_to(&data, &phone, &email);
+    assert_eq!(
+        (again_sms.len(), again_mails.len()),
+        (sms.len(), mails.len())
+    );
+}
+
+#[tokio::test]
+async fn when_sns_and_ses_fail_part_of_the_time_nothing_is_lost_or_doubled() {
+    let store = Arc::new(dynamo_store().await);
+    let (local, phone, email) = recipient();
+    post_journey(store.clone(), 8002, &local, &email).await;
+    let records = stream_records(&stream_arn(&store).await);
+    let flaky = Arc::new(Flaky {
+        inner: channels().await,
+        every: 2,
+        calls: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    });
+    let app = notifier::App {
+        store: store.clone(),
+        notify: store.clone(),
+        channels: flaky.clone(),
+        renderer: Renderer::new(None, 2),
+        settings: settings(),
+    };
+    let retries = run_notifier(&app, &records).await;
+    assert!(
+        flaky.failed.load(Ordering::SeqCst) >= 3,
+        "failures were injected"
+    );
+    assert!(
+        retries >= 3,
+        "each failure came back as a batch item failure and was retried"
+    );
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let (sms, mails) = sent_to(&data, &phone, &email);
+    assert_one_per_milestone(&sms, &mails);
+}
+
+/// An SNS record as Lambda delivers it, carrying an SES notification.
+fn sns_record(message: &str) -> Value {
+    json!({"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:aws:sns:us-east-1:000000000000:ses-feedback:1",
+           "Sns": {"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:000000000000:ses-feedback",
+                   "Subject": null, "Message": message, "Timestamp": "2024-05-03T00:00:00.000Z",
+                   "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "", "MessageAttributes": {}}})
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_the_address_for_good() {
+    let store = Arc::new(dynamo_store().await);
+    let notification = json!({
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "Gone@Example.com"}]},
+        "mail": {"destination": ["gone@example.com"]}
+    });
+    let soft = json!({"notificationType": "Bounce", "bounce": {"bounceType": "Transient", "bouncedRecipients": [{"emailAddress": "busy@example.com"}]}});
+    let complaint = json!({"notificationType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "angry@example.com"}]}});
+    let records: Vec<Value> = [notification, soft, complaint]
+        .iter()
+        .map(|m| sns_record(&m.to_string()))
+        .collect();
+    let event = serde_json::from_value(json!({ "Records": records })).expect("an SnsEvent");
+    use doorstep_core::notify::ports::NotifyStore;
+    assert_eq!(
+        email_feedback::handle(store.as_ref(), event).await.unwrap(),
+        2
+    );
+    assert!(
+        store
+            .suppressions(Some("gone@example.com"), None)
+            .await
+            .unwrap()
+            .email_suppressed
+    );
+    assert!(
+        store
+            .suppressions(Some("angry@example.com"), None)
+            .await
+            .unwrap()
+            .email_suppressed
+    );
+    assert!(
+        !store
+            .suppressions(Some("busy@example.com"), None)
+            .await
+            .unwrap()
+            .email_suppressed,
+        "soft bounces are retried, not suppressed"
+    );
+    let bad = serde_json::from_value(json!({ "Records": [sns_record("not json")] })).unwrap();
+    assert!(
+        email_feedback::handle(store.as_ref(), bad).await.is_err(),
+        "an unreadable notification fails loudly"
+    );
+}
