@@ -31,11 +31,12 @@ def setup():
     ddb = aws("dynamodb")
     ddb.create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "tracking_token")],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "tracking_token", "preferences_token")],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
             {"IndexName": "by_tracking_number", "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
             {"IndexName": "by_tracking_token", "KeySchema": [{"AttributeName": "tracking_token", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "by_preferences_token", "KeySchema": [{"AttributeName": "preferences_token", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
         ])
     ssm = aws("ssm")
     for name in ("generic", "easypost", "shopify"):

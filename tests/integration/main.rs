@@ -5,6 +5,7 @@ mod handlers;
 mod joins;
 mod local;
 mod notify_aws;
+mod notify_contract;
 mod notify_local;
 mod replay;
 mod stores;

@@ -55,7 +55,11 @@ struct Flaky<C> {
 #[async_trait]
 impl<C: Channels> Channels for Flaky<C> {
     async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
-        if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(self.every) {
+        if self
+            .calls
+            .fetch_add(1, Ordering::SeqCst)
+            .is_multiple_of(self.every)
+        {
             self.failed.fetch_add(1, Ordering::SeqCst);
             return Err(SendError::Retryable(
                 "ThrottlingException: rate exceeded (injected)".into(),

@@ -324,3 +324,112 @@ async fn a_deferred_sms_overtaken_by_delivery_is_dropped_and_opted_out_sms_never
         "the delivered SMS, deferred to 08:00, went out once"
     );
 }
+
+#[tokio::test]
+async fn the_preferences_link_shows_saves_and_one_click_unsubscribes() {
+    let app = local_app();
+    let router = router(app.clone());
+    let mut body: Value = serde_json::from_slice(&order(7100, "pref", "0812345611", true)).unwrap();
+    body["order"]["customer"]["accepts_email_marketing"] = true.into();
+    body["order"]["customer"]["first_name"] = "<script>".into();
+    webhook(
+        &router,
+        "/webhooks/stores/generic",
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    use doorstep_core::ports::Store;
+    let customer = app
+        .store
+        .get_customer("generic-store:pref")
+        .await
+        .unwrap()
+        .unwrap();
+    let token = customer.preferences_token.clone();
+    assert_eq!(token.len(), 32);
+
+    let page = |method: &str, path: &str, form: &str| {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(form.to_string()))
+            .unwrap()
+    };
+    let read = |router: axum::Router, request: axum::http::Request<axum::body::Body>| async move {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    };
+    let (status, html) = read(router.clone(), page("GET", &format!("/p/{token}"), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("ตั้งค่าการแจ้งเตือน"),
+        "in the customer's language"
+    );
+    assert!(html.contains("name=\"marketing_email\" checked"));
+    assert!(!html.contains("<script>"));
+
+    // Untick SMS updates: only the boxes sent stay on.
+    let (status, html) = read(
+        router.clone(),
+        page(
+            "POST",
+            &format!("/p/{token}"),
+            "transactional_email=on&marketing_email=on",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let saved = app
+        .store
+        .get_customer("generic-store:pref")
+        .await
+        .unwrap()
+        .unwrap()
+        .consents;
+    assert!(
+        saved.transactional_email
+            && saved.marketing_email
+            && !saved.transactional_sms
+            && !saved.marketing_sms
+    );
+
+    // RFC 8058 one-click, as a mail client sends it.
+    let (status, _) = read(
+        router.clone(),
+        page(
+            "POST",
+            &format!("/p/{token}/unsubscribe"),
+            "List-Unsubscribe=One-Click",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !app.store
+            .get_customer("generic-store:pref")
+            .await
+            .unwrap()
+            .unwrap()
+            .consents
+            .marketing_email
+    );
+
+    let unknown = doorstep_core::ids::random_token();
+    assert_eq!(
+        read(router.clone(), page("GET", &format!("/p/{unknown}"), ""))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        read(router.clone(), page("GET", "/p/..%2F..%2Fetc", ""))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}

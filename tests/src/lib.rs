@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
-use doorstep_aws::dynamo::{TOKEN_INDEX, TRACKING_NUMBER_INDEX};
+use doorstep_aws::dynamo::{PREFERENCES_INDEX, TOKEN_INDEX, TRACKING_NUMBER_INDEX};
 use doorstep_aws::DynamoStore;
 use doorstep_core::providers::{aftership, easypost, seventeen_track, shopify, woocommerce};
 use doorstep_core::signature::sign_timestamped;
@@ -242,8 +242,10 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .attribute_definitions(attribute("sk"))
         .attribute_definitions(attribute("gsi1pk"))
         .attribute_definitions(attribute("tracking_token"))
+        .attribute_definitions(attribute("preferences_token"))
         .global_secondary_indexes(index(TRACKING_NUMBER_INDEX, "gsi1pk"))
         .global_secondary_indexes(index(TOKEN_INDEX, "tracking_token"))
+        .global_secondary_indexes(index(PREFERENCES_INDEX, "preferences_token"))
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

@@ -27,6 +27,7 @@ pub struct LocalApp {
     pub carriers: carrier_webhook::App,
     pub stores: store_webhook::App,
     pub notifier: LocalNotifier,
+    pub preferences: preferences::App,
     pub admin_token: String,
 }
 
@@ -45,8 +46,12 @@ impl LocalApp {
                 config: config.clone(),
             },
             stores: store_webhook::App {
-                store: shared,
+                store: shared.clone(),
                 config,
+            },
+            preferences: preferences::App {
+                store: shared.clone(),
+                brand: settings.brand.clone(),
             },
             notifier: LocalNotifier::new(store.clone(), outbox, settings),
             store,
@@ -61,6 +66,8 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/webhooks/carriers/{provider}", post(carrier))
         .route("/webhooks/stores/{platform}", post(store))
         .route("/api/shipments/{carrier}/{tracking_number}", get(shipment))
+        .route("/p/{token}", get(preferences_page).post(preferences_page))
+        .route("/p/{token}/unsubscribe", post(unsubscribe))
         .route("/api/outbox", get(outbox_json))
         .route("/outbox", get(pages::outbox_page))
         .route("/healthz", get(|| async { "ok" }))
@@ -170,6 +177,48 @@ async fn store(
         &body,
     ) {
         Some(event) => into_response(store_webhook::handle(&app.stores, event).await),
+        None => bad_request(),
+    }
+}
+
+async fn preferences_page(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match event(
+        &method,
+        "/p/{token}",
+        &uri,
+        &[("token", &token)],
+        &headers,
+        &body,
+    ) {
+        Some(event) => into_response(preferences::handle(&app.preferences, event).await),
+        None => bad_request(),
+    }
+}
+
+async fn unsubscribe(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match event(
+        &method,
+        "/p/{token}/unsubscribe",
+        &uri,
+        &[("token", &token)],
+        &headers,
+        &body,
+    ) {
+        Some(event) => into_response(preferences::handle(&app.preferences, event).await),
         None => bad_request(),
     }
 }

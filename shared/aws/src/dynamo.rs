@@ -23,6 +23,7 @@ use std::collections::HashMap;
 
 pub const TRACKING_NUMBER_INDEX: &str = "by_tracking_number";
 pub const TOKEN_INDEX: &str = "by_tracking_token";
+pub const PREFERENCES_INDEX: &str = "by_preferences_token";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -371,6 +372,23 @@ impl Store for DynamoStore {
             .as_ref()
             .map(read)
             .transpose()
+    }
+
+    async fn get_customer_by_preferences_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PREFERENCES_INDEX)
+            .key_condition_expression("preferences_token = :t")
+            .expression_attribute_values(":t", s(token))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.items().first().map(read).transpose()
     }
 
     async fn save_customer(

@@ -19,8 +19,11 @@ use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore};
 use doorstep_core::ports::StoreError;
 
 const COMPLETED_RETENTION_DAYS: i64 = 90;
-/// How far back the schedule looks the first time (or after a long outage).
-const MAX_LOOKBACK_MINUTES: i64 = 24 * 60;
+/// How far back the schedule looks when it has no cursor yet (`defer` seeds one, so this only
+/// matters for a brand-new table).
+const FIRST_LOOKBACK_MINUTES: i64 = 60;
+/// Buckets read per run at most: after a long outage the schedule catches up over a few runs.
+const MAX_BUCKETS_PER_RUN: i64 = 240;
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -231,10 +234,9 @@ impl NotifyStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         // A send deferred into a minute the schedule has already passed must still be found.
-        if let Some(cursor) = self.cursor().await? {
-            if minute(deferred.due) < cursor {
-                self.set_cursor(minute(deferred.due)).await?;
-            }
+        match self.cursor().await? {
+            Some(cursor) if minute(deferred.due) >= cursor => {}
+            _ => self.set_cursor(minute(deferred.due)).await?,
         }
         Ok(())
     }
@@ -244,12 +246,12 @@ impl NotifyStore for DynamoStore {
         let start = self
             .cursor()
             .await?
-            .unwrap_or(current - Duration::minutes(MAX_LOOKBACK_MINUTES))
-            .max(current - Duration::minutes(MAX_LOOKBACK_MINUTES));
+            .unwrap_or(current - Duration::minutes(FIRST_LOOKBACK_MINUTES));
+        let stop = current.min(start + Duration::minutes(MAX_BUCKETS_PER_RUN));
         let mut due = Vec::new();
         let mut oldest_with_work = None;
         let mut at = start;
-        while at <= current && due.len() < limit {
+        while at <= stop && due.len() < limit {
             let items = self
                 .client()
                 .query()
@@ -280,6 +282,12 @@ impl NotifyStore for DynamoStore {
         // Next time start at the oldest bucket that held work (removed items leave it empty).
         self.set_cursor(oldest_with_work.unwrap_or(at.min(current)))
             .await?;
+        if stop < current {
+            tracing::warn!(
+                behind_minutes = (current - stop).num_minutes(),
+                "deferred sends: catching up after an outage"
+            );
+        }
         due.truncate(limit);
         Ok(due)
     }

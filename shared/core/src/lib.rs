@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod ports;
+pub mod preferences;
 pub mod providers;
 pub mod rules;
 pub mod signature;

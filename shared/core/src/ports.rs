@@ -73,6 +73,11 @@ pub trait Store: Send + Sync {
     ) -> Result<(), WriteError>;
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    /// The customer a preferences link names (the token is unguessable and unique).
+    async fn get_customer_by_preferences_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Customer>, StoreError>;
     async fn save_customer(
         &self,
         customer: &Customer,

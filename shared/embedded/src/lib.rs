@@ -376,6 +376,23 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn get_customer_by_preferences_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT doc, version FROM customers WHERE preferences_token = ?1",
+                [token],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(doc, version)| from_doc(&doc, version))
+            .transpose()
+    }
+
     async fn save_customer(
         &self,
         customer: &Customer,

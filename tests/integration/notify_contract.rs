@@ -1,0 +1,182 @@
+//! The `NotifyStore` contract, on SQLite and on DynamoDB (moto).
+
+use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::notify::milestones::Milestone;
+use doorstep_core::notify::policy::Kind;
+use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore, State};
+use doorstep_core::notify::settings::Channel;
+
+fn at(raw: &str) -> DateTime<Utc> {
+    raw.parse().unwrap()
+}
+
+pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn NotifyStore) {
+    let now = at("2024-05-03T10:00:00Z");
+    let lease = now + Duration::minutes(5);
+    assert_eq!(
+        store.claim("s#shipped#email", lease, now).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.claim("s#shipped#email", lease, now).await.unwrap(),
+        Claim::InProgress,
+        "held by the first worker"
+    );
+    // A crashed worker's lease runs out: the send is retried, never lost.
+    let later = now + Duration::minutes(6);
+    assert_eq!(
+        store
+            .claim("s#shipped#email", later + Duration::minutes(5), later)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    store.complete("s#shipped#email", later).await.unwrap();
+    let much_later = later + Duration::days(3);
+    assert_eq!(
+        store
+            .claim("s#shipped#email", much_later, much_later)
+            .await
+            .unwrap(),
+        Claim::AlreadySent,
+        "never twice"
+    );
+    store.release("s#shipped#email").await.unwrap();
+    assert_eq!(
+        store
+            .claim("s#shipped#email", much_later, much_later)
+            .await
+            .unwrap(),
+        Claim::AlreadySent,
+        "release leaves completed records alone"
+    );
+    // A released claim can be taken again at once.
+    assert_eq!(
+        store.claim("s#delivered#sms", lease, now).await.unwrap(),
+        Claim::Claimed
+    );
+    store.release("s#delivered#sms").await.unwrap();
+    assert_eq!(
+        store.claim("s#delivered#sms", lease, now).await.unwrap(),
+        Claim::Claimed
+    );
+}
+
+fn deferred(key: &str, due: &str) -> Deferred {
+    Deferred {
+        key: key.into(),
+        due: at(due),
+        channel: Channel::Sms,
+        milestone: Milestone::OutForDelivery,
+        carrier: Some("ups".into()),
+        tracking_number: Some("1Z1".into()),
+        order_id: Some("o".into()),
+    }
+}
+
+pub async fn deferred_sends_come_back_when_due_and_not_before(store: &dyn NotifyStore) {
+    let first = deferred("a#out_for_delivery#sms", "2024-05-04T01:00:00Z");
+    let second = deferred("b#out_for_delivery#sms", "2024-05-04T01:30:00Z");
+    store.defer(&first).await.unwrap();
+    store.defer(&second).await.unwrap();
+    assert!(store
+        .due(at("2024-05-04T00:59:00Z"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due(at("2024-05-04T01:00:00Z"), 100).await.unwrap(),
+        vec![first.clone()]
+    );
+    // Not removed (say the send failed): it is still due on the next run.
+    assert_eq!(
+        store.due(at("2024-05-04T01:01:00Z"), 100).await.unwrap(),
+        vec![first.clone()]
+    );
+    store.remove_deferred(&first).await.unwrap();
+    assert!(store
+        .due(at("2024-05-04T01:02:00Z"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due(at("2024-05-04T01:45:00Z"), 100).await.unwrap(),
+        vec![second.clone()]
+    );
+    // A send deferred into a minute the schedule already passed is still found.
+    let late = deferred("c#out_for_delivery#sms", "2024-05-04T01:10:00Z");
+    store.defer(&late).await.unwrap();
+    let due = store.due(at("2024-05-04T01:46:00Z"), 100).await.unwrap();
+    assert!(due.contains(&late) && due.contains(&second), "{due:?}");
+}
+
+pub async fn suppressions_and_the_log_are_kept(store: &dyn NotifyStore) {
+    let now = at("2024-05-03T10:00:00Z");
+    assert!(
+        !store
+            .suppressions(Some("a@example.com"), Some("+66812345678"))
+            .await
+            .unwrap()
+            .email_suppressed
+    );
+    store
+        .suppress_email("A@Example.com", "hard bounce", now)
+        .await
+        .unwrap();
+    store.opt_out_sms("+66812345678", now).await.unwrap();
+    let found = store
+        .suppressions(Some("a@example.com"), Some("+66812345678"))
+        .await
+        .unwrap();
+    assert!(found.email_suppressed && found.sms_opted_out);
+    assert!(
+        !store
+            .suppressions(Some("b@example.com"), None)
+            .await
+            .unwrap()
+            .email_suppressed
+    );
+    let entry = LogEntry {
+        key: "k#shipped#email".into(),
+        customer_id: "c".into(),
+        channel: Channel::Email,
+        to: Some("a@example.com".into()),
+        subject: Some("s".into()),
+        body: Some("b".into()),
+        html: None,
+        kind: Kind::Transactional,
+        milestone: Milestone::Shipped,
+        order_id: Some("o".into()),
+        tracking_number: None,
+        locale: "en".into(),
+        state: State::Sent,
+        send_after: None,
+        reason: None,
+        provider_message_id: Some("m".into()),
+        at: now,
+    };
+    store.log(&entry).await.unwrap();
+    store.log(&entry).await.unwrap();
+}
+
+macro_rules! notify_contract {
+    ($adapter:ident => $make:expr) => {
+        mod $adapter {
+            #[tokio::test]
+            async fn a_claim_is_exclusive_until_completed_or_its_lease_ends() {
+                super::a_claim_is_exclusive_until_completed_or_its_lease_ends(&$make).await
+            }
+            #[tokio::test]
+            async fn deferred_sends_come_back_when_due_and_not_before() {
+                super::deferred_sends_come_back_when_due_and_not_before(&$make).await
+            }
+            #[tokio::test]
+            async fn suppressions_and_the_log_are_kept() {
+                super::suppressions_and_the_log_are_kept(&$make).await
+            }
+        }
+    };
+}
+
+notify_contract!(sqlite => doorstep_tests::sqlite_store());
+notify_contract!(dynamodb => doorstep_tests::dynamo_store().await);
