@@ -71,14 +71,34 @@ pub fn change_of(record: &EventRecord) -> Result<Option<Change>, UnreadableRecor
     })
 }
 
+impl App {
+    /// Clients, templates and settings from the environment: once per cold start (the scheduler
+    /// shares this wiring).
+    pub async fn from_env() -> Result<Self, doorstep_aws::runtime::ConfigError> {
+        let (store, channels, settings) = doorstep_aws::runtime::notifier_wiring().await?;
+        let store = Arc::new(store);
+        Ok(Self {
+            store: store.clone(),
+            notify: store,
+            channels: Arc::new(channels),
+            renderer: Renderer::new(settings.template_dir.clone(), settings.sms_max_segments),
+            settings,
+        })
+    }
+
+    pub fn notifier(&self) -> Notifier<'_> {
+        Notifier {
+            store: self.store.as_ref(),
+            notify: self.notify.as_ref(),
+            channels: self.channels.as_ref(),
+            renderer: &self.renderer,
+            settings: &self.settings,
+        }
+    }
+}
+
 pub async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
-    let notifier = Notifier {
-        store: app.store.as_ref(),
-        notify: app.notify.as_ref(),
-        channels: app.channels.as_ref(),
-        renderer: &app.renderer,
-        settings: &app.settings,
-    };
+    let notifier = app.notifier();
     let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
         let outcome = match change_of(record) {

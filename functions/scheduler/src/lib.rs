@@ -3,19 +3,12 @@
 //! until it was handled.
 
 use doorstep_core::chrono::{DateTime, Utc};
-use doorstep_core::notify::service::{Notifier, NotifyError, Summary};
+use doorstep_core::notify::service::{NotifyError, Summary};
 
 pub use notifier::App;
 
 pub async fn handle(app: &App, now: DateTime<Utc>) -> Result<Summary, NotifyError> {
-    let notifier = Notifier {
-        store: app.store.as_ref(),
-        notify: app.notify.as_ref(),
-        channels: app.channels.as_ref(),
-        renderer: &app.renderer,
-        settings: &app.settings,
-    };
-    let summary = notifier.process_due(now).await?;
+    let summary = app.notifier().process_due(now).await?;
     tracing::info!(
         sent = summary.sent,
         deferred = summary.deferred,

@@ -5,26 +5,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use doorstep_core::notify::ports::LogEntry;
+use doorstep_core::preferences::escape;
 use doorstep_core::signature::constant_time_eq;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)

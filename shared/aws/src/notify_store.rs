@@ -9,10 +9,8 @@
 //!   oldest bucket that may still hold work
 //! - `SUPPRESS#email#{address}` and `SUPPRESS#sms#{number}` / `SUPPRESS`
 
-use crate::dynamo::DynamoStore;
+use crate::dynamo::{n, s, unavailable, DynamoStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
 use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
 use doorstep_core::notify::policy::Suppressions;
 use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore};
@@ -24,29 +22,6 @@ const COMPLETED_RETENTION_DAYS: i64 = 90;
 const FIRST_LOOKBACK_MINUTES: i64 = 60;
 /// Buckets read per run at most: after a long outage the schedule catches up over a few runs.
 const MAX_BUCKETS_PER_RUN: i64 = 240;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn unavailable<
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
->(
-    e: SdkError<E, R>,
-) -> StoreError {
-    StoreError::Unavailable(
-        DisplayErrorContext(&e)
-            .to_string()
-            .chars()
-            .take(300)
-            .collect(),
-    )
-}
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())

@@ -2,6 +2,7 @@
 //! when (the policy), and how each message reads (rendering). Pure: the notifier function and
 //! the local runner supply the clock, the records and the channels.
 
+pub mod feedback;
 pub mod milestones;
 pub mod policy;
 pub mod ports;
