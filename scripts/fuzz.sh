@@ -39,6 +39,9 @@ for target in $targets; do
   case "$target" in
     shopify) for f in tests/fixtures/providers/shopify_*.json; do { printf '\001'; cat "$f"; } > "$corpus/$(basename "$f")"; done ;;
     woocommerce) { printf '\000'; cat tests/fixtures/providers/woocommerce_order_created_rest_v3_example.json; } > "$corpus/order.json" ;;
+    ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
+    preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
+    render) printf '\003%s' 'Nok <script>alert(1)</script> ข้อความ' > "$corpus/name" ;;
   esac
   echo "-- fuzz $target for ${seconds}s"
   cargo "${toolchain[@]}" fuzz run --sanitizer none --release "$target" "$corpus" -- \

@@ -433,3 +433,149 @@ async fn the_preferences_link_shows_saves_and_one_click_unsubscribes() {
         StatusCode::NOT_FOUND
     );
 }
+
+fn ups(tracking: &str, kind: &str, code: &str, gmt_date: &str, gmt_time: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"trackingNumber": tracking, "gmtActivityDate": gmt_date, "gmtActivityTime": gmt_time,
+        "activityStatus": {"type": kind, "code": code, "description": format!("{kind} {code}")}}))
+    .unwrap()
+}
+
+/// The issue's own scenario: a signed Shopify order, then a carrier's events with duplicates and
+/// a late, older one: one message per milestone per channel, the night-time SMS deferred to the
+/// morning in the customer's timezone, nothing on the channel the customer turned off.
+#[tokio::test]
+async fn a_shopify_order_and_ups_events_notify_once_respecting_night_and_opt_out() {
+    let app = local_app();
+    let router = router(app.clone());
+    let mut order: Value =
+        serde_json::from_slice(&fixture("shopify_orders_create_sample.json")).unwrap();
+    order["cancelled_at"] = Value::Null;
+    order["customer_locale"] = "en".into();
+    order["shipping_address"]["phone"] = "+1 (415) 555-2671".into();
+    let order = serde_json::to_vec(&order).unwrap();
+    let shopify = |topic: &str, id: &str, body: &[u8]| {
+        post(
+            "/webhooks/stores/shopify",
+            &store_headers("shopify", Some(topic), Some(id), body),
+            body.to_vec(),
+        )
+    };
+    assert_eq!(
+        send(&router, shopify("orders/create", "w-1", &order))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&router, shopify("orders/create", "w-1", &order))
+            .await
+            .0,
+        StatusCode::OK,
+        "a redelivery"
+    );
+    // 11:00 in Kentucky (America/New_York, EDT): the confirmation email goes.
+    app.notifier.tick(at("2024-05-01T15:00:00Z")).await.unwrap();
+
+    // The customer turns email updates off on their preferences page.
+    use doorstep_core::ports::Store;
+    let token = app
+        .store
+        .get_customer("shopify:115310627314723954")
+        .await
+        .unwrap()
+        .unwrap()
+        .preferences_token;
+    let form = axum::http::Request::post(format!("/p/{token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("transactional_sms=on"))
+        .unwrap();
+    assert_eq!(send(&router, form).await.0, StatusCode::OK);
+
+    let fulfilment = fixture("shopify_fulfillments_update_sample.json");
+    assert_eq!(
+        send(&router, shopify("fulfillments/create", "w-2", &fulfilment))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let tn = "1Z827WK74630";
+    let events = [
+        ups(tn, "I", "DP", "20240501", "200000"),
+        ups(tn, "I", "DP", "20240501", "200000"),
+        ups(tn, "I", "OT", "20240502", "033000"), // 23:30 EDT on 1 May: out for delivery at night
+        ups(tn, "M", "MP", "20240501", "120000"), // late and older: history only
+    ];
+    for body in events {
+        let (auth, _) = carrier_auth("ups", &body);
+        assert_eq!(
+            send(&router, post("/webhooks/carriers/ups", &auth, body))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    app.notifier.tick(at("2024-05-02T03:31:00Z")).await.unwrap();
+    let entries = outbox(&router).await;
+    let deferred: Vec<_> = entries
+        .iter()
+        .filter(|e| e["state"] == "deferred")
+        .collect();
+    assert_eq!(deferred.len(), 1, "{entries:#?}");
+    assert_eq!(
+        (
+            deferred[0]["milestone"].as_str(),
+            deferred[0]["channel"].as_str()
+        ),
+        (Some("out_for_delivery"), Some("sms"))
+    );
+    assert_eq!(
+        deferred[0]["send_after"], "2024-05-02T12:00:00Z",
+        "08:00 in New York (EDT)"
+    );
+    // The morning: the SMS goes. Then the delivery (twice) at 10:00.
+    app.notifier.tick(at("2024-05-02T12:00:30Z")).await.unwrap();
+    for _ in 0..2 {
+        let body = ups(tn, "D", "FS", "20240502", "140000");
+        let (auth, _) = carrier_auth("ups", &body);
+        assert_eq!(
+            send(&router, post("/webhooks/carriers/ups", &auth, body))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    app.notifier.tick(at("2024-05-02T14:05:00Z")).await.unwrap();
+    app.notifier.tick(at("2024-05-02T14:06:00Z")).await.unwrap();
+
+    let entries = outbox(&router).await;
+    let sent = count(&entries, "sent");
+    let expected = [
+        ("order_confirmed", "email"),
+        ("out_for_delivery", "sms"),
+        ("delivered", "sms"),
+    ];
+    for (milestone, channel) in expected {
+        assert_eq!(
+            sent.get(&(milestone.into(), channel.into())),
+            Some(&1),
+            "{milestone}/{channel}: {sent:?}"
+        );
+    }
+    assert_eq!(sent.values().sum::<usize>(), expected.len(), "{sent:?}");
+    let after_opt_out: Vec<_> = entries
+        .iter()
+        .filter(|e| e["channel"] == "email" && e["milestone"] != "order_confirmed")
+        .collect();
+    assert!(!after_opt_out.is_empty());
+    for entry in after_opt_out {
+        assert_eq!(entry["state"], "suppressed", "{entry}");
+        assert_eq!(entry["reason"], "opted out of email updates");
+    }
+    let sms = entries
+        .iter()
+        .find(|e| e["state"] == "sent" && e["milestone"] == "delivered")
+        .unwrap();
+    assert_eq!(sms["to"], "+14155552671");
+    assert_eq!(sms["order_id"], "shopify:820982911946154508");
+    assert_eq!(sms["tracking_number"], tn);
+}
