@@ -196,3 +196,98 @@ fn secrets_are_generated_once_then_kept_in_the_data_dir() {
     assert!(LocalConfig::load(env(vec![("DOORSTEP_PORT", "http".into())])).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn merchant_settings_come_from_the_toml_file_named_by_doorstep_config() {
+    let dir = std::env::temp_dir().join(format!("doorstep-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doorstep.toml");
+    std::fs::write(
+        &file,
+        r#"
+brand = "Baan Shop"
+sender_email = "orders@baan.example"
+public_base_url = "https://track.baan.example"
+default_timezone = "Asia/Bangkok"
+default_locale = "th"
+quiet_hours = { start = "22:00", end = "07:30" }
+sms_max_segments = 3
+template_dir = "/srv/templates"
+
+[channels]
+shipped = ["email", "sms"]
+"#,
+    )
+    .unwrap();
+    let env = |extra: Vec<(&'static str, String)>| {
+        let (dir, file) = (dir.clone(), file.clone());
+        move |name: &str| -> Option<String> {
+            match name {
+                "DOORSTEP_DATA_DIR" => Some(dir.display().to_string()),
+                "DOORSTEP_CONFIG" => Some(file.display().to_string()),
+                other => extra
+                    .iter()
+                    .find(|(k, _)| *k == other)
+                    .map(|(_, v)| v.clone()),
+            }
+        }
+    };
+    let config = LocalConfig::load(env(vec![])).unwrap();
+    let s = &config.settings;
+    assert_eq!(
+        (s.brand.as_str(), s.sender_email.as_str()),
+        ("Baan Shop", "orders@baan.example")
+    );
+    assert_eq!(s.public_base_url, "https://track.baan.example");
+    assert_eq!(
+        (
+            config.defaults.timezone.as_str(),
+            config.defaults.locale.as_str()
+        ),
+        ("Asia/Bangkok", "th")
+    );
+    let quiet = s.quiet_hours.unwrap();
+    assert_eq!(
+        (quiet.start.to_string(), quiet.end.to_string()),
+        ("22:00:00".into(), "07:30:00".into())
+    );
+    assert_eq!(s.sms_max_segments, 3);
+    assert_eq!(
+        s.template_dir.as_deref(),
+        Some(std::path::Path::new("/srv/templates"))
+    );
+    use doorstep_core::notify::milestones::Milestone;
+    use doorstep_core::notify::settings::Channel;
+    assert_eq!(
+        s.channels_for(Milestone::Shipped),
+        vec![Channel::Email, Channel::Sms]
+    );
+    assert_eq!(
+        s.channels_for(Milestone::Delayed),
+        vec![Channel::Email],
+        "unlisted milestones keep the defaults"
+    );
+    // The environment wins for the defaults the webhooks share.
+    let overridden = LocalConfig::load(env(vec![(
+        "DOORSTEP_DEFAULT_TIMEZONE",
+        "Europe/London".into(),
+    )]))
+    .unwrap();
+    assert_eq!(overridden.defaults.timezone, "Europe/London");
+    // A typo is an error with the file's name, not a silent default.
+    std::fs::write(&file, "brnad = \"x\"\n").unwrap();
+    let error = LocalConfig::load(env(vec![])).unwrap_err().to_string();
+    assert!(
+        error.contains("doorstep.toml") && error.contains("brnad"),
+        "{error}"
+    );
+    std::fs::write(&file, "default_timezone = \"Mars/Olympus\"\n").unwrap();
+    assert!(LocalConfig::load(env(vec![])).is_err());
+    // Without a file: defaults, links on the runner's own port.
+    let plain = LocalConfig::load(|name: &str| {
+        (name == "DOORSTEP_DATA_DIR").then(|| dir.display().to_string())
+    })
+    .unwrap();
+    assert_eq!(plain.settings.public_base_url, "http://127.0.0.1:3000");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
