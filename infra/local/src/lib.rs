@@ -6,7 +6,8 @@ pub mod notifier;
 pub mod pages;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::{FileOutbox, SqliteStore};
 use notifier::LocalNotifier;
 use serde_json::json;
+use std::future::Future;
 use std::sync::Arc;
 
 pub struct LocalApp {
@@ -72,7 +74,7 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/outbox", get(pages::outbox_page))
         .route("/healthz", get(|| async { "ok" }))
         // The handlers answer 413 themselves above 1 MiB; this only stops absurd bodies early.
-        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_READ_BYTES))
         .with_state(app)
 }
 
@@ -111,116 +113,103 @@ fn into_response(response: ApiGatewayV2httpResponse) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-fn bad_request() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "request could not be read"})),
-    )
-        .into_response()
+/// Body size the runner reads at most; the handlers answer 413 themselves above 1 MiB.
+const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
+
+/// Runs one of the Lambdas' handlers on the API Gateway v2 event this request would be.
+async fn via_lambda<F, Fut>(
+    request: Request,
+    route: &str,
+    params: &[(&str, &str)],
+    handler: F,
+) -> Response
+where
+    F: FnOnce(ApiGatewayV2httpRequest) -> Fut,
+    Fut: Future<Output = ApiGatewayV2httpResponse>,
+{
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_READ_BYTES).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"error": "body too large"})),
+        )
+            .into_response();
+    };
+    match event(
+        &parts.method,
+        route,
+        &parts.uri,
+        params,
+        &parts.headers,
+        &body,
+    ) {
+        Some(event) => into_response(handler(event).await),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "request could not be read"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn carrier(
     State(app): State<Arc<LocalApp>>,
     Path(provider): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    match event(
-        &method,
+    via_lambda(
+        request,
         "/webhooks/carriers/{provider}",
-        &uri,
         &[("provider", &provider)],
-        &headers,
-        &body,
-    ) {
-        Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
-        None => bad_request(),
-    }
+        |e| carrier_webhook::handle(&app.carriers, e),
+    )
+    .await
 }
 
-async fn ups_token(
-    State(app): State<Arc<LocalApp>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match event(
-        &method,
-        "/webhooks/carriers/ups/token",
-        &uri,
-        &[],
-        &headers,
-        &body,
-    ) {
-        Some(event) => into_response(carrier_webhook::handle(&app.carriers, event).await),
-        None => bad_request(),
-    }
+async fn ups_token(State(app): State<Arc<LocalApp>>, request: Request) -> Response {
+    via_lambda(request, "/webhooks/carriers/ups/token", &[], |e| {
+        carrier_webhook::handle(&app.carriers, e)
+    })
+    .await
 }
 
 async fn store(
     State(app): State<Arc<LocalApp>>,
     Path(platform): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    match event(
-        &method,
+    via_lambda(
+        request,
         "/webhooks/stores/{platform}",
-        &uri,
         &[("platform", &platform)],
-        &headers,
-        &body,
-    ) {
-        Some(event) => into_response(store_webhook::handle(&app.stores, event).await),
-        None => bad_request(),
-    }
+        |e| store_webhook::handle(&app.stores, e),
+    )
+    .await
 }
 
 async fn preferences_page(
     State(app): State<Arc<LocalApp>>,
     Path(token): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    match event(
-        &method,
-        "/p/{token}",
-        &uri,
-        &[("token", &token)],
-        &headers,
-        &body,
-    ) {
-        Some(event) => into_response(preferences::handle(&app.preferences, event).await),
-        None => bad_request(),
-    }
+    via_lambda(request, "/p/{token}", &[("token", &token)], |e| {
+        preferences::handle(&app.preferences, e)
+    })
+    .await
 }
 
 async fn unsubscribe(
     State(app): State<Arc<LocalApp>>,
     Path(token): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    match event(
-        &method,
+    via_lambda(
+        request,
         "/p/{token}/unsubscribe",
-        &uri,
         &[("token", &token)],
-        &headers,
-        &body,
-    ) {
-        Some(event) => into_response(preferences::handle(&app.preferences, event).await),
-        None => bad_request(),
-    }
+        |e| preferences::handle(&app.preferences, e),
+    )
+    .await
 }
 
 /// `GET /api/outbox`: the message log, newest last.
