@@ -37,17 +37,7 @@ fn minute(at: DateTime<Utc>) -> DateTime<Utc> {
 
 impl DynamoStore {
     async fn cursor(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let item = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key("pk", s("SCHED#deferred"))
-            .key("sk", s("CURSOR"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item;
+        let item = self.get_item("SCHED#deferred".into(), "CURSOR").await?;
         Ok(item
             .as_ref()
             .and_then(|i| i.get("minute"))
@@ -103,17 +93,7 @@ impl NotifyStore for DynamoStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                let item = self
-                    .client()
-                    .get_item()
-                    .table_name(self.table())
-                    .key("pk", s(format!("MSG#{key}")))
-                    .key("sk", s("CLAIM"))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?
-                    .item;
+                let item = self.get_item(format!("MSG#{key}"), "CLAIM").await?;
                 let completed = item
                     .as_ref()
                     .and_then(|i| i.get("state"))
@@ -291,15 +271,8 @@ impl NotifyStore for DynamoStore {
         ] {
             let Some(address) = address else { continue };
             let found = self
-                .client()
-                .get_item()
-                .table_name(self.table())
-                .key("pk", s(format!("SUPPRESS#{channel}#{address}")))
-                .key("sk", s("SUPPRESS"))
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item
+                .get_item(format!("SUPPRESS#{channel}#{address}"), "SUPPRESS")
+                .await?
                 .is_some();
             match channel {
                 "email" => result.email_suppressed = found,

@@ -62,6 +62,16 @@ pub fn verify_base64(expected: &[u8], given: &str) -> Result<(), AuthError> {
         .ok_or(AuthError::Mismatch)
 }
 
+/// Base64 HMAC-SHA256 of a body: the scheme AfterShip, Shopify and WooCommerce share.
+pub fn hmac_base64(secret: &str, body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), &[body]))
+}
+
+/// Checks a base64 HMAC-SHA256 header (see [`hmac_base64`]).
+pub fn verify_hmac_base64(secret: &str, body: &[u8], given: &str) -> Result<(), AuthError> {
+    verify_base64(&hmac_sha256(secret.as_bytes(), &[body]), given)
+}
+
 /// The `t=<unix>,v1=<hex>` scheme over `"{t}.{body}"` (Doorstep's generic format; Shippo's HMAC).
 pub fn verify_timestamped(
     header: Option<&str>,

@@ -125,6 +125,23 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("database lock poisoned".into()))
     }
 
+    /// The one record a query names, with its stored version.
+    fn versioned_row<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>, StoreError> {
+        let row = self
+            .conn()?
+            .query_row(sql, params, |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+            .map_err(unavailable)?;
+        row.map(|(doc, version)| from_doc(&doc, version))
+            .transpose()
+    }
+
     fn shipments_where(&self, clause: &str, param: &str) -> Result<Vec<Shipment>, StoreError> {
         let conn = self.conn()?;
         let mut statement = conn
@@ -212,17 +229,10 @@ impl Store for SqliteStore {
         carrier: &CarrierSlug,
         tracking: &TrackingNumber,
     ) -> Result<Option<Shipment>, StoreError> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                "SELECT doc, version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
-                [carrier.as_str(), tracking.as_str()],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version))
-            .transpose()
+        self.versioned_row(
+            "SELECT doc, version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
+            [carrier.as_str(), tracking.as_str()],
+        )
     }
 
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError> {
@@ -332,17 +342,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                "SELECT doc, version FROM orders WHERE id = ?1",
-                [id],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version))
-            .transpose()
+        self.versioned_row("SELECT doc, version FROM orders WHERE id = ?1", [id])
     }
 
     async fn save_order(
@@ -363,34 +363,17 @@ impl Store for SqliteStore {
     }
 
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                "SELECT doc, version FROM customers WHERE id = ?1",
-                [id],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version))
-            .transpose()
+        self.versioned_row("SELECT doc, version FROM customers WHERE id = ?1", [id])
     }
 
     async fn get_customer_by_preferences_token(
         &self,
         token: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                "SELECT doc, version FROM customers WHERE preferences_token = ?1",
-                [token],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        row.map(|(doc, version)| from_doc(&doc, version))
-            .transpose()
+        self.versioned_row(
+            "SELECT doc, version FROM customers WHERE preferences_token = ?1",
+            [token],
+        )
     }
 
     async fn save_customer(

@@ -6,9 +6,8 @@ use super::{
     ParseError,
 };
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
-use crate::signature::{hmac_sha256, verify_base64, AuthError};
+use crate::signature::{hmac_base64, verify_hmac_base64, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
-use base64::Engine;
 use serde::Deserialize;
 
 pub const SIGNATURE_HEADER: &str = "aftership-hmac-sha256";
@@ -88,11 +87,11 @@ pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("aftership-hmac-sha256"))?;
-    verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
+    verify_hmac_base64(secret, req.body, given)
 }
 
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), &[body]))
+    hmac_base64(secret, body)
 }
 
 #[derive(Deserialize)]

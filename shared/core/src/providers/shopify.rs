@@ -5,12 +5,11 @@
 use super::{id_string, parse_json, parse_time, InboundRequest, ParseError};
 use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider, ShippedItem};
-use crate::signature::{hmac_sha256, verify_base64, AuthError};
+use crate::signature::{hmac_base64, verify_hmac_base64, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
 use crate::store_events::{
     CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent, StoreReportedStatus,
 };
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -46,11 +45,11 @@ pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("X-Shopify-Hmac-Sha256"))?;
-    verify_base64(&hmac_sha256(secret.as_bytes(), &[req.body]), given)
+    verify_hmac_base64(secret, req.body, given)
 }
 
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), &[body]))
+    hmac_base64(secret, body)
 }
 
 #[derive(Deserialize)]
