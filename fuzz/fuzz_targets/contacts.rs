@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(email.as_str().contains('@'));
     }
     if let Some(tracking) = doorstep_core::ids::TrackingNumber::parse(&text) {
-        assert_eq!(doorstep_core::ids::TrackingNumber::parse(tracking.as_str()), Some(tracking.clone()));
+        assert_eq!(
+            doorstep_core::ids::TrackingNumber::parse(tracking.as_str()),
+            Some(tracking.clone())
+        );
     }
     if let Some(slug) = doorstep_core::ids::CarrierSlug::parse(&text) {
         assert!(!slug.as_str().is_empty());

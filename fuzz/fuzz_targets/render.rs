@@ -28,15 +28,22 @@ fuzz_target!(|data: &[u8]| {
         tracking_url: "https://shop.example.com/t/abcdefghijklmnopqrstuvwxyz012345".into(),
         preferences_url: "https://shop.example.com/p/x".into(),
         estimated_delivery: None,
-        items: vec![ItemLine { title: text.clone(), quantity: 1 }],
+        items: vec![ItemLine {
+            title: text.clone(),
+            quantity: 1,
+        }],
         parcels_remaining: 1,
         order_complete: false,
         attempt: 1,
     };
-    if let Ok(Rendered::Sms { segments, .. }) = renderer().render(milestone, Channel::Sms, locale, "en", &context) {
+    if let Ok(Rendered::Sms { segments, .. }) =
+        renderer().render(milestone, Channel::Sms, locale, "en", &context)
+    {
         assert!(segments <= 2);
     }
-    if let Ok(Rendered::Email { html, .. }) = renderer().render(milestone, Channel::Email, locale, "en", &context) {
+    if let Ok(Rendered::Email { html, .. }) =
+        renderer().render(milestone, Channel::Email, locale, "en", &context)
+    {
         if text.contains("<script") {
             assert!(!html.contains("<script"));
         }

@@ -4,7 +4,19 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    const TOPICS: [&str; 6] = ["orders/create", "orders/updated", "orders/cancelled", "fulfillments/create", "fulfillments/update", "other"];
-    let Some((first, body)) = data.split_first() else { return };
-    let _ = doorstep_core::providers::shopify::parse(Some(TOPICS[*first as usize % TOPICS.len()]), body);
+    const TOPICS: [&str; 6] = [
+        "orders/create",
+        "orders/updated",
+        "orders/cancelled",
+        "fulfillments/create",
+        "fulfillments/update",
+        "other",
+    ];
+    let Some((first, body)) = data.split_first() else {
+        return;
+    };
+    let _ = doorstep_core::providers::shopify::parse(
+        Some(TOPICS[*first as usize % TOPICS.len()]),
+        body,
+    );
 });

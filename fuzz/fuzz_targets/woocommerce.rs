@@ -5,6 +5,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     const TOPICS: [Option<&str>; 3] = [Some("order.created"), Some("order.updated"), None];
-    let Some((first, body)) = data.split_first() else { return };
-    let _ = doorstep_core::providers::woocommerce::parse(TOPICS[*first as usize % TOPICS.len()], body);
+    let Some((first, body)) = data.split_first() else {
+        return;
+    };
+    let _ =
+        doorstep_core::providers::woocommerce::parse(TOPICS[*first as usize % TOPICS.len()], body);
 });

@@ -43,8 +43,14 @@ const UNKNOWN_CARRIERS: &[&str] = &[
 ];
 
 impl CarrierSlug {
-    /// Normalizes a carrier name; `None` when it says nothing about the carrier.
+    pub const MAX_LEN: usize = 64;
+
+    /// Normalizes a carrier name; `None` when it says nothing about the carrier or is too long
+    /// to be a carrier's name.
     pub fn parse(raw: &str) -> Option<Self> {
+        if raw.chars().nth(Self::MAX_LEN).is_some() {
+            return None;
+        }
         let mut slug = String::with_capacity(raw.len());
         let mut last_dash = true;
         for c in raw.trim().chars().flat_map(char::to_lowercase) {
@@ -115,6 +121,10 @@ impl fmt::Display for TrackingNumber {
 /// Unguessable, URL-safe random token (the tracking page and preference links carry these).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 24]; // 192 bits
+    #[allow(
+        clippy::expect_used,
+        reason = "not outside data: without the OS random source no token can be unguessable, so stopping is the only safe answer"
+    )]
     getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

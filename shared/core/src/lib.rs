@@ -1,8 +1,16 @@
 //! Doorstep's domain: the normalized shipment model, the rules that keep it correct, the ports the
 //! adapters implement, and every provider's signature check and payload mapping.
 //! Nothing here knows about AWS, Lambda or HTTP servers.
+//!
+//! Nothing here may panic on data from outside: outside tests, `unwrap`, `expect` and `panic!`
+//! are refused by the compiler, and times pass `bounds` before any computation.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod api;
+pub mod bounds;
 pub mod contact;
 pub mod ids;
 pub mod ingest;

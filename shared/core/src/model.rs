@@ -58,10 +58,16 @@ pub struct TrackingEvent {
 }
 
 impl TrackingEvent {
-    /// Same scan reported twice (even by two providers) has the same key.
+    /// Same scan reported twice (even by two providers) has the same key. The reason is part of
+    /// it: two reports that disagree on why are two facts, and keeping whichever came first would
+    /// make the history depend on arrival order.
     pub fn key(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.status.as_str());
+        hasher.update([0]);
+        if let Some(reason) = self.reason {
+            hasher.update(reason.as_str());
+        }
         hasher.update([0]);
         hasher.update(self.occurred_at.timestamp().to_be_bytes());
         hasher.update(self.description.trim().to_lowercase());
@@ -124,6 +130,10 @@ impl TrackingUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EstimatedDelivery {
     pub original: NaiveDate,
+    /// When `original` was promised; `None` on records kept before this was stored (then the
+    /// stored original stands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_as_of: Option<DateTime<Utc>>,
     pub latest: NaiveDate,
     /// Time of the newest event that came with `latest`, so a late webhook cannot revert it.
     pub as_of: Option<DateTime<Utc>>,

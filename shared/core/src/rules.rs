@@ -1,6 +1,7 @@
 //! How an update changes a shipment. Pure: the store adapters only make it atomic.
 
-use crate::model::{EstimatedDelivery, Shipment, TrackingUpdate};
+use crate::bounds::MAX_EVENTS_PER_SHIPMENT;
+use crate::model::{EstimatedDelivery, Shipment, TrackingEvent, TrackingUpdate};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -18,34 +19,24 @@ impl Applied {
     }
 }
 
-/// Merges an update into a shipment:
-/// - every new event joins the history (kept sorted; an event seen before is not added twice);
-/// - the current status follows the newest event (by time, then milestone rank), so a late event
-///   never moves it backwards; a terminal event (delivered, returned, cancelled) ends the journey
-///   whatever its timestamp, and once terminal the status stays put;
-/// - the estimated delivery keeps the first date ever given and the one from the newest update.
+/// Merges an update into a shipment. The result depends only on the set of events and estimates
+/// ever applied, never on the order they arrived in:
+/// - every new event joins the history (sorted by time, milestone rank, then content; an event
+///   seen before is not added twice); the history keeps its newest events, and always its
+///   terminal ones;
+/// - the current status is the newest terminal event's (delivered, returned, cancelled) if there
+///   is one, else the newest event's: a late event never moves it backwards, and a terminal
+///   status never goes back to a non-terminal one;
+/// - the estimated delivery keeps the earliest-made promise and the latest one (by the time of
+///   the update that brought each; an update with no events counts as made `now`).
 pub fn apply_update(
     shipment: &mut Shipment,
     update: &TrackingUpdate,
     now: DateTime<Utc>,
 ) -> Applied {
-    let known: HashSet<String> = shipment.events.iter().map(|e| e.key()).collect();
-    let mut added = HashSet::new();
-    let mut new_events = 0;
-    for event in &update.events {
-        let key = event.key();
-        if known.contains(&key) || !added.insert(key) {
-            continue;
-        }
-        shipment.events.push(event.clone());
-        new_events += 1;
-    }
-    if new_events > 0 {
-        shipment.events.sort_by_key(|e| e.order_key());
-    }
-
-    let status_changed = advance_status(shipment);
-    let estimate_changed = revise_estimate(shipment, update);
+    let new_events = merge_events(shipment, update);
+    let status_changed = recompute_status(shipment);
+    let estimate_changed = revise_estimate(shipment, update, now);
     let applied = Applied {
         new_events,
         status_changed,
@@ -57,12 +48,67 @@ pub fn apply_update(
     applied
 }
 
-fn advance_status(shipment: &mut Shipment) -> bool {
-    if shipment.status.is_terminal() {
-        return false;
+/// The total order of a history: time, then milestone rank, then content (so two events at the
+/// same instant always sort the same way).
+fn sort_key(event: &TrackingEvent) -> (DateTime<Utc>, u8, String) {
+    let (at, rank) = event.order_key();
+    (at, rank, event.key())
+}
+
+/// Adds the update's unseen events; returns how many of them the (capped) history kept.
+fn merge_events(shipment: &mut Shipment, update: &TrackingUpdate) -> usize {
+    let known: HashSet<String> = shipment.events.iter().map(TrackingEvent::key).collect();
+    let mut added = HashSet::new();
+    for event in &update.events {
+        let key = event.key();
+        if known.contains(&key) || !added.insert(key) {
+            continue;
+        }
+        shipment.events.push(event.clone());
     }
-    // A terminal event ends the journey even when its clock is behind the other scans (EasyPost's
-    // own example stamps `delivered` before `out_for_delivery`); otherwise the newest event leads.
+    if added.is_empty() {
+        return 0;
+    }
+    shipment.events.sort_by_cached_key(sort_key);
+    cap_history(&mut shipment.events);
+    shipment
+        .events
+        .iter()
+        .filter(|e| added.contains(&e.key()))
+        .count()
+}
+
+/// Keeps the newest [`MAX_EVENTS_PER_SHIPMENT`] events, terminal ones first (they decide the
+/// status, so they must never be the ones dropped). Applied to a sorted history, the result is
+/// the same whatever order events arrived in.
+fn cap_history(events: &mut Vec<TrackingEvent>) {
+    if events.len() <= MAX_EVENTS_PER_SHIPMENT {
+        return;
+    }
+    let terminal = events.iter().filter(|e| e.status.is_terminal()).count();
+    let keep_terminal = terminal.min(MAX_EVENTS_PER_SHIPMENT);
+    let keep_other = MAX_EVENTS_PER_SHIPMENT - keep_terminal;
+    let mut terminal_seen = 0;
+    let mut other_seen = 0;
+    // Walk from the newest; keep the first `keep_*` of each kind.
+    let mut keep = vec![false; events.len()];
+    for (index, event) in events.iter().enumerate().rev() {
+        let (seen, limit) = if event.status.is_terminal() {
+            (&mut terminal_seen, keep_terminal)
+        } else {
+            (&mut other_seen, keep_other)
+        };
+        if *seen < limit {
+            *seen += 1;
+            keep[index] = true;
+        }
+    }
+    let mut flags = keep.into_iter();
+    events.retain(|_| flags.next().unwrap_or(false));
+}
+
+/// Sets the status from the history; true if it changed.
+fn recompute_status(shipment: &mut Shipment) -> bool {
     let terminal = shipment
         .events
         .iter()
@@ -71,46 +117,52 @@ fn advance_status(shipment: &mut Shipment) -> bool {
     let Some(leader) = terminal.or(shipment.events.last()) else {
         return false;
     };
-    let current = shipment
-        .status_at
-        .map(|at| (at, shipment.status.milestone_rank()));
-    if !leader.status.is_terminal() && current.is_some_and(|current| leader.order_key() <= current)
-    {
-        return false;
+    let changed = leader.status != shipment.status
+        || leader.reason != shipment.reason
+        || shipment.status_at != Some(leader.occurred_at);
+    let status_changed = leader.status != shipment.status || leader.reason != shipment.reason;
+    if changed {
+        shipment.status = leader.status;
+        shipment.reason = leader.reason;
+        shipment.status_at = Some(leader.occurred_at);
     }
-    let changed = leader.status != shipment.status || leader.reason != shipment.reason;
-    shipment.status = leader.status;
-    shipment.reason = leader.reason;
-    shipment.status_at = Some(leader.occurred_at);
-    changed
+    status_changed
 }
 
-fn revise_estimate(shipment: &mut Shipment, update: &TrackingUpdate) -> bool {
+fn revise_estimate(shipment: &mut Shipment, update: &TrackingUpdate, now: DateTime<Utc>) -> bool {
     let Some(date) = update.estimated_delivery else {
         return false;
     };
-    let as_of = update.as_of();
+    // When the promise was made: the newest event it came with, else the moment it arrived.
+    let made_at = update.as_of().unwrap_or(now);
     match &mut shipment.estimated_delivery {
         None => {
             shipment.estimated_delivery = Some(EstimatedDelivery {
                 original: date,
+                original_as_of: Some(made_at),
                 latest: date,
-                as_of,
+                as_of: Some(made_at),
             });
             true
         }
         Some(estimate) => {
-            // An update with no events (an EDD revision) counts as newest; a late update does not revise.
-            let newer = match (as_of, estimate.as_of) {
-                (Some(incoming), Some(stored)) => incoming >= stored,
-                _ => true,
-            };
-            if !newer || estimate.latest == date {
-                return false;
+            let before = estimate.clone();
+            // Ties on time go to the later date, so the outcome never depends on arrival order.
+            let newer = estimate
+                .as_of
+                .is_none_or(|stored| (made_at, date) > (stored, estimate.latest));
+            if newer {
+                estimate.latest = date;
+                estimate.as_of = Some(made_at);
             }
-            estimate.latest = date;
-            estimate.as_of = as_of.or(estimate.as_of);
-            true
+            let older = estimate
+                .original_as_of
+                .is_some_and(|stored| (made_at, date) < (stored, estimate.original));
+            if older {
+                estimate.original = date;
+                estimate.original_as_of = Some(made_at);
+            }
+            *estimate != before
         }
     }
 }
@@ -254,7 +306,9 @@ mod tests {
             at(10),
         );
         let edd = s.estimated_delivery.clone().unwrap();
-        assert_eq!(edd.original.to_string(), "2024-08-05");
+        // The late webhook cannot revise the latest promise, but it reveals the earliest one:
+        // "original" is the first promise made, whatever order the webhooks arrived in.
+        assert_eq!(edd.original.to_string(), "2024-08-04");
         assert_eq!(edd.latest.to_string(), "2024-08-07");
         // A revision with no events (AfterShip edd_revise) always counts as the newest word.
         apply_update(&mut s, &update(&[], Some("2024-08-09")), at(11));
@@ -262,5 +316,156 @@ mod tests {
             s.estimated_delivery.unwrap().latest.to_string(),
             "2024-08-09"
         );
+    }
+}
+
+/// Property tests: the merge depends on the set of events, never on their arrival order.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::ids::{CarrierSlug, TrackingNumber};
+    use crate::model::{Provider, TrackingEvent};
+    use crate::status::{ExceptionReason, ShipmentStatus};
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        prop_oneof![
+            // A busy week: many events share an instant, to exercise every tie-break.
+            (0i64..7 * 24).prop_map(
+                |h| DateTime::from_timestamp(1_717_200_000 + h * 3600, 0).unwrap_or_default()
+            ),
+            Just(DateTime::<Utc>::MIN_UTC),
+            Just(DateTime::<Utc>::MAX_UTC),
+            any::<i32>()
+                .prop_map(|s| DateTime::from_timestamp(i64::from(s) * 97, 0).unwrap_or_default()),
+        ]
+    }
+
+    fn event() -> impl Strategy<Value = TrackingEvent> {
+        (
+            proptest::sample::select(ShipmentStatus::ALL.to_vec()),
+            proptest::option::of(proptest::sample::select(ExceptionReason::ALL.to_vec())),
+            instant(),
+            0u8..4,
+            proptest::option::of(0u8..3),
+        )
+            .prop_map(|(status, reason, occurred_at, description, location)| {
+                TrackingEvent {
+                    status,
+                    reason,
+                    occurred_at,
+                    description: format!("scan {description}"),
+                    location: location.map(|l| format!("hub {l}")),
+                    raw_code: status.as_str().into(),
+                }
+            })
+    }
+
+    fn estimate() -> impl Strategy<Value = Option<NaiveDate>> {
+        proptest::option::of(
+            (0u32..20).prop_map(|d| NaiveDate::from_ymd_opt(2024, 6, 1 + d).unwrap_or_default()),
+        )
+    }
+
+    fn updates(max_events: usize) -> impl Strategy<Value = Vec<TrackingUpdate>> {
+        proptest::collection::vec(
+            (
+                proptest::collection::vec(event(), 0..max_events),
+                estimate(),
+            ),
+            1..8,
+        )
+        .prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(events, estimated_delivery)| TrackingUpdate {
+                    provider: Provider::Generic,
+                    carrier: CarrierSlug::parse("ups").unwrap_or_else(|| unreachable!()),
+                    tracking_number: TrackingNumber::parse("1Z1").unwrap_or_else(|| unreachable!()),
+                    delivery_id: None,
+                    events,
+                    estimated_delivery,
+                })
+                .collect()
+        })
+    }
+
+    fn fresh() -> Shipment {
+        let mut s = Shipment::new(
+            CarrierSlug::parse("ups").unwrap_or_else(|| unreachable!()),
+            TrackingNumber::parse("1Z1").unwrap_or_else(|| unreachable!()),
+            DateTime::from_timestamp(1_717_000_000, 0).unwrap_or_default(),
+        );
+        s.tracking_token = "t".into();
+        s
+    }
+
+    /// Applies updates in order, checking that a terminal status never goes back.
+    fn replay(updates: &[TrackingUpdate]) -> Shipment {
+        let now = DateTime::from_timestamp(1_718_000_000, 0).unwrap_or_default();
+        let mut shipment = fresh();
+        for update in updates {
+            let was_terminal = shipment.status.is_terminal();
+            apply_update(&mut shipment, update, now);
+            assert!(
+                !was_terminal || shipment.status.is_terminal(),
+                "a terminal status regressed to {:?}",
+                shipment.status
+            );
+            assert!(shipment.events.len() <= MAX_EVENTS_PER_SHIPMENT);
+        }
+        shipment
+    }
+
+    fn outcome(s: &Shipment) -> impl PartialEq + std::fmt::Debug + '_ {
+        (
+            s.status,
+            s.reason,
+            s.status_at,
+            &s.events,
+            &s.estimated_delivery,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_interleaving_ends_in_the_same_shipment(
+            (updates, shuffled) in updates(12).prop_flat_map(|u| {
+                let shuffled = Just(u.clone()).prop_shuffle();
+                (Just(u), shuffled)
+            }),
+            duplicate in any::<proptest::sample::Index>(),
+        ) {
+            let in_order = replay(&updates);
+            // The same deliveries in another order, one of them delivered twice.
+            let mut again = shuffled.clone();
+            again.push(shuffled[duplicate.index(shuffled.len())].clone());
+            let reordered = replay(&again);
+            prop_assert_eq!(outcome(&in_order), outcome(&reordered));
+            // Applying everything once more changes nothing.
+            let mut twice = reordered.clone();
+            let now = DateTime::from_timestamp(1_718_000_000, 0).unwrap_or_default();
+            for update in &updates {
+                prop_assert!(!apply_update(&mut twice, update, now).changed());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn a_capped_history_is_still_order_independent(
+            (updates, shuffled) in updates(90).prop_flat_map(|u| {
+                let shuffled = Just(u.clone()).prop_shuffle();
+                (Just(u), shuffled)
+            }),
+        ) {
+            let (a, b) = (replay(&updates), replay(&shuffled));
+            prop_assert_eq!(outcome(&a), outcome(&b));
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Where a customer is in time: their profile's zone, else the shipping address's, else the merchant's.
 
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -153,6 +156,34 @@ const PROVINCE_ZONES: &[(&str, &[(&str, &str)])] = &[
 /// Validates an IANA zone name.
 pub fn parse_zone(name: &str) -> Option<Tz> {
     name.trim().parse::<Tz>().ok()
+}
+
+/// An instant as wall-clock time in a zone. Total: `None` only at the ends of chrono's range
+/// (chrono's own `with_timezone(..).date_naive()` panics there).
+pub fn local_datetime(t: DateTime<Utc>, zone: Tz) -> Option<NaiveDateTime> {
+    let offset = zone.offset_from_utc_datetime(&t.naive_utc()).fix();
+    t.naive_utc().checked_add_offset(offset)
+}
+
+/// The calendar day an instant falls on in a zone (see [`local_datetime`]).
+pub fn local_date(t: DateTime<Utc>, zone: Tz) -> Option<NaiveDate> {
+    local_datetime(t, zone).map(|t| t.date())
+}
+
+/// A wall-clock time on a date in a zone, as an instant. In a DST gap the clock jumps past the
+/// time, so the first instant after the gap is used; in an overlap, the earlier one. `None` only
+/// at the ends of chrono's range.
+pub fn instant_at(zone: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    let mut probe = date.and_time(time);
+    // No zone has a gap longer than a day; 15-minute steps find its end.
+    for _ in 0..=(24 * 4) {
+        match zone.from_local_datetime(&probe) {
+            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(earlier, _) => return Some(earlier.with_timezone(&Utc)),
+            LocalResult::None => probe = probe.checked_add_signed(Duration::minutes(15))?,
+        }
+    }
+    None
 }
 
 /// The zone of a shipping address: by province where the country has several zones, else by country.

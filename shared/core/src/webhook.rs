@@ -1,6 +1,7 @@
 //! The webhook entry points, free of any transport: the Lambda handlers and the local runner both
 //! translate their requests into `InboundRequest` and send back the `WebhookResponse` unchanged.
 
+use crate::bounds::Untrusted;
 use crate::ingest::{self, IngestError, UpdateOutcome};
 use crate::model::Provider;
 use crate::ports::Store;
@@ -171,11 +172,17 @@ impl WebhookError {
             Self::BadPayload(_) => 400,
             Self::Storage(_) => 503,
         };
+        // The provider name comes from the URL and the reason may quote the payload: both are
+        // logged escaped.
+        let provider = Untrusted(provider);
         match &self {
             Self::Storage(e) => {
-                tracing::error!(provider, error = %e, "webhook not applied: storage failed")
+                tracing::error!(%provider, error = %e, "webhook not applied: storage failed")
             }
-            other => tracing::warn!(provider, status, reason = %other, "webhook refused"),
+            other => {
+                let reason = other.to_string();
+                tracing::warn!(%provider, status, reason = %Untrusted(&reason), "webhook refused")
+            }
         }
         WebhookResponse::error(status, self)
     }
@@ -216,7 +223,7 @@ pub fn verify_and_parse_carrier(
             return Err(ParseError::Unsupported(provider.as_str().into()).into())
         }
     }
-    let updates = match provider {
+    let mut updates = match provider {
         Provider::EasyPost => providers::easypost::parse(req.body),
         Provider::AfterShip => providers::aftership::parse(req.body),
         Provider::Shippo => providers::shippo::parse(req.body),
@@ -224,11 +231,26 @@ pub fn verify_and_parse_carrier(
         Provider::Ups => providers::ups::parse(req.body),
         _ => providers::generic::parse(req.body),
     }?;
+    for update in &mut updates {
+        crate::bounds::bound_update(update, now)?;
+    }
     Ok(updates)
 }
 
 /// Verifies a store request's signature and parses it; also returns the delivery's dedupe key.
 pub fn verify_and_parse_store(
+    provider: Provider,
+    req: &InboundRequest<'_>,
+    secrets: &Secrets,
+    now: DateTime<Utc>,
+) -> Result<(StoreEvent, Option<String>), ProviderError> {
+    let (mut event, mut key) = verify_and_parse_store_unbounded(provider, req, secrets, now)?;
+    crate::bounds::bound_store_event(&mut event, now)?;
+    crate::bounds::bound_delivery_id(&mut key);
+    Ok((event, key))
+}
+
+fn verify_and_parse_store_unbounded(
     provider: Provider,
     req: &InboundRequest<'_>,
     secrets: &Secrets,

@@ -3,6 +3,7 @@
 
 use crate::model::{Order, Shipment};
 use crate::status::{ExceptionReason, ShipmentStatus};
+use crate::timezone::local_date;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -185,10 +186,11 @@ fn delay_reached(old: Option<&Shipment>, new: &Shipment, zone: Tz) -> Option<Str
     }
     let newest = new.events.last()?.occurred_at;
     let promised = latest?;
-    let newest_day = newest.with_timezone(&zone).date_naive();
+    let newest_day = local_date(newest, zone)?;
     let was_already_late = old
         .and_then(|o| o.events.last())
-        .is_some_and(|e| e.occurred_at.with_timezone(&zone).date_naive() > promised);
+        .and_then(|e| local_date(e.occurred_at, zone))
+        .is_some_and(|day| day > promised);
     (newest_day > promised && !was_already_late).then(|| format!("missed-{promised}"))
 }
 

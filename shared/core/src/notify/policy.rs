@@ -3,7 +3,7 @@
 use super::milestones::Milestone;
 use super::settings::{Channel, NotifySettings, QuietHours};
 use crate::model::Customer;
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -163,9 +163,9 @@ pub fn quiet_until(quiet: QuietHours, zone: Tz, now: DateTime<Utc>) -> Option<Da
     if quiet.start == quiet.end {
         return None;
     }
-    let local = now.with_timezone(&zone);
+    let local = crate::timezone::local_datetime(now, zone)?;
     let time = local.time();
-    let date = local.date_naive();
+    let date = local.date();
     let wraps = quiet.start > quiet.end; // 21:00-08:00 spans midnight
     let inside = if wraps {
         time >= quiet.start || time < quiet.end
@@ -176,28 +176,9 @@ pub fn quiet_until(quiet: QuietHours, zone: Tz, now: DateTime<Utc>) -> Option<Da
         return None;
     }
     let end_date = if wraps && time >= quiet.start {
-        date + Duration::days(1)
+        date.succ_opt()?
     } else {
         date
     };
-    Some(local_instant(zone, end_date, quiet.end))
-}
-
-/// A wall-clock time on a date in a zone, as an instant. In a DST gap the clock jumps past the
-/// time, so the first instant after the gap is used; in an overlap, the earlier one.
-fn local_instant(zone: Tz, date: NaiveDate, time: chrono::NaiveTime) -> DateTime<Utc> {
-    let naive = date.and_time(time);
-    match zone.from_local_datetime(&naive) {
-        LocalResult::Single(t) => t.with_timezone(&Utc),
-        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
-        LocalResult::None => {
-            let mut probe = naive;
-            loop {
-                probe += Duration::minutes(15);
-                if let Some(t) = zone.from_local_datetime(&probe).earliest() {
-                    return t.with_timezone(&Utc);
-                }
-            }
-        }
-    }
+    crate::timezone::instant_at(zone, end_date, quiet.end)
 }

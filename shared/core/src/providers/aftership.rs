@@ -216,12 +216,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
             let (status, reason) = map(tracking.tag.as_deref(), tracking.subtag.as_deref())?;
             let at = match (tracking.updated_at.as_deref(), envelope.ts) {
                 (Some(t), _) => parse_time("msg.updated_at", t)?,
-                (None, Some(ts)) => {
-                    chrono::DateTime::from_timestamp(ts, 0).ok_or(ParseError::Invalid {
+                (None, Some(ts)) => chrono::DateTime::from_timestamp(ts, 0)
+                    .filter(crate::bounds::plausible_year)
+                    .ok_or(ParseError::Invalid {
                         field: "ts",
                         reason: "out of range".into(),
-                    })?
-                }
+                    })?,
                 (None, None) => return Err(ParseError::Missing("msg.updated_at")),
             };
             events.push(TrackingEvent {

@@ -66,28 +66,39 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseErr
     serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))
 }
 
-/// RFC 3339, or a date-time with no offset (read as UTC, as AfterShip's and WooCommerce's GMT fields are).
+/// RFC 3339, or a date-time with no offset (read as UTC, as AfterShip's and WooCommerce's GMT fields
+/// are). Years outside 2000–2099 are refused here, so no later computation meets an extreme one.
 pub(crate) fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ParseError> {
     let raw = raw.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+                .map(|t| t.and_utc())
+        });
+    match parsed {
+        Some(t) if crate::bounds::plausible_year(&t) => Ok(t),
+        Some(_) => Err(ParseError::Invalid {
+            field,
+            reason: format!("'{}' is out of range (years 2000 to 2099)", truncate(raw)),
+        }),
+        None => Err(ParseError::Invalid {
+            field,
+            reason: format!("'{}' is not a date-time", truncate(raw)),
+        }),
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(ParseError::Invalid {
-        field,
-        reason: format!("'{}' is not a date-time", truncate(raw)),
-    })
 }
 
-/// A calendar date from `2024-08-05` or the date part of a date-time.
+/// A calendar date from `2024-08-05` or the date part of a date-time; `None` when it is not one
+/// or lies outside 2000–2099.
 pub(crate) fn parse_date(raw: &str) -> Option<NaiveDate> {
     let raw = raw.trim();
     raw.get(..10)
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .filter(crate::bounds::plausible_date)
 }
 
 /// "City, State, Country" from whichever parts are present.
@@ -133,6 +144,15 @@ pub(crate) fn carrier(
     field: &'static str,
 ) -> Result<crate::ids::CarrierSlug, ParseError> {
     let raw = required(raw, field)?;
+    if raw.chars().nth(crate::ids::CarrierSlug::MAX_LEN).is_some() {
+        return Err(ParseError::Invalid {
+            field,
+            reason: format!(
+                "longer than {} characters",
+                crate::ids::CarrierSlug::MAX_LEN
+            ),
+        });
+    }
     crate::ids::CarrierSlug::parse(raw).ok_or_else(|| ParseError::Invalid {
         field,
         reason: format!("'{}' names no carrier", truncate(raw)),

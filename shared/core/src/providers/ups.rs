@@ -164,7 +164,9 @@ struct ActivityStatus {
 
 fn ups_time(date: Option<&str>, time: Option<&str>) -> Option<NaiveDateTime> {
     let stamp = format!("{}{}", date?.trim(), time.unwrap_or("000000").trim());
-    NaiveDateTime::parse_from_str(&stamp, "%Y%m%d%H%M%S").ok()
+    NaiveDateTime::parse_from_str(&stamp, "%Y%m%d%H%M%S")
+        .ok()
+        .filter(|t| crate::bounds::plausible_year(&t.and_utc()))
 }
 
 fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
@@ -176,7 +178,8 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
     let estimated_delivery = activity
         .scheduled_delivery_date
         .as_deref()
-        .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok());
+        .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok())
+        .filter(crate::bounds::plausible_date);
     // GMT is the instant; the local time is what the customer saw, kept in the description.
     let gmt = ups_time(
         activity.gmt_activity_date.as_deref(),
@@ -188,7 +191,10 @@ fn to_update(activity: Activity) -> Result<TrackingUpdate, ParseError> {
     );
     let occurred_at = gmt
         .or(local)
-        .ok_or(ParseError::Missing("gmtActivityDate/gmtActivityTime"))?
+        .ok_or(ParseError::Invalid {
+            field: "gmtActivityDate/gmtActivityTime",
+            reason: "missing, not a date and time, or out of range".into(),
+        })?
         .and_utc();
     let mut events = Vec::new();
     // `U` (updated delivery date/time) moves the estimate, not the parcel.

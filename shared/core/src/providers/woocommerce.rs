@@ -156,7 +156,13 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
             product_id: non_zero(&line.product_id),
             variant_id: non_zero(&line.variation_id),
             sku: blank_to_none(&line.sku),
-            title: line.name.clone().unwrap_or_default(),
+            // WooCommerce sends product names HTML-encoded ("Hoodie &ndash; Blue"); messages and
+            // pages want the text itself (they escape it again where HTML needs it).
+            title: line
+                .name
+                .as_deref()
+                .map(|name| html_escape::decode_html_entities(name).into_owned())
+                .unwrap_or_default(),
             price: line
                 .price
                 .as_ref()

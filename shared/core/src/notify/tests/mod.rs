@@ -174,6 +174,7 @@ fn a_later_estimate_or_a_missed_day_is_a_delay() {
     let edd = |d: &str| {
         Some(EstimatedDelivery {
             original: "2024-05-04".parse().unwrap(),
+            original_as_of: None,
             latest: d.parse().unwrap(),
             as_of: None,
         })
