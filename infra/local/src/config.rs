@@ -28,6 +28,16 @@ pub enum ConfigError {
     },
     #[error("DOORSTEP_CONFIG {path}: {detail}")]
     Settings { path: PathBuf, detail: String },
+    #[error(
+        "another doorstep-local is already running on {0} (stop it, or set DOORSTEP_DATA_DIR)"
+    )]
+    Locked(PathBuf),
+    #[error("{name} must be {expected}, got '{value}'")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
 }
 
 #[derive(Debug)]
@@ -41,6 +51,9 @@ pub struct LocalConfig {
     pub settings: NotifySettings,
     /// Secrets made at this start (name, value), to be shown once to whoever started the runner.
     pub generated: Vec<(String, String)>,
+    /// `DOORSTEP_TEST_SEND_DELAY_MS`: makes every local send take this long, so crash tests can
+    /// kill the runner between a message's claim and its send. 0 (the default) in real use.
+    pub test_send_delay_ms: u64,
 }
 
 impl LocalConfig {
@@ -103,6 +116,26 @@ impl LocalConfig {
         if let Some(locale) = var("DOORSTEP_DEFAULT_LOCALE") {
             settings.default_locale = locale;
         }
+        if let Some(raw) = var("DOORSTEP_CLAIM_LEASE_S") {
+            settings.claim_lease_s = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .ok_or(ConfigError::Invalid {
+                    name: "DOORSTEP_CLAIM_LEASE_S",
+                    expected: "seconds between 1 and 86400",
+                    value: raw,
+                })?;
+        }
+        let test_send_delay_ms = match var("DOORSTEP_TEST_SEND_DELAY_MS") {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: "DOORSTEP_TEST_SEND_DELAY_MS",
+                expected: "milliseconds",
+                value: raw,
+            })?,
+            None => 0,
+        };
         let defaults = MerchantDefaults {
             timezone: settings.default_timezone.clone(),
             locale: settings.default_locale.clone(),
@@ -115,11 +148,35 @@ impl LocalConfig {
             defaults,
             settings,
             generated,
+            test_send_delay_ms,
         })
     }
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("doorstep.sqlite3")
+    }
+
+    /// Takes the data dir's lock for as long as the returned file is kept open; refuses when
+    /// another runner holds it.
+    pub fn lock_data_dir(&self) -> Result<std::fs::File, ConfigError> {
+        let path = self.data_dir.join("lock");
+        let io = |source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(ConfigError::Locked(self.data_dir.clone()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 }
 

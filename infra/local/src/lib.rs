@@ -4,11 +4,12 @@
 pub mod config;
 pub mod notifier;
 pub mod pages;
+pub mod serve;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use axum::body::Body;
 use axum::extract::Request;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -72,9 +73,9 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/p/{token}/unsubscribe", post(unsubscribe))
         .route("/api/outbox", get(outbox_json))
         .route("/outbox", get(pages::outbox_page))
+        .route("/api/dead-letters", get(dead_letters))
+        .route("/api/dead-letters/{id}/retry", post(retry_dead_letter))
         .route("/healthz", get(|| async { "ok" }))
-        // The handlers answer 413 themselves above 1 MiB; this only stops absurd bodies early.
-        .layer(DefaultBodyLimit::max(MAX_READ_BYTES))
         .with_state(app)
 }
 
@@ -113,9 +114,6 @@ fn into_response(response: ApiGatewayV2httpResponse) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Body size the runner reads at most; the handlers answer 413 themselves above 1 MiB.
-const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
-
 /// Runs one of the Lambdas' handlers on the API Gateway v2 event this request would be.
 async fn via_lambda<F, Fut>(
     request: Request,
@@ -128,12 +126,9 @@ where
     Fut: Future<Output = ApiGatewayV2httpResponse>,
 {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_READ_BYTES).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({"error": "body too large"})),
-        )
-            .into_response();
+    let body = match serve::read_body(body, doorstep_core::webhook::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     match event(
         &parts.method,
@@ -212,34 +207,92 @@ async fn unsubscribe(
     .await
 }
 
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "missing or wrong bearer token"})),
+    )
+        .into_response()
+}
+
+fn storage_failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "admin API: storage failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "storage failed"})),
+    )
+        .into_response()
+}
+
 /// `GET /api/outbox`: the message log, newest last.
 async fn outbox_json(State(app): State<Arc<LocalApp>>, headers: HeaderMap) -> Response {
     if !authorized(&app, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
+        return unauthorized();
     }
     match app.store.message_log(10_000) {
         Ok(entries) => Json(entries).into_response(),
+        Err(e) => storage_failed(e),
+    }
+}
+
+/// `GET /api/dead-letters`: work set aside after failing too often, oldest first.
+async fn dead_letters(State(app): State<Arc<LocalApp>>, headers: HeaderMap) -> Response {
+    if !authorized(&app, &headers) {
+        return unauthorized();
+    }
+    match app.store.dead_letters(1_000) {
+        Ok(letters) => Json(letters).into_response(),
+        Err(e) => storage_failed(e),
+    }
+}
+
+/// `POST /api/dead-letters/{id}/retry`: puts a dead letter back to work (a change rejoins the
+/// feed; a deferred send is due at once) and removes it from the list.
+async fn retry_dead_letter(
+    State(app): State<Arc<LocalApp>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&app, &headers) {
+        return unauthorized();
+    }
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such dead letter"})),
+        )
+            .into_response()
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found();
+    };
+    let letter = match app.store.take_dead_letter(id) {
+        Ok(Some(letter)) => letter,
+        Ok(None) => return not_found(),
+        Err(e) => return storage_failed(e),
+    };
+    match notifier::put_back(&app.store, &letter, doorstep_core::chrono::Utc::now()).await {
+        Ok(()) => Json(json!({"status": "retrying", "source": letter.source})).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "outbox read failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "storage failed"})),
-            )
-                .into_response()
+            // Keep it listed rather than lose it.
+            let _ =
+                doorstep_core::notify::ports::DeadLetters::set_aside(&*app.store, &letter).await;
+            storage_failed(e)
         }
     }
 }
 
+/// Whether the request carries the admin token as a bearer token (the scheme's name is
+/// case-insensitive, RFC 9110 §11.1).
 pub(crate) fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), app.admin_token.as_bytes()))
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, token)| {
+            constant_time_eq(token.trim().as_bytes(), app.admin_token.as_bytes())
+        })
 }
 
 async fn shipment(

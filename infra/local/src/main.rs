@@ -1,12 +1,16 @@
 //! `doorstep-local`: run every Doorstep route on this machine, no AWS account needed.
 
-use doorstep_core::chrono::Utc;
+use doorstep_core::chrono::{Duration, Utc};
 use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::{FileOutbox, SqliteStore};
 use doorstep_local::config::LocalConfig;
-use doorstep_local::{router, LocalApp};
+use doorstep_local::serve::{serve, Limits};
+use doorstep_local::{notifier, router, LocalApp};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+
+/// How often processed changes and expired records are pruned.
+const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,6 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
     let config = LocalConfig::load(|name| std::env::var(name).ok())?;
+    // One runner per data dir: the lock makes every in-progress claim found at start an orphan.
+    let _lock = config.lock_data_dir()?;
     if !config.generated.is_empty() {
         // Shown once, to whoever started the runner; they are kept in the data dir from now on.
         println!(
@@ -26,9 +32,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let store = Arc::new(SqliteStore::open(&config.database_path())?);
-    let outbox = FileOutbox::new(config.data_dir.join("outbox.jsonl"));
+    let orphaned = store.release_orphaned_claims()?;
+    if orphaned > 0 {
+        tracing::info!(
+            orphaned,
+            "messages a stopped run was sending are sent again now"
+        );
+    }
+    let outbox = FileOutbox::new(config.data_dir.join("outbox.jsonl"))
+        .with_send_delay(std::time::Duration::from_millis(config.test_send_delay_ms));
     let app = Arc::new(LocalApp::new(
-        store,
+        store.clone(),
         WebhookConfig {
             secrets: config.secrets.clone(),
             defaults: config.defaults.clone(),
@@ -48,16 +62,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    let retention = Duration::days(i64::from(config.settings.retention_days));
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            interval.tick().await;
+            match store.cleanup(Utc::now(), retention, notifier::CURSOR) {
+                Ok(cleaned) => tracing::info!(?cleaned, "expired records pruned"),
+                Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
+            }
+        }
+    });
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!(
         "Doorstep listening on http://{address} (data in {})",
         config.data_dir.display()
     );
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve(listener, router(app), Limits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

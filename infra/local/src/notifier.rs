@@ -1,25 +1,37 @@
 //! The notifier, in process: tails the SQLite change feed (the local stand-in for DynamoDB
-//! Streams), sends through the file outbox, and releases deferred messages when due.
+//! Streams), releases deferred messages when due, and writes the outbox file.
+//!
+//! One change never holds up the others: a change whose notification fails is scheduled for
+//! another try with backoff and the feed moves on; after a few failures it is set aside in the
+//! dead-letter table, with its reason, until an operator puts it back.
 
-use doorstep_core::chrono::{DateTime, Utc};
+use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::notify::ports::{DeadLetter, DeadLetters, Deferred, NotifyStore};
 use doorstep_core::notify::render::Renderer;
-use doorstep_core::notify::service::{Notifier, Summary};
+use doorstep_core::notify::service::{backoff_secs, Notifier, Summary};
 use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::ports::StoreError;
+use doorstep_embedded::notify::RawChange;
 use doorstep_embedded::{FileOutbox, SqliteStore};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-const CURSOR: &str = "notifier";
-/// A change that keeps failing is skipped after this many tries (on AWS it would go to the DLQ).
-const MAX_ATTEMPTS: u32 = 5;
+pub const CURSOR: &str = "notifier";
+/// A change failing for a reason of its own (an unreadable record) is set aside after this many
+/// tries; one failing for a passing reason (storage busy) gets more.
+const MAX_ATTEMPTS_PERMANENT: u32 = 3;
+const MAX_ATTEMPTS_TRANSIENT: u32 = 8;
 
 pub struct LocalNotifier {
     store: Arc<SqliteStore>,
     outbox: FileOutbox,
     renderer: Renderer,
     settings: NotifySettings,
-    attempts: Mutex<HashMap<i64, u32>>,
+}
+
+/// Why a change could not be notified.
+struct Failure {
+    error: String,
+    transient: bool,
 }
 
 impl LocalNotifier {
@@ -30,48 +42,94 @@ impl LocalNotifier {
             outbox,
             renderer,
             settings,
-            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Processes every change written since the last tick, then whatever deferred send is due.
-    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Summary, StoreError> {
-        let notifier = Notifier {
+    pub fn settings(&self) -> &NotifySettings {
+        &self.settings
+    }
+
+    fn notifier(&self) -> Notifier<'_> {
+        Notifier {
             store: self.store.as_ref(),
             notify: self.store.as_ref(),
             channels: &self.outbox,
+            dead_letters: self.store.as_ref(),
             renderer: &self.renderer,
             settings: &self.settings,
-        };
+        }
+    }
+
+    /// Retries what is due, processes every change written since the last tick, sends the
+    /// deferred messages now due, and brings the outbox file up to date.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Summary, StoreError> {
+        let notifier = self.notifier();
         let mut total = Summary::default();
-        let cursor = self.store.cursor(CURSOR)?;
-        for (seq, change) in self.store.changes_after(cursor, 200)? {
-            match notifier.process(&change, now).await {
-                Ok(summary) => add(&mut total, summary),
-                Err(e) => {
-                    let tries = {
-                        let mut attempts = self
-                            .attempts
-                            .lock()
-                            .map_err(|_| StoreError::Unavailable("lock poisoned".into()))?;
-                        let tries = attempts.entry(seq).or_insert(0);
-                        *tries += 1;
-                        *tries
-                    };
-                    if tries < MAX_ATTEMPTS {
-                        tracing::warn!(seq, tries, error = %e, "notification failed; will retry");
-                        return Ok(total);
-                    }
-                    tracing::error!(seq, error = %e, "notification failed {MAX_ATTEMPTS} times; skipped");
+        for retry in self.store.due_retries(now, 50)? {
+            let seq = retry.change.seq;
+            match run(&notifier, &retry.change, true, now).await {
+                Ok(summary) => {
+                    add(&mut total, summary);
+                    self.store.clear_retry(seq)?;
+                }
+                Err(failure) => {
+                    self.failed(&retry.change, retry.attempts + 1, failure, now)
+                        .await?
                 }
             }
-            self.store.set_cursor(CURSOR, seq)?;
+        }
+        let cursor = self.store.cursor(CURSOR)?;
+        for change in self.store.changes_after(cursor, 200)? {
+            match run(&notifier, &change, false, now).await {
+                Ok(summary) => add(&mut total, summary),
+                Err(failure) => self.failed(&change, 1, failure, now).await?,
+            }
+            self.store.set_cursor(CURSOR, change.seq)?;
         }
         match notifier.process_due(now).await {
             Ok(summary) => add(&mut total, summary),
             Err(e) => tracing::warn!(error = %e, "deferred sends failed; will retry"),
         }
+        self.outbox.export(&self.store)?;
         Ok(total)
+    }
+
+    /// Schedules the change's next try, or sets it aside once it has failed too often.
+    async fn failed(
+        &self,
+        change: &RawChange,
+        attempts: u32,
+        failure: Failure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let limit = if failure.transient {
+            MAX_ATTEMPTS_TRANSIENT
+        } else {
+            MAX_ATTEMPTS_PERMANENT
+        };
+        let seq = change.seq;
+        if attempts < limit {
+            let retry_at = now
+                .checked_add_signed(Duration::seconds(backoff_secs(attempts)))
+                .unwrap_or(now);
+            tracing::warn!(seq, attempts, error = %failure.error, "notification failed; will retry");
+            return self
+                .store
+                .schedule_retry(seq, attempts, retry_at, &failure.error);
+        }
+        tracing::error!(seq, attempts, error = %failure.error, "notification failed for good; set aside as a dead letter");
+        let letter = DeadLetter {
+            source: "change".into(),
+            reference: seq.to_string(),
+            error: failure.error,
+            attempts,
+            payload: serde_json::json!({
+                "entity": change.entity, "old_doc": change.old_doc, "new_doc": change.new_doc,
+            }),
+            at: now,
+        };
+        self.store.set_aside(&letter).await?;
+        self.store.clear_retry(seq)
     }
 
     pub fn outbox_path(&self) -> &std::path::Path {
@@ -79,9 +137,62 @@ impl LocalNotifier {
     }
 }
 
+async fn run(
+    notifier: &Notifier<'_>,
+    raw: &RawChange,
+    late: bool,
+    now: DateTime<Utc>,
+) -> Result<Summary, Failure> {
+    let change = raw.change().map_err(|e| Failure {
+        error: format!("unreadable {} record: {e}", raw.entity),
+        transient: false,
+    })?;
+    let Some(change) = change else {
+        return Ok(Summary::default());
+    };
+    let result = if late {
+        notifier.process_late(&change, now).await
+    } else {
+        notifier.process(&change, now).await
+    };
+    result.map_err(|e| Failure {
+        error: e.to_string(),
+        transient: e.is_transient(),
+    })
+}
+
 fn add(total: &mut Summary, more: Summary) {
     total.sent += more.sent;
     total.deferred += more.deferred;
     total.suppressed += more.suppressed;
     total.skipped += more.skipped;
+}
+
+/// Puts a dead letter back to work: a change rejoins the feed (as a new change), a deferred send
+/// is due at once with its attempts reset.
+pub async fn put_back(
+    store: &SqliteStore,
+    letter: &DeadLetter,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("dead letter without {what}"));
+    match letter.source.as_str() {
+        "change" => {
+            let payload = &letter.payload;
+            let entity = payload["entity"].as_str().ok_or_else(|| bad("entity"))?;
+            let new_doc = payload["new_doc"].as_str().ok_or_else(|| bad("new_doc"))?;
+            store.append_change(entity, payload["old_doc"].as_str(), new_doc, now)?;
+            Ok(())
+        }
+        "deferred_send" => {
+            let mut deferred: Deferred = serde_json::from_value(letter.payload.clone())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            deferred.due = now;
+            deferred.attempts = 0;
+            store.defer(&deferred).await
+        }
+        other => Err(StoreError::Corrupt(format!(
+            "dead letter of unknown source {other:?}"
+        ))),
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::LocalApp;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use doorstep_core::notify::ports::LogEntry;
 use doorstep_core::preferences::escape;
@@ -104,5 +104,17 @@ pub async fn outbox_page(
         page.push_str(&row(entry));
     }
     page.push_str("</body></html>");
-    Html(page).into_response()
+    // The page shows customers' contacts: never cached, never framed, no scripts anywhere.
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+            ),
+        ],
+        Html(page),
+    )
+        .into_response()
 }

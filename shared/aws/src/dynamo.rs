@@ -89,6 +89,15 @@ fn read<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Whether an item with a TTL exists and has not expired (TTL deletion lags, so an expired
+/// record counts as absent).
+fn unexpired(item: Option<&Item>) -> bool {
+    item.and_then(|i| i.get("ttl"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|t| t > Utc::now().timestamp())
+}
+
 /// The condition and values that guard a versioned write.
 fn version_guard(expected: Option<u64>) -> (String, Item) {
     match expected {
@@ -321,6 +330,13 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        let item = self
+            .get_item(format!("DEDUPE#{dedupe_key}"), "DEDUPE")
+            .await?;
+        Ok(unexpired(item.as_ref()))
+    }
+
     async fn get_pending_link(
         &self,
         tracking: &TrackingNumber,
@@ -413,13 +429,7 @@ impl Store for DynamoStore {
 
     async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError> {
         let item = self.get_item(format!("DELIVERY#{key}"), "DELIVERY").await?;
-        // TTL deletion lags, so an expired record counts as absent.
-        let expires = item
-            .as_ref()
-            .and_then(|i| i.get("ttl"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        Ok(expires.is_some_and(|t| t > Utc::now().timestamp()))
+        Ok(unexpired(item.as_ref()))
     }
 
     async fn mark_delivery(&self, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! AWS adapters behind Doorstep's ports: the single-table DynamoDB store and SSM secrets.
 
 pub mod channels;
+pub mod dead_letters;
 pub mod dynamo;
 pub mod notify_store;
 pub mod runtime;

@@ -58,6 +58,26 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key("pk", s(format!("MSG#{key}")))
+            .key("sk", s("CLAIM"))
+            .update_expression("SET #state = :completed, #ttl = :ttl")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(
+                ":ttl",
+                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -94,41 +114,36 @@ impl NotifyStore for DynamoStore {
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
                 let item = self.get_item(format!("MSG#{key}"), "CLAIM").await?;
-                let completed = item
-                    .as_ref()
-                    .and_then(|i| i.get("state"))
+                let attribute = |name: &str| item.as_ref().and_then(|i| i.get(name));
+                let completed = attribute("state")
                     .and_then(|v| v.as_s().ok())
                     .is_some_and(|v| v == "completed");
+                let until = attribute("lease_until")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .and_then(|t| DateTime::from_timestamp(t, 0))
+                    .unwrap_or(lease_until);
                 Ok(if completed {
                     Claim::AlreadySent
                 } else {
-                    Claim::InProgress
+                    Claim::InProgress { until }
                 })
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key("pk", s(format!("MSG#{key}")))
-            .key("sk", s("CLAIM"))
-            .update_expression("SET #state = :completed, #ttl = :ttl")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":completed", s("completed"))
-            .expression_attribute_values(
-                ":ttl",
-                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    /// Completes the claim first (the call that closes the window in which a crash could send
+    /// the message again), then logs.
+    async fn finish(
+        &self,
+        key: &str,
+        entry: &LogEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.complete(key, now).await?;
+        self.log(entry).await
     }
-
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         let result = self
             .client()

@@ -69,12 +69,17 @@ pub async fn notifier_wiring() -> Result<
     (
         DynamoStore,
         crate::channels::SnsSesChannels,
+        crate::dead_letters::SqsDeadLetters,
         doorstep_core::notify::settings::NotifySettings,
     ),
     ConfigError,
 > {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let table = env("TABLE_NAME")?;
+    let dead_letters = crate::dead_letters::SqsDeadLetters {
+        client: aws_sdk_sqs::Client::new(&aws),
+        queue_url: env("DEAD_LETTER_QUEUE_URL")?,
+    };
     let settings = doorstep_core::notify::settings::NotifySettings::from_lookup(|name| {
         std::env::var(name).ok()
     })?;
@@ -89,6 +94,7 @@ pub async fn notifier_wiring() -> Result<
     Ok((
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
         channels,
+        dead_letters,
         settings,
     ))
 }

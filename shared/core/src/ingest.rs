@@ -64,6 +64,11 @@ pub async fn apply_tracking_update(
         };
         let applied = rules::apply_update(&mut shipment, update, now);
         if expected_version.is_some() && !applied.changed() {
+            // Nothing new: either the sender retried a delivery it already made, or another
+            // delivery said the same things.
+            if store.update_seen(&dedupe_key).await? {
+                return Ok(UpdateOutcome::Duplicate);
+            }
             return Ok(UpdateOutcome::Unchanged);
         }
         let write = ShipmentWrite {
@@ -126,7 +131,10 @@ pub async fn apply_store_event(
     }
     if let Some(key) = delivery_key {
         store
-            .mark_delivery(key, now + Duration::days(DEDUPE_RETENTION_DAYS))
+            .mark_delivery(
+                key,
+                crate::bounds::later(now, Duration::days(DEDUPE_RETENTION_DAYS)),
+            )
             .await?;
     }
     Ok(StoreOutcome::Applied)

@@ -58,6 +58,8 @@ pub trait Store: Send + Sync {
         shipment: &Shipment,
         write: ShipmentWrite<'_>,
     ) -> Result<(), WriteError>;
+    /// Whether a carrier delivery with this dedupe key was applied (and is still remembered).
+    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError>;
 
     async fn get_pending_link(
         &self,

@@ -161,6 +161,11 @@ async fn update(
     ))
 }
 
+/// Whether a body is RFC 8058's one-click form.
+fn is_one_click(body: &[u8]) -> bool {
+    form_urlencoded::parse(body).any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")
+}
+
 /// Serves `GET|POST /p/{token}` and `POST /p/{token}/unsubscribe`.
 pub async fn handle(
     store: &dyn Store,
@@ -200,7 +205,13 @@ pub async fn handle(
                 Err(e) => unavailable(e),
             }
         }
-        // RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click`; no page, no confirmation step.
+        // RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click`; no page, no confirmation
+        // step. Anything else is not a one-click request (a link scanner, a stray form).
+        ("POST", true) if !is_one_click(body) => PageResponse {
+            status: 400,
+            content_type: "text/plain; charset=utf-8",
+            body: "expected the form body List-Unsubscribe=One-Click (RFC 8058)".into(),
+        },
         ("POST", true) => match update(store, token, |c| c.marketing_email = false, now).await {
             Ok(Some(_)) => PageResponse {
                 status: 200,

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     entity TEXT NOT NULL,
     old_doc TEXT,
-    new_doc TEXT NOT NULL
+    new_doc TEXT NOT NULL,
+    at INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 -- Notifications: idempotency claims, the message log, deferred sends, suppressed addresses.
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS message_log (
     state TEXT NOT NULL,
     customer_id TEXT NOT NULL,
     doc TEXT NOT NULL,
+    at INTEGER NOT NULL DEFAULT 0,
     UNIQUE (key, state)
 );
 CREATE TABLE IF NOT EXISTS deferred (key TEXT PRIMARY KEY, due INTEGER NOT NULL, doc TEXT NOT NULL);
@@ -70,7 +72,30 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     at INTEGER NOT NULL
 );
+-- Changes whose notification failed, waiting for their next try (they never block later ones).
+CREATE TABLE IF NOT EXISTS notify_retries (
+    seq INTEGER PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    retry_at INTEGER NOT NULL,
+    error TEXT NOT NULL
+);
+-- Work that failed too often, set aside with its reason (GET /api/dead-letters).
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 ";
+
+/// Columns added after the first release, for databases made before them.
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    ("changes", "at", "INTEGER NOT NULL DEFAULT 0"),
+    ("message_log", "at", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -114,6 +139,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -162,6 +188,26 @@ impl SqliteStore {
     }
 }
 
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in MIGRATIONS {
+        let exists: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(unavailable)?
+            > 0;
+        if !exists {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))
+            .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks a version guard inside a transaction: `None` means "must not exist".
 fn check_version(stored: Option<i64>, expected: Option<u64>) -> Result<(), WriteError> {
     match (stored, expected) {
@@ -195,8 +241,13 @@ fn versioned_upsert(
     check_version(stored.as_ref().map(|(v, _)| *v), expected)?;
     if let Some(entity) = feed {
         tx.execute(
-            "INSERT INTO changes (entity, old_doc, new_doc) VALUES (?1, ?2, ?3)",
-            params![entity, stored.map(|(_, old)| old), doc],
+            "INSERT INTO changes (entity, old_doc, new_doc, at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                entity,
+                stored.map(|(_, old)| old),
+                doc,
+                Utc::now().timestamp()
+            ],
         )
         .map_err(unavailable)?;
     }
@@ -278,8 +329,8 @@ impl Store for SqliteStore {
             .map_err(unavailable)?;
         check_version(stored.as_ref().map(|(v, _)| *v), write.expected_version)?;
         tx.execute(
-            "INSERT INTO changes (entity, old_doc, new_doc) VALUES ('shipment', ?1, ?2)",
-            params![stored.map(|(_, old)| old), doc],
+            "INSERT INTO changes (entity, old_doc, new_doc, at) VALUES ('shipment', ?1, ?2, ?3)",
+            params![stored.map(|(_, old)| old), doc, now],
         )
         .map_err(unavailable)?;
         tx.execute(
@@ -311,6 +362,19 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        let expires_at: Option<i64> = self
+            .conn()?
+            .query_row(
+                "SELECT expires_at FROM dedupe WHERE key = ?1",
+                [dedupe_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        Ok(expires_at.is_some_and(|t| t > Utc::now().timestamp()))
     }
 
     async fn get_pending_link(

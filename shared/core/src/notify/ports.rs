@@ -16,8 +16,8 @@ pub enum Claim {
     Claimed,
     /// Sent before: never again.
     AlreadySent,
-    /// Another worker holds an unexpired lease: try later.
-    InProgress,
+    /// Another worker holds the lease until then (it may have died): try again after it.
+    InProgress { until: DateTime<Utc> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,29 @@ pub struct Deferred {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub order_id: Option<String>,
+    /// Failed attempts to carry it out so far; after a few it is set aside as a dead letter.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// Work that kept failing, set aside with its reason so it stops blocking anything: a stream
+/// record, a change of the local feed, a deferred send. It can be looked at and put back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// `stream_record`, `change` or `deferred_send`.
+    pub source: String,
+    /// The work's own id (a stream event id, a change's sequence number, a message key).
+    pub reference: String,
+    pub error: String,
+    pub attempts: u32,
+    /// Everything needed to do the work again.
+    pub payload: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn set_aside(&self, letter: &DeadLetter) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -76,7 +99,15 @@ pub trait NotifyStore: Send + Sync {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError>;
-    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Completes the claim and logs what became of the message (sent, or refused for good), in
+    /// one transaction where the store has them. The claim is completed first, so that a crash
+    /// right after a provider accepted the message cannot send it again.
+    async fn finish(
+        &self,
+        key: &str,
+        entry: &LogEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Gives a claim back after a failed send, so the retry can take it at once.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
     async fn log(&self, entry: &LogEntry) -> Result<(), StoreError>;

@@ -290,7 +290,10 @@ pub enum Rendered {
 }
 
 pub struct Renderer {
-    env: Environment<'static>,
+    /// The built-in templates only: what every message falls back to.
+    builtin: Environment<'static>,
+    /// The merchant's templates over the built-in ones, when a template directory is set.
+    merchant: Option<Environment<'static>>,
     max_segments: usize,
 }
 
@@ -307,38 +310,50 @@ pub fn template_locale(locale: &str, fallback: &str) -> &'static str {
 impl Renderer {
     /// `override_dir` holds merchant templates with the same relative names as the built-in ones.
     pub fn new(override_dir: Option<PathBuf>, max_segments: usize) -> Self {
-        let mut env = Environment::new();
-        env.set_loader(move |name| {
-            if let Some(dir) = &override_dir {
+        let builtin_source = |name: &str| {
+            BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, source)| source.to_string())
+        };
+        let mut builtin = Environment::new();
+        builtin.set_loader(move |name| Ok(builtin_source(name)));
+        set_escaping(&mut builtin);
+        let merchant = override_dir.map(|dir| {
+            let mut env = Environment::new();
+            env.set_loader(move |name| {
                 // Names are ours (locale/milestone/kind), never user input; still refuse escapes.
                 if !name.contains("..") {
                     if let Ok(source) = std::fs::read_to_string(dir.join(name)) {
                         return Ok(Some(source));
                     }
                 }
-            }
-            Ok(BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, source)| source.to_string()))
+                Ok(builtin_source(name))
+            });
+            set_escaping(&mut env);
+            env
         });
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html.j2") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        Self { env, max_segments }
+        Self {
+            builtin,
+            merchant,
+            max_segments,
+        }
     }
 
+    /// Renders with the merchant's template; if that fails (a typo in an override), says so in
+    /// the log and uses the built-in one: a broken override must not stop shipping updates.
     fn render_one(&self, name: &str, context: &minijinja::Value) -> Result<String, RenderError> {
-        let error = |e: minijinja::Error| RenderError {
-            template: name.to_string(),
-            detail: e.to_string(),
-        };
-        let template = self.env.get_template(name).map_err(error)?;
-        Ok(template.render(context).map_err(error)?.trim().to_string())
+        if let Some(merchant) = &self.merchant {
+            match render_with(merchant, name, context) {
+                Ok(text) => return Ok(text),
+                Err(e) => tracing::error!(
+                    template = name,
+                    error = %e.detail,
+                    "merchant template failed; using the built-in one"
+                ),
+            }
+        }
+        render_with(&self.builtin, name, context)
     }
 
     pub fn render(
@@ -388,6 +403,29 @@ impl Renderer {
             }
         }
     }
+}
+
+fn set_escaping(env: &mut Environment<'static>) {
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html.j2") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+}
+
+fn render_with(
+    env: &Environment<'static>,
+    name: &str,
+    context: &minijinja::Value,
+) -> Result<String, RenderError> {
+    let error = |e: minijinja::Error| RenderError {
+        template: name.to_string(),
+        detail: e.to_string(),
+    };
+    let template = env.get_template(name).map_err(error)?;
+    Ok(template.render(context).map_err(error)?.trim().to_string())
 }
 
 /// One line, single spaces (templates wrap for readability; messages should not).

@@ -1,11 +1,16 @@
 //! The notifier: for each change, the milestones it reached, then per channel the policy's
 //! decision, carried out exactly once through an idempotency record:
-//! claim (in progress, with a lease) -> render -> send -> complete. A failed send releases the
-//! claim and returns an error, so the change is retried; a crashed send's lease expires.
+//! claim (in progress, with a lease) -> render -> send -> finish. A failed send releases the
+//! claim and returns an error, so the change is retried. A claim still held by another worker
+//! (perhaps one that crashed mid-send) is never skipped: the message is deferred until the
+//! lease ends and decided again then.
 
 use super::milestones::{order_milestones, shipment_milestones, superseded, Milestone, Reached};
 use super::policy::{self, kind_of, Decision, Kind};
-use super::ports::{Channels, Claim, Deferred, LogEntry, NotifyStore, Outgoing, SendError, State};
+use super::ports::{
+    Channels, Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore, Outgoing, SendError,
+    State,
+};
 use super::render::{ItemLine, MessageContext, RenderError, Rendered, Renderer};
 use super::settings::{Channel, NotifySettings};
 use crate::model::{Customer, Order, Shipment};
@@ -13,8 +18,8 @@ use crate::ports::{Store, StoreError};
 use crate::status::ShipmentStatus;
 use chrono::{DateTime, Duration, Utc};
 
-/// How long a claim protects a send in progress before another worker may take it over.
-pub const CLAIM_LEASE_SECS: i64 = 300;
+/// A deferred send that fails this many times is set aside as a dead letter.
+pub const MAX_DUE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -34,10 +39,24 @@ pub enum NotifyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Send(SendError),
-    #[error("another worker is sending {0}")]
-    Busy(String),
     #[error(transparent)]
     Render(#[from] RenderError),
+}
+
+impl NotifyError {
+    /// A passing failure (storage or a channel unavailable, throttling): retrying the same work
+    /// later is expected to succeed. Anything else will fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(StoreError::Unavailable(_)) | Self::Send(SendError::Retryable(_))
+        )
+    }
+}
+
+/// Seconds to wait before the `attempt`-th retry: 1, 2, 4, … up to five minutes.
+pub fn backoff_secs(attempt: u32) -> i64 {
+    1_i64 << attempt.saturating_sub(1).min(8)
 }
 
 /// What processing did, for logs and tests.
@@ -53,6 +72,7 @@ pub struct Notifier<'a> {
     pub store: &'a dyn Store,
     pub notify: &'a dyn NotifyStore,
     pub channels: &'a dyn Channels,
+    pub dead_letters: &'a dyn DeadLetters,
     pub renderer: &'a Renderer,
     pub settings: &'a NotifySettings,
 }
@@ -68,9 +88,29 @@ struct Subject<'s> {
 }
 
 impl Notifier<'_> {
+    /// Notifies what one change reached, as it happens (changes arrive in order).
     pub async fn process(
         &self,
         change: &Change,
+        now: DateTime<Utc>,
+    ) -> Result<Summary, NotifyError> {
+        self.process_change(change, false, now).await
+    }
+
+    /// Notifies a change retried after later ones were processed: a shipment milestone its
+    /// parcel has since moved past is logged as superseded rather than sent out of order.
+    pub async fn process_late(
+        &self,
+        change: &Change,
+        now: DateTime<Utc>,
+    ) -> Result<Summary, NotifyError> {
+        self.process_change(change, true, now).await
+    }
+
+    async fn process_change(
+        &self,
+        change: &Change,
+        late: bool,
         now: DateTime<Utc>,
     ) -> Result<Summary, NotifyError> {
         let mut summary = Summary::default();
@@ -88,7 +128,18 @@ impl Notifier<'_> {
                     return Ok(summary);
                 }
                 let parcels_remaining = self.parcels_remaining(&order, new).await?;
+                let current = match late {
+                    true => {
+                        self.store
+                            .get_shipment(&new.carrier, &new.tracking_number)
+                            .await?
+                    }
+                    false => None,
+                };
                 for reached in reached {
+                    let overtaken = current
+                        .as_ref()
+                        .is_some_and(|now_| superseded(reached.milestone, now_));
                     let subject = Subject {
                         reached,
                         customer: &customer,
@@ -96,6 +147,14 @@ impl Notifier<'_> {
                         shipment: Some(new),
                         parcels_remaining,
                     };
+                    if overtaken {
+                        for channel in self.settings.channels_for(subject.reached.milestone) {
+                            let reason = "superseded by a later milestone";
+                            self.suppress(&subject, channel, reason, now, &mut summary)
+                                .await?;
+                        }
+                        continue;
+                    }
                     self.milestone(&subject, now, &mut summary).await?;
                 }
             }
@@ -136,14 +195,49 @@ impl Notifier<'_> {
         Ok(summary)
     }
 
-    /// Sends what quiet hours held back and is now due, unless a later milestone overtook it.
+    /// Sends what was held back and is now due, unless a later milestone overtook it. A due send
+    /// that fails for a reason of its own is retried later and, after [`MAX_DUE_ATTEMPTS`], set
+    /// aside as a dead letter: it never holds up the others. A passing failure (storage or a
+    /// channel down) stops the run; everything left stays due for the next one.
     pub async fn process_due(&self, now: DateTime<Utc>) -> Result<Summary, NotifyError> {
         let mut summary = Summary::default();
         for deferred in self.notify.due(now, 100).await? {
-            self.one_due(&deferred, now, &mut summary).await?;
-            self.notify.remove_deferred(&deferred).await?;
+            match self.one_due(&deferred, now, &mut summary).await {
+                Ok(()) => self.notify.remove_deferred(&deferred).await?,
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => self.due_failed(&deferred, &e, now).await?,
+            }
         }
         Ok(summary)
+    }
+
+    async fn due_failed(
+        &self,
+        deferred: &Deferred,
+        error: &NotifyError,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
+        let attempts = deferred.attempts.saturating_add(1);
+        self.notify.remove_deferred(deferred).await?;
+        if attempts >= MAX_DUE_ATTEMPTS {
+            tracing::error!(attempts, error = %error, "deferred send failed for good; set aside");
+            let letter = DeadLetter {
+                source: "deferred_send".into(),
+                reference: deferred.key.clone(),
+                error: error.to_string(),
+                attempts,
+                payload: serde_json::to_value(deferred).unwrap_or_default(),
+                at: now,
+            };
+            return Ok(self.dead_letters.set_aside(&letter).await?);
+        }
+        tracing::warn!(attempts, error = %error, "deferred send failed; will retry");
+        let retry = Deferred {
+            due: crate::bounds::later(now, Duration::seconds(backoff_secs(attempts))),
+            attempts,
+            ..deferred.clone()
+        };
+        Ok(self.notify.defer(&retry).await?)
     }
 
     async fn one_due(
@@ -325,25 +419,63 @@ impl Notifier<'_> {
                 self.suppress(subject, channel, &reason, now, summary).await
             }
             Decision::Defer { until } => {
-                let key = message_key(subject, channel);
-                let deferred = Deferred {
-                    key: key.clone(),
-                    due: until,
-                    channel,
-                    milestone: subject.reached.milestone,
-                    carrier: subject.shipment.map(|s| s.carrier.to_string()),
-                    tracking_number: subject.shipment.map(|s| s.tracking_number.to_string()),
-                    order_id: Some(subject.order.id.clone()),
-                };
-                self.notify.defer(&deferred).await?;
-                let mut entry = self.entry(subject, channel, State::Deferred, now);
-                entry.send_after = Some(until);
-                entry.reason = Some("quiet hours in the customer's timezone".into());
-                self.notify.log(&entry).await?;
-                summary.deferred += 1;
-                Ok(())
+                let reason = "quiet hours in the customer's timezone";
+                self.defer(subject, channel, until, reason, now, summary)
+                    .await
             }
         }
+    }
+
+    /// Holds a message back until `until`, when it is decided again from fresh records.
+    async fn defer(
+        &self,
+        subject: &Subject<'_>,
+        channel: Channel,
+        until: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let deferred = Deferred {
+            key: message_key(subject, channel),
+            due: until,
+            channel,
+            milestone: subject.reached.milestone,
+            carrier: subject.shipment.map(|s| s.carrier.to_string()),
+            tracking_number: subject.shipment.map(|s| s.tracking_number.to_string()),
+            order_id: Some(subject.order.id.clone()),
+            attempts: 0,
+        };
+        self.notify.defer(&deferred).await?;
+        let mut entry = self.entry(subject, channel, State::Deferred, now);
+        entry.send_after = Some(until);
+        entry.reason = Some(reason.to_string());
+        self.notify.log(&entry).await?;
+        summary.deferred += 1;
+        Ok(())
+    }
+
+    /// Another worker holds this message's claim, perhaps one that died mid-send: decide again
+    /// once its lease has ended (the message is sent then, unless that worker finished it).
+    async fn wait_for_holder(
+        &self,
+        subject: &Subject<'_>,
+        channel: Channel,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let retry_at = crate::bounds::later(until, Duration::seconds(1));
+        let reason = "another worker was sending it; retried when its claim expires";
+        self.defer(subject, channel, retry_at, reason, now, summary)
+            .await
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        crate::bounds::later(
+            now,
+            Duration::seconds(i64::from(self.settings.claim_lease_s)),
+        )
     }
 
     async fn suppress(
@@ -355,19 +487,19 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = message_key(subject, channel);
-        match self
-            .notify
-            .claim(&key, now + Duration::seconds(CLAIM_LEASE_SECS), now)
-            .await?
-        {
+        match self.notify.claim(&key, self.lease_until(now), now).await? {
             Claim::Claimed => {
                 let mut entry = self.entry(subject, channel, State::Suppressed, now);
                 entry.reason = Some(reason.to_string());
-                self.notify.log(&entry).await?;
-                self.notify.complete(&key, now).await?;
+                self.notify.finish(&key, &entry, now).await?;
                 summary.suppressed += 1;
             }
-            Claim::AlreadySent | Claim::InProgress => summary.skipped += 1,
+            Claim::AlreadySent => summary.skipped += 1,
+            Claim::InProgress { until } => {
+                return self
+                    .wait_for_holder(subject, channel, until, now, summary)
+                    .await
+            }
         }
         Ok(())
     }
@@ -380,16 +512,16 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = message_key(subject, channel);
-        match self
-            .notify
-            .claim(&key, now + Duration::seconds(CLAIM_LEASE_SECS), now)
-            .await?
-        {
+        match self.notify.claim(&key, self.lease_until(now), now).await? {
             Claim::AlreadySent => {
                 summary.skipped += 1;
                 return Ok(());
             }
-            Claim::InProgress => return Err(NotifyError::Busy(key)),
+            Claim::InProgress { until } => {
+                return self
+                    .wait_for_holder(subject, channel, until, now, summary)
+                    .await
+            }
             Claim::Claimed => {}
         }
         let mut entry = self.entry(subject, channel, State::Sent, now);
@@ -403,8 +535,7 @@ impl Notifier<'_> {
         match self.channels.send(&outgoing).await {
             Ok(id) => {
                 entry.provider_message_id = Some(id);
-                self.notify.log(&entry).await?;
-                self.notify.complete(&key, now).await?;
+                self.notify.finish(&key, &entry, now).await?;
                 summary.sent += 1;
                 Ok(())
             }
@@ -412,8 +543,7 @@ impl Notifier<'_> {
                 // Refused for good (a bad number, a suppressed address): retrying cannot help.
                 entry.state = State::Failed;
                 entry.reason = Some(reason);
-                self.notify.log(&entry).await?;
-                self.notify.complete(&key, now).await?;
+                self.notify.finish(&key, &entry, now).await?;
                 Ok(())
             }
             Err(e @ SendError::Retryable(_)) => {
@@ -529,69 +659,94 @@ impl Notifier<'_> {
     }
 
     fn context(&self, subject: &Subject<'_>) -> MessageContext {
-        let order = subject.order;
-        let shipment = subject.shipment;
-        let shipped: Vec<ItemLine> = match shipment
-            .and_then(|s| s.order.as_ref())
-            .filter(|link| !link.items.is_empty())
-        {
-            Some(link) => link
-                .items
-                .iter()
-                .filter_map(|item| {
-                    let line = order
-                        .line_items
-                        .iter()
-                        .find(|l| l.id == item.line_item_id)?;
-                    Some(ItemLine {
-                        title: line.title.clone(),
-                        quantity: item.quantity,
-                    })
-                })
-                .collect(),
-            None => order
-                .line_items
-                .iter()
-                .map(|l| ItemLine {
-                    title: l.title.clone(),
-                    quantity: l.quantity,
-                })
-                .collect(),
-        };
-        let parcels_remaining = subject.parcels_remaining;
-        let delivered = shipment.is_some_and(|s| s.status == ShipmentStatus::Delivered);
-        MessageContext {
-            brand: self.settings.brand.clone(),
-            first_name: subject.customer.first_name.clone(),
-            tier: subject.customer.tier.clone(),
-            order_name: order.name.clone(),
-            carrier: shipment
-                .map(|s| carrier_name(s.carrier.as_str()))
-                .unwrap_or_default(),
-            tracking_number: shipment
-                .map(|s| s.tracking_number.to_string())
-                .unwrap_or_default(),
-            tracking_url: shipment
-                .map(|s| format!("{}/t/{}", self.base(), s.tracking_token))
-                .unwrap_or_default(),
-            preferences_url: format!("{}/p/{}", self.base(), subject.customer.preferences_token),
-            // An estimate is not repeated once the parcel is in trouble (it is no longer believable).
-            estimated_delivery: shipment
-                .filter(|s| {
-                    s.status != ShipmentStatus::Exception
-                        || subject.reached.milestone == Milestone::Delayed
-                })
-                .and_then(|s| s.estimated_delivery.as_ref().map(|e| e.latest)),
-            items: shipped,
-            parcels_remaining,
-            order_complete: delivered && parcels_remaining == 0,
-            attempt: shipment.map_or(0, |s| {
-                s.events
+        message_context(
+            self.settings,
+            &MessageSubject {
+                milestone: subject.reached.milestone,
+                customer: subject.customer,
+                order: subject.order,
+                shipment: subject.shipment,
+                parcels_remaining: subject.parcels_remaining,
+            },
+        )
+    }
+}
+
+/// What a message is about, as rendering needs it.
+pub struct MessageSubject<'s> {
+    pub milestone: Milestone,
+    pub customer: &'s Customer,
+    pub order: &'s Order,
+    pub shipment: Option<&'s Shipment>,
+    /// The order's other parcels not delivered yet (split orders).
+    pub parcels_remaining: usize,
+}
+
+/// Everything a message may say about its subject. Pure (the fuzz target drives it with
+/// arbitrary shipments).
+pub fn message_context(settings: &NotifySettings, subject: &MessageSubject<'_>) -> MessageContext {
+    let order = subject.order;
+    let shipment = subject.shipment;
+    let base = settings.public_base_url.trim_end_matches('/');
+    let shipped: Vec<ItemLine> = match shipment
+        .and_then(|s| s.order.as_ref())
+        .filter(|link| !link.items.is_empty())
+    {
+        Some(link) => link
+            .items
+            .iter()
+            .filter_map(|item| {
+                let line = order
+                    .line_items
                     .iter()
-                    .filter(|e| e.status == ShipmentStatus::FailedAttempt)
-                    .count()
-            }),
-        }
+                    .find(|l| l.id == item.line_item_id)?;
+                Some(ItemLine {
+                    title: line.title.clone(),
+                    quantity: item.quantity,
+                })
+            })
+            .collect(),
+        None => order
+            .line_items
+            .iter()
+            .map(|l| ItemLine {
+                title: l.title.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+    };
+    let parcels_remaining = subject.parcels_remaining;
+    let delivered = shipment.is_some_and(|s| s.status == ShipmentStatus::Delivered);
+    MessageContext {
+        brand: settings.brand.clone(),
+        first_name: subject.customer.first_name.clone(),
+        tier: subject.customer.tier.clone(),
+        order_name: order.name.clone(),
+        carrier: shipment
+            .map(|s| carrier_name(s.carrier.as_str()))
+            .unwrap_or_default(),
+        tracking_number: shipment
+            .map(|s| s.tracking_number.to_string())
+            .unwrap_or_default(),
+        tracking_url: shipment
+            .map(|s| format!("{base}/t/{}", s.tracking_token))
+            .unwrap_or_default(),
+        preferences_url: format!("{base}/p/{}", subject.customer.preferences_token),
+        // An estimate is not repeated once the parcel is in trouble (it is no longer believable).
+        estimated_delivery: shipment
+            .filter(|s| {
+                s.status != ShipmentStatus::Exception || subject.milestone == Milestone::Delayed
+            })
+            .and_then(|s| s.estimated_delivery.as_ref().map(|e| e.latest)),
+        items: shipped,
+        parcels_remaining,
+        order_complete: delivered && parcels_remaining == 0,
+        attempt: shipment.map_or(0, |s| {
+            s.events
+                .iter()
+                .filter(|e| e.status == ShipmentStatus::FailedAttempt)
+                .count()
+        }),
     }
 }
 

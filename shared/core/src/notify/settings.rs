@@ -77,6 +77,10 @@ pub struct NotifySettings {
     pub ses_configuration_set: Option<String>,
     /// Merchant templates override the built-in ones file by file.
     pub template_dir: Option<PathBuf>,
+    /// How long a worker's claim on a message protects its send before another may take over.
+    pub claim_lease_s: u32,
+    /// The local runner prunes changes it has processed after this many days.
+    pub retention_days: u32,
 }
 
 impl Default for NotifySettings {
@@ -98,6 +102,8 @@ impl Default for NotifySettings {
             sms_origination_number: None,
             ses_configuration_set: None,
             template_dir: None,
+            claim_lease_s: 300,
+            retention_days: 7,
         }
     }
 }
@@ -194,6 +200,16 @@ impl NotifySettings {
                 name: "SMS_MAX_SEGMENTS",
                 reason: "expected a number".into(),
             })?;
+        }
+        if let Some(v) = var("CLAIM_LEASE_S") {
+            settings.claim_lease_s =
+                v.parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or(SettingsError {
+                        name: "CLAIM_LEASE_S",
+                        reason: "expected seconds between 1 and 86400".into(),
+                    })?;
         }
         settings.sms_sender_id = var("SMS_SENDER_ID");
         settings.sms_origination_number = var("SMS_ORIGINATION_NUMBER");
