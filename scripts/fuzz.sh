@@ -42,10 +42,12 @@ for target in $targets; do
     ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
     preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
     render) printf '\003%s' 'Nok <script>alert(1)</script> ข้อความ' > "$corpus/name" ;;
+    # zone, locale, an old shipment with two scans at the ends of time and an estimate, a new one.
+    notify) printf '\002\001\001\001\002\004\000\001\001\000\002\002\004\003\003\003' > "$corpus/extremes" ;;
   esac
   echo "-- fuzz $target for ${seconds}s"
   cargo "${toolchain[@]}" fuzz run --sanitizer none --release "$target" "$corpus" -- \
-    -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|panicked|SUMMARY' || true
+    -max_total_time="$seconds" -max_len=65536 -dict=fuzz/dates.dict -print_final_stats=1 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|panicked|SUMMARY' || true
   if [ -n "$(ls fuzz/artifacts/"$target" 2>/dev/null)" ]; then
     echo "fuzz target $target found a crash: fuzz/artifacts/$target" >&2
     exit 1

@@ -7,5 +7,6 @@ mod local;
 mod notify_aws;
 mod notify_contract;
 mod notify_local;
+mod reliability;
 mod replay;
 mod stores;

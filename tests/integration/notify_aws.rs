@@ -266,7 +266,9 @@ async fn one_sms_and_one_email_per_milestone_through_the_stream_under_duplicates
     let app = notifier::App {
         store: store.clone(),
         notify: store.clone(),
+        failures: store.clone(),
         channels: Arc::new(channels().await),
+        dead_letters: Arc::new(sqs_dead_letters().await),
         renderer: Renderer::new(None, 2),
         settings: settings(),
     };
@@ -299,7 +301,9 @@ async fn when_sns_and_ses_fail_part_of_the_time_nothing_is_lost_or_doubled() {
     let app = notifier::App {
         store: store.clone(),
         notify: store.clone(),
+        failures: store.clone(),
         channels: flaky.clone(),
+        dead_letters: Arc::new(sqs_dead_letters().await),
         renderer: Renderer::new(None, 2),
         settings: settings(),
     };
@@ -371,5 +375,68 @@ async fn a_hard_bounce_suppresses_the_address_for_good() {
     assert!(
         email_feedback::handle(store.as_ref(), bad).await.is_err(),
         "an unreadable notification fails loudly"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_stream_record_is_set_aside_in_the_dlq_with_its_reason_and_the_rest_still_notify()
+{
+    let store = Arc::new(dynamo_store().await);
+    let (local, phone, email) = recipient();
+    post_journey(store.clone(), 8003, &local, &email).await;
+    let mut records = stream_records(&stream_arn(&store).await);
+    // The first shipment change can never be read: its document is not JSON.
+    let poison = records
+        .iter()
+        .position(|r| r["dynamodb"]["NewImage"]["entity"]["S"] == "shipment")
+        .expect("a shipment change");
+    records[poison]["dynamodb"]["NewImage"]["doc"]["S"] = json!("{\"status\": not json");
+    let poison_sequence = records[poison]["dynamodb"]["SequenceNumber"].clone();
+    let poison_id = records[poison]["eventID"].as_str().unwrap().to_string();
+    let dead_letters = Arc::new(sqs_dead_letters().await);
+    let app = notifier::App {
+        store: store.clone(),
+        notify: store.clone(),
+        failures: store.clone(),
+        channels: Arc::new(channels().await),
+        dead_letters: dead_letters.clone(),
+        renderer: Renderer::new(None, 2),
+        settings: settings(),
+    };
+    let event = || -> aws_lambda_events::dynamodb::Event {
+        serde_json::from_value(json!({ "Records": records })).expect("a DynamoDbEvent")
+    };
+    // Lambda redelivers the batch from the failed record; the first two times it is reported.
+    for attempt in 1..notifier::POISON_ATTEMPTS {
+        let response = notifier::handle(&app, event()).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "attempt {attempt}");
+        assert_eq!(
+            json!(response.batch_item_failures[0].item_identifier),
+            poison_sequence
+        );
+        assert!(queue_messages(&dead_letters).await.is_empty());
+    }
+    // The third time it is set aside and the batch completes: the shard moves on.
+    let response = notifier::handle(&app, event()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let letters = queue_messages(&dead_letters).await;
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert_eq!(letters[0]["source"], "stream_record");
+    assert_eq!(letters[0]["reference"], poison_id.as_str());
+    assert_eq!(letters[0]["attempts"], 3);
+    assert!(letters[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unreadable record"));
+    // The letter replays as a notifier event once its cause is fixed.
+    let replay: aws_lambda_events::dynamodb::Event =
+        serde_json::from_value(json!({ "Records": [letters[0]["payload"]] })).unwrap();
+    assert_eq!(replay.records[0].event_id, poison_id);
+    // Every later change was notified: the parcel's delivery reached the customer.
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let (sms, _) = sent_to(&data, &phone, &email);
+    assert!(
+        sms.iter().any(|s| s.contains("has been delivered")),
+        "{sms:#?}"
     );
 }

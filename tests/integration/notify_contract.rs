@@ -19,8 +19,8 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     );
     assert_eq!(
         store.claim("s#shipped#email", lease, now).await.unwrap(),
-        Claim::InProgress,
-        "held by the first worker"
+        Claim::InProgress { until: lease },
+        "held by the first worker, who says until when"
     );
     // A crashed worker's lease runs out: the send is retried, never lost.
     let later = now + Duration::minutes(6);
@@ -31,7 +31,9 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
             .unwrap(),
         Claim::Claimed
     );
-    store.complete("s#shipped#email", later).await.unwrap();
+    let mut sent = entry("s#shipped#email", State::Sent);
+    sent.customer_id = "c-claims".into();
+    store.finish("s#shipped#email", &sent, later).await.unwrap();
     let much_later = later + Duration::days(3);
     assert_eq!(
         store
@@ -71,6 +73,7 @@ fn deferred(key: &str, due: &str) -> Deferred {
         carrier: Some("ups".into()),
         tracking_number: Some("1Z1".into()),
         order_id: Some("o".into()),
+        attempts: 0,
     }
 }
 
@@ -136,8 +139,14 @@ pub async fn suppressions_and_the_log_are_kept(store: &dyn NotifyStore) {
             .unwrap()
             .email_suppressed
     );
-    let entry = LogEntry {
-        key: "k#shipped#email".into(),
+    let entry = entry("k#shipped#email", State::Sent);
+    store.log(&entry).await.unwrap();
+    store.log(&entry).await.unwrap();
+}
+
+fn entry(key: &str, state: State) -> LogEntry {
+    LogEntry {
+        key: key.into(),
         customer_id: "c".into(),
         channel: Channel::Email,
         to: Some("a@example.com".into()),
@@ -149,14 +158,12 @@ pub async fn suppressions_and_the_log_are_kept(store: &dyn NotifyStore) {
         order_id: Some("o".into()),
         tracking_number: None,
         locale: "en".into(),
-        state: State::Sent,
+        state,
         send_after: None,
         reason: None,
         provider_message_id: Some("m".into()),
-        at: now,
-    };
-    store.log(&entry).await.unwrap();
-    store.log(&entry).await.unwrap();
+        at: at("2024-05-03T10:00:00Z"),
+    }
 }
 
 macro_rules! notify_contract {

@@ -190,6 +190,45 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 
 static TABLES: AtomicUsize = AtomicUsize::new(0);
 
+/// A fresh SQS queue on moto, as the stack's notification dead-letter queue.
+pub async fn sqs_dead_letters() -> doorstep_aws::dead_letters::SqsDeadLetters {
+    let client = aws_sdk_sqs::Client::new(&aws_config().await);
+    let name = format!(
+        "doorstep-dlq-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::SeqCst)
+    );
+    let queue_url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create a queue on moto")
+        .queue_url
+        .expect("a queue URL");
+    doorstep_aws::dead_letters::SqsDeadLetters { client, queue_url }
+}
+
+/// Every message waiting on a queue (moto), without removing them for good.
+pub async fn queue_messages(
+    dead_letters: &doorstep_aws::dead_letters::SqsDeadLetters,
+) -> Vec<serde_json::Value> {
+    let received = dead_letters
+        .client
+        .receive_message()
+        .queue_url(&dead_letters.queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("receive from moto");
+    received
+        .messages()
+        .iter()
+        .filter_map(|m| serde_json::from_str(m.body()?).ok())
+        .collect()
+}
+
 /// A fresh table on moto, defined as template.yaml defines it (keys, GSIs, stream).
 pub async fn dynamo_store() -> DynamoStore {
     let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
