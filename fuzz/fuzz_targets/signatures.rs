@@ -15,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
         300,
     );
     assert!(result.is_err() || header.contains("v1="));
-    let _ = doorstep_core::providers::ups::verify(None, Some(header), "secret", 1_700_000_000);
-    let _ = doorstep_core::providers::ups::verify(Some(header), None, "secret", 1_700_000_000);
+    let _ = doorstep_core::providers::ups::verify_headers(None, Some(header), "secret", 1_700_000_000);
+    let _ = doorstep_core::providers::ups::verify_headers(Some(header), None, "secret", 1_700_000_000);
     let _ =
         doorstep_core::providers::ups::check_client(Some(header), body.as_bytes(), "id", "secret");
 });

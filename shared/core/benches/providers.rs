@@ -8,8 +8,9 @@ use doorstep_core::model::Provider;
 use doorstep_core::providers::{
     aftership, easypost, seventeen_track, shopify, woocommerce, InboundRequest,
 };
+use doorstep_core::secrets::Secrets;
 use doorstep_core::signature::sign_timestamped;
-use doorstep_core::webhook::{verify_and_parse_carrier, verify_and_parse_store, Secrets};
+use doorstep_core::webhook::{verify_and_parse, Inbound};
 use std::hint::black_box;
 
 const SECRET: &str = "bench-secret";
@@ -38,7 +39,7 @@ macro_rules! fixture {
 
 fn secrets() -> Secrets {
     let mut secrets = Secrets::new();
-    for name in doorstep_core::webhook::SECRET_NAMES {
+    for name in doorstep_core::providers::registry::secret_names() {
         secrets.set(name, SECRET);
     }
     secrets
@@ -121,7 +122,7 @@ fn carriers(c: &mut Criterion) {
                 query: query.as_deref(),
                 body,
             };
-            b.iter(|| verify_and_parse_carrier(*provider, black_box(&req), &secrets, now).unwrap())
+            b.iter(|| verify_and_parse(*provider, black_box(&req), &secrets, now).unwrap())
         });
         group.finish();
     }
@@ -174,7 +175,7 @@ fn stores(c: &mut Criterion) {
                 query: None,
                 body,
             };
-            b.iter(|| verify_and_parse_store(*provider, black_box(&req), &secrets, now).unwrap())
+            b.iter(|| verify_and_parse(*provider, black_box(&req), &secrets, now).unwrap())
         });
         // Turning the snapshot into a customer validates the phone with libphonenumber.
         group.bench_function("customer_from_snapshot", |b| {
@@ -183,8 +184,11 @@ fn stores(c: &mut Criterion) {
                 query: None,
                 body,
             };
-            let (event, _) = verify_and_parse_store(*provider, &req, &secrets, now).unwrap();
-            let doorstep_core::store_events::StoreEvent::Order(snapshot) = event else {
+            let Inbound::Store {
+                event: doorstep_core::store_events::StoreEvent::Order(snapshot),
+                ..
+            } = verify_and_parse(*provider, &req, &secrets, now).unwrap()
+            else {
                 unreachable!()
             };
             let defaults = doorstep_core::store_events::MerchantDefaults::default();

@@ -1,57 +1,27 @@
 //! The normalized shipment status model every provider maps into.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use crate::names::named_enum;
 
-/// One status vocabulary for every carrier and aggregator (the union of AfterShip, EasyPost and Karrio).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum ShipmentStatus {
-    Pending,
-    InfoReceived,
-    InTransit,
-    OutForDelivery,
-    AvailableForPickup,
-    FailedAttempt,
-    Exception,
-    ReturnToSender,
-    Delivered,
-    Cancelled,
-    Expired,
+named_enum! {
+    "snake_case";
+    /// One status vocabulary for every carrier and aggregator (the union of AfterShip, EasyPost
+    /// and Karrio).
+    pub enum ShipmentStatus {
+        Pending,
+        InfoReceived,
+        InTransit,
+        OutForDelivery,
+        AvailableForPickup,
+        FailedAttempt,
+        Exception,
+        ReturnToSender,
+        Delivered,
+        Cancelled,
+        Expired,
+    }
 }
 
 impl ShipmentStatus {
-    pub const ALL: [ShipmentStatus; 11] = [
-        Self::Pending,
-        Self::InfoReceived,
-        Self::InTransit,
-        Self::OutForDelivery,
-        Self::AvailableForPickup,
-        Self::FailedAttempt,
-        Self::Exception,
-        Self::ReturnToSender,
-        Self::Delivered,
-        Self::Cancelled,
-        Self::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::InfoReceived => "info_received",
-            Self::InTransit => "in_transit",
-            Self::OutForDelivery => "out_for_delivery",
-            Self::AvailableForPickup => "available_for_pickup",
-            Self::FailedAttempt => "failed_attempt",
-            Self::Exception => "exception",
-            Self::ReturnToSender => "return_to_sender",
-            Self::Delivered => "delivered",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-
     /// Terminal statuses are final: later events go into the history but never replace them.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -78,75 +48,18 @@ impl ShipmentStatus {
     }
 }
 
-impl fmt::Display for ShipmentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown status '{0}'")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for ShipmentStatus {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_string()))
-    }
-}
-
-/// Why a shipment is in `exception` (or why an attempt failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExceptionReason {
-    Delay,
-    Customs,
-    Damaged,
-    Address,
-    Recipient,
-    Lost,
-    Weather,
-    Other,
-}
-
-impl ExceptionReason {
-    pub const ALL: [ExceptionReason; 8] = [
-        Self::Delay,
-        Self::Customs,
-        Self::Damaged,
-        Self::Address,
-        Self::Recipient,
-        Self::Lost,
-        Self::Weather,
-        Self::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delay => "delay",
-            Self::Customs => "customs",
-            Self::Damaged => "damaged",
-            Self::Address => "address",
-            Self::Recipient => "recipient",
-            Self::Lost => "lost",
-            Self::Weather => "weather",
-            Self::Other => "other",
-        }
-    }
-}
-
-impl FromStr for ExceptionReason {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|reason| reason.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_string()))
+named_enum! {
+    "snake_case";
+    /// Why a shipment is in `exception` (or why an attempt failed).
+    pub enum ExceptionReason {
+        Delay,
+        Customs,
+        Damaged,
+        Address,
+        Recipient,
+        Lost,
+        Weather,
+        Other,
     }
 }
 
@@ -175,7 +88,7 @@ mod tests {
 
     #[test]
     fn status_round_trips_through_its_name() {
-        for status in ShipmentStatus::ALL {
+        for &status in ShipmentStatus::all() {
             assert_eq!(status.as_str().parse::<ShipmentStatus>().unwrap(), status);
             let json = serde_json::to_string(&status).unwrap();
             assert_eq!(json, format!("\"{}\"", status.as_str()));
@@ -185,7 +98,7 @@ mod tests {
 
     #[test]
     fn only_delivered_returned_and_cancelled_are_terminal() {
-        let terminal: Vec<_> = ShipmentStatus::ALL
+        let terminal: Vec<_> = ShipmentStatus::all()
             .iter()
             .filter(|s| s.is_terminal())
             .collect();

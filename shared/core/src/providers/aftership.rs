@@ -1,6 +1,7 @@
 //! AfterShip Tracking webhooks: `tracking_update` and `edd_revise`.
 //! Auth: `aftership-hmac-sha256` = base64(HMAC-SHA256(secret, raw body)). Deduped on `event_id`.
 
+use super::registry::{Credentials, Parser, ProviderSpec};
 use super::{
     carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
     ParseError,
@@ -83,7 +84,16 @@ pub const SUBTAGS: &[StatusRow] = &[
     ),
 ];
 
-pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "aftership",
+    secret: "AFTERSHIP",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let secret = key.secret;
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("aftership-hmac-sha256"))?;
@@ -165,6 +175,67 @@ fn estimate(tracking: &Tracking) -> Option<chrono::NaiveDate> {
         .or_else(|| block(&tracking.aftership_estimated_delivery_date))
 }
 
+fn checkpoint_event(checkpoint: &Checkpoint) -> Result<TrackingEvent, ParseError> {
+    let (status, reason) = map(checkpoint.tag.as_deref(), checkpoint.subtag.as_deref())?;
+    let time = super::required(
+        checkpoint.checkpoint_time.as_deref(),
+        "checkpoints.checkpoint_time",
+    )?;
+    let location = checkpoint
+        .location
+        .clone()
+        .filter(|l| !l.trim().is_empty())
+        .or_else(|| {
+            join_location(&[
+                checkpoint.city.as_deref(),
+                checkpoint.state.as_deref(),
+                checkpoint
+                    .country_name
+                    .as_deref()
+                    .or(checkpoint.country_iso3.as_deref()),
+            ])
+        });
+    Ok(TrackingEvent {
+        status,
+        reason,
+        occurred_at: parse_time("checkpoints.checkpoint_time", time)?,
+        description: checkpoint.message.clone().unwrap_or_default(),
+        location,
+        raw_code: checkpoint
+            .subtag
+            .clone()
+            .or_else(|| checkpoint.tag.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// A tracking with no checkpoints yet still tells its tag (Pending, InfoReceived, Expired).
+fn tag_event(tracking: &Tracking, ts: Option<i64>) -> Result<TrackingEvent, ParseError> {
+    let (status, reason) = map(tracking.tag.as_deref(), tracking.subtag.as_deref())?;
+    let at = match (tracking.updated_at.as_deref(), ts) {
+        (Some(t), _) => parse_time("msg.updated_at", t)?,
+        (None, Some(ts)) => chrono::DateTime::from_timestamp(ts, 0)
+            .filter(crate::bounds::plausible_year)
+            .ok_or(ParseError::Invalid {
+                field: "ts",
+                reason: "out of range".into(),
+            })?,
+        (None, None) => return Err(ParseError::Missing("msg.updated_at")),
+    };
+    Ok(TrackingEvent {
+        status,
+        reason,
+        occurred_at: at,
+        description: String::new(),
+        location: None,
+        raw_code: tracking
+            .subtag
+            .clone()
+            .or_else(|| tracking.tag.clone())
+            .unwrap_or_default(),
+    })
+}
+
 pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     let envelope: Envelope = parse_json(body)?;
     let kind = envelope
@@ -179,63 +250,13 @@ pub fn parse(body: &[u8]) -> Result<Vec<TrackingUpdate>, ParseError> {
     let tracking = envelope.msg.ok_or(ParseError::Missing("msg"))?;
     let mut events = Vec::new();
     if !revision_only {
-        for checkpoint in &tracking.checkpoints {
-            let (status, reason) = map(checkpoint.tag.as_deref(), checkpoint.subtag.as_deref())?;
-            let time = super::required(
-                checkpoint.checkpoint_time.as_deref(),
-                "checkpoints.checkpoint_time",
-            )?;
-            events.push(TrackingEvent {
-                status,
-                reason,
-                occurred_at: parse_time("checkpoints.checkpoint_time", time)?,
-                description: checkpoint.message.clone().unwrap_or_default(),
-                location: checkpoint
-                    .location
-                    .clone()
-                    .filter(|l| !l.trim().is_empty())
-                    .or_else(|| {
-                        join_location(&[
-                            checkpoint.city.as_deref(),
-                            checkpoint.state.as_deref(),
-                            checkpoint
-                                .country_name
-                                .as_deref()
-                                .or(checkpoint.country_iso3.as_deref()),
-                        ])
-                    }),
-                raw_code: checkpoint
-                    .subtag
-                    .clone()
-                    .or_else(|| checkpoint.tag.clone())
-                    .unwrap_or_default(),
-            });
-        }
+        events = tracking
+            .checkpoints
+            .iter()
+            .map(checkpoint_event)
+            .collect::<Result<_, _>>()?;
         if events.is_empty() {
-            // A tracking with no checkpoints yet still tells its tag (Pending, InfoReceived, Expired).
-            let (status, reason) = map(tracking.tag.as_deref(), tracking.subtag.as_deref())?;
-            let at = match (tracking.updated_at.as_deref(), envelope.ts) {
-                (Some(t), _) => parse_time("msg.updated_at", t)?,
-                (None, Some(ts)) => chrono::DateTime::from_timestamp(ts, 0)
-                    .filter(crate::bounds::plausible_year)
-                    .ok_or(ParseError::Invalid {
-                        field: "ts",
-                        reason: "out of range".into(),
-                    })?,
-                (None, None) => return Err(ParseError::Missing("msg.updated_at")),
-            };
-            events.push(TrackingEvent {
-                status,
-                reason,
-                occurred_at: at,
-                description: String::new(),
-                location: None,
-                raw_code: tracking
-                    .subtag
-                    .clone()
-                    .or_else(|| tracking.tag.clone())
-                    .unwrap_or_default(),
-            });
+            events.push(tag_event(&tracking, envelope.ts)?);
         }
     }
     let estimated_delivery = estimate(&tracking);

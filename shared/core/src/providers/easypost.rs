@@ -1,6 +1,7 @@
 //! EasyPost `tracker.created` / `tracker.updated` Events.
 //! Auth: `X-Hmac-Signature: hmac-sha256-hex=<hex>`, HMAC-SHA256 keyed by the NFKD-normalized secret.
 
+use super::registry::{Credentials, Parser, ProviderSpec};
 use super::{
     carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
     ParseError,
@@ -80,7 +81,16 @@ pub const DETAILS: &[StatusRow] = &[
     ("return", ShipmentStatus::ReturnToSender, None),
 ];
 
-pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "easypost",
+    secret: "EASYPOST",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let secret = key.secret;
     let header = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("X-Hmac-Signature"))?;

@@ -2,6 +2,7 @@
 //! Auth: `Doorstep-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, five-minute replay window.
 //! The format is documented in docs/webhooks.md.
 
+use super::registry::{Credentials, Parser, ProviderSpec};
 use super::{
     carrier, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError,
 };
@@ -13,7 +14,16 @@ use serde::Deserialize;
 pub const SIGNATURE_HEADER: &str = "doorstep-signature";
 pub const REPLAY_WINDOW_SECS: i64 = 300;
 
-pub fn verify(req: &InboundRequest<'_>, secret: &str, now_unix: i64) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "generic",
+    secret: "GENERIC",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let (secret, now_unix) = (key.secret, key.now.timestamp());
     verify_timestamped(
         req.header(SIGNATURE_HEADER),
         "Doorstep-Signature",

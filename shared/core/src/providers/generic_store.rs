@@ -10,6 +10,22 @@ use serde_json::Value;
 
 pub use super::generic::verify;
 
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "generic",
+    secret: "GENERIC",
+    verify,
+    parser: Parser::Store(delivery),
+};
+
+fn delivery(req: &InboundRequest<'_>) -> Result<StoreDelivery, ParseError> {
+    let (event, delivery_id) = parse(req.body)?;
+    Ok(StoreDelivery { event, delivery_id })
+}
+
+use super::registry::{Parser, ProviderSpec, StoreDelivery};
+use super::InboundRequest;
+
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Body {

@@ -5,6 +5,7 @@ pub mod aftership;
 pub mod easypost;
 pub mod generic;
 pub mod generic_store;
+pub mod registry;
 pub mod seventeen_track;
 pub mod shippo;
 pub mod shopify;

@@ -1,6 +1,7 @@
 //! 17TRACK API v2 `TRACKING_UPDATED` pushes.
 //! Auth: header `sign` = hex SHA-256 of `raw body + "/" + security key` (a plain hash, not an HMAC).
 
+use super::registry::{Credentials, Parser, ProviderSpec};
 use super::{
     join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest, ParseError,
 };
@@ -96,7 +97,16 @@ pub const CARRIERS: &[(i64, &str)] = &[
     (21051, "usps"),
 ];
 
-pub fn verify(req: &InboundRequest<'_>, key: &str) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "17track",
+    secret: "17TRACK",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let key = key.secret;
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("sign"))?;

@@ -3,11 +3,13 @@
 //! configured, a `Shippo-Auth-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` header with a
 //! replay window. Shippo says its tracking webhooks are not idempotent: deliveries dedupe by content.
 
+use super::registry::{Credentials, Parser, ProviderSpec};
 use super::{
     carrier, join_location, parse_date, parse_json, parse_time, tracking_number, InboundRequest,
     ParseError,
 };
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
+use crate::secrets::Secret;
 use crate::signature::{constant_time_eq, verify_timestamped, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
 use serde::Deserialize;
@@ -82,12 +84,20 @@ pub const SUBSTATUSES: &[StatusRow] = &[
     ),
 ];
 
-pub fn verify(
-    req: &InboundRequest<'_>,
-    token: &str,
-    hmac_secret: Option<&str>,
-    now_unix: i64,
-) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "shippo",
+    secret: "SHIPPO",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+/// The `token` Shippo puts in the URL; and, when a Shippo HMAC secret is configured, its
+/// `Shippo-Auth-Signature` too.
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let token = key.secret;
+    let hmac_secret = key.secrets.shippo_hmac.as_ref().map(Secret::expose);
+    let now_unix = key.now.timestamp();
     let given = req
         .query_param("token")
         .ok_or(AuthError::Missing("token query parameter"))?;

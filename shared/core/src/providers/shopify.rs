@@ -2,6 +2,7 @@
 //! Auth: `X-Shopify-Hmac-Sha256` = base64(HMAC-SHA256(app secret, raw body)); topic from
 //! `X-Shopify-Topic`; deliveries deduped on `X-Shopify-Webhook-Id`.
 
+use super::registry::{Credentials, Parser, ProviderSpec, StoreDelivery};
 use super::{id_string, parse_json, parse_time, InboundRequest, ParseError};
 use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider, ShippedItem};
@@ -41,7 +42,20 @@ pub const SHIPMENT_STATUSES: &[StatusRow] = &[
     ),
 ];
 
-pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "shopify",
+    secret: "SHOPIFY",
+    verify,
+    parser: Parser::Store(delivery),
+};
+
+fn delivery(req: &InboundRequest<'_>) -> Result<StoreDelivery, ParseError> {
+    StoreDelivery::from_headers(req, TOPIC_HEADER, WEBHOOK_ID_HEADER, parse)
+}
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let secret = key.secret;
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("X-Shopify-Hmac-Sha256"))?;
@@ -192,18 +206,18 @@ fn fulfillment(
     })
 }
 
-fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseError> {
-    let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
+/// The customer: the profile where it says, else the order's own contact fields, else the address.
+fn customer(order: &Order) -> CustomerSnapshot {
     let customer = order.customer.as_ref();
-    let shipping = order
+    let address = order
         .shipping_address
         .as_ref()
         .or(order.billing_address.as_ref());
-    let snapshot = CustomerSnapshot {
+    CustomerSnapshot {
         external_id: customer.and_then(|c| c.id.as_ref()).and_then(id_string),
         first_name: customer
             .and_then(|c| c.first_name.clone())
-            .or_else(|| shipping.and_then(|a| a.first_name.clone())),
+            .or_else(|| address.and_then(|a| a.first_name.clone())),
         email: order
             .email
             .clone()
@@ -213,39 +227,65 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
             .phone
             .clone()
             .or_else(|| customer.and_then(|c| c.phone.clone()))
-            .or_else(|| shipping.and_then(|a| a.phone.clone())),
+            .or_else(|| address.and_then(|a| a.phone.clone())),
         locale: order.customer_locale.clone(),
         timezone: None,
-        country_code: shipping.and_then(|a| a.country_code.clone()),
-        province_code: shipping.and_then(|a| a.province_code.clone()),
+        country_code: address.and_then(|a| a.country_code.clone()),
+        province_code: address.and_then(|a| a.province_code.clone()),
         accepts_email_marketing: customer
             .and_then(|c| subscribed(&c.email_marketing_consent))
             .or(order.buyer_accepts_marketing),
         accepts_sms_marketing: customer.and_then(|c| subscribed(&c.sms_marketing_consent)),
         accepts_transactional_sms: None,
-    };
-    let mut line_items = Vec::with_capacity(order.line_items.len());
-    for line in &order.line_items {
-        line_items.push(LineItem {
-            id: id_string(&line.id).ok_or(ParseError::Missing("line_items.id"))?,
-            product_id: line.product_id.as_ref().and_then(id_string),
-            variant_id: line.variant_id.as_ref().and_then(id_string),
-            sku: line.sku.clone().filter(|s| !s.is_empty()),
-            title: line.title.clone().or(line.name.clone()).unwrap_or_default(),
-            price: line
-                .price
-                .as_ref()
-                .and_then(id_string)
-                .unwrap_or_else(|| "0".into()),
-            quantity: line.quantity.unwrap_or(1),
-        });
-        if let (Some(last), Some(variant)) = (line_items.last_mut(), line.variant_title.as_deref())
-        {
-            if !variant.is_empty() && !last.title.contains(variant) {
-                last.title = format!("{} - {variant}", last.title);
-            }
+    }
+}
+
+fn line_item(line: &ShopifyLineItem) -> Result<LineItem, ParseError> {
+    let mut title = line.title.clone().or(line.name.clone()).unwrap_or_default();
+    if let Some(variant) = line.variant_title.as_deref() {
+        if !variant.is_empty() && !title.contains(variant) {
+            title = format!("{title} - {variant}");
         }
     }
+    Ok(LineItem {
+        id: id_string(&line.id).ok_or(ParseError::Missing("line_items.id"))?,
+        product_id: line.product_id.as_ref().and_then(id_string),
+        variant_id: line.variant_id.as_ref().and_then(id_string),
+        sku: line.sku.clone().filter(|s| !s.is_empty()),
+        title,
+        price: line
+            .price
+            .as_ref()
+            .and_then(id_string)
+            .unwrap_or_else(|| "0".into()),
+        quantity: line.quantity.unwrap_or(1),
+    })
+}
+
+fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseError> {
+    let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
+    let customer = customer(&order);
+    let line_items = order
+        .line_items
+        .iter()
+        .map(line_item)
+        .collect::<Result<_, _>>()?;
+    let name = order
+        .name
+        .clone()
+        .or_else(|| {
+            order
+                .order_number
+                .as_ref()
+                .and_then(id_string)
+                .map(|n| format!("#{n}"))
+        })
+        .unwrap_or_else(|| external_id.clone());
+    let time =
+        |field, raw: &Option<String>| raw.as_deref().map(|t| parse_time(field, t)).transpose();
+    let created_at = time("created_at", &order.created_at)?;
+    let updated_at = time("updated_at", &order.updated_at)?;
+    let cancelled = cancelled_topic || order.cancelled_at.is_some();
     let fulfillments = order
         .fulfillments
         .into_iter()
@@ -253,32 +293,14 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
         .collect::<Result<Vec<_>, _>>()?;
     Ok(OrderSnapshot {
         platform: Provider::Shopify,
-        name: order
-            .name
-            .clone()
-            .or_else(|| {
-                order
-                    .order_number
-                    .as_ref()
-                    .and_then(id_string)
-                    .map(|n| format!("#{n}"))
-            })
-            .unwrap_or_else(|| external_id.clone()),
+        name,
         external_id,
         currency: order.currency,
-        customer: snapshot,
+        customer,
         line_items,
-        cancelled: cancelled_topic || order.cancelled_at.is_some(),
-        created_at: order
-            .created_at
-            .as_deref()
-            .map(|t| parse_time("created_at", t))
-            .transpose()?,
-        updated_at: order
-            .updated_at
-            .as_deref()
-            .map(|t| parse_time("updated_at", t))
-            .transpose()?,
+        cancelled,
+        created_at,
+        updated_at,
         fulfillments,
     })
 }

@@ -2,6 +2,8 @@
 //! UPS signs no body. v1 subscriptions echo an opaque `credential` header; v2 subscriptions fetch an
 //! OAuth client-credentials token from a URL Doorstep serves and send it as `Authorization: Bearer`.
 
+use super::registry::{Credentials, Parser, ProviderSpec};
+use super::InboundRequest;
 use super::{parse_json, ParseError};
 use crate::ids::CarrierSlug;
 use crate::model::{Provider, TrackingEvent, TrackingUpdate};
@@ -32,8 +34,26 @@ pub const IN_PROGRESS_CODES: &[StatusRow] = &[
     ("ZP", ShipmentStatus::AvailableForPickup, None),
 ];
 
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "ups",
+    secret: "UPS",
+    verify,
+    parser: Parser::Carrier(parse),
+};
+
+/// Track Alert v1's `credential` header, or v2's bearer token from the token endpoint.
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    verify_headers(
+        req.header(CREDENTIAL_HEADER),
+        req.header("authorization"),
+        key.secret,
+        key.now.timestamp(),
+    )
+}
+
 /// Checks a v1 `credential` header or a v2 bearer token issued by [`issue_token`].
-pub fn verify(
+pub fn verify_headers(
     headers_credential: Option<&str>,
     authorization: Option<&str>,
     secret: &str,

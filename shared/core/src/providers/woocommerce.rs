@@ -3,6 +3,7 @@
 //! `X-WC-Webhook-Topic`; deliveries deduped on `X-WC-Webhook-Delivery-ID`. Tracking numbers come from
 //! the Shipment Tracking extension's `_wc_shipment_tracking_items` order meta.
 
+use super::registry::{Credentials, Parser, ProviderSpec, StoreDelivery};
 use super::{id_string, parse_json, parse_time, InboundRequest, ParseError};
 use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider};
@@ -19,7 +20,20 @@ pub const TRACKING_META_KEY: &str = "_wc_shipment_tracking_items";
 /// Order statuses after which nothing ships.
 pub const CANCELLED_STATUSES: &[&str] = &["cancelled", "refunded", "failed", "trash"];
 
-pub fn verify(req: &InboundRequest<'_>, secret: &str) -> Result<(), AuthError> {
+/// This provider's line in the registry.
+pub const SPEC: ProviderSpec = ProviderSpec {
+    slug: "woocommerce",
+    secret: "WOOCOMMERCE",
+    verify,
+    parser: Parser::Store(delivery),
+};
+
+fn delivery(req: &InboundRequest<'_>) -> Result<StoreDelivery, ParseError> {
+    StoreDelivery::from_headers(req, TOPIC_HEADER, DELIVERY_ID_HEADER, parse)
+}
+
+pub fn verify(req: &InboundRequest<'_>, key: &Credentials<'_>) -> Result<(), AuthError> {
+    let secret = key.secret;
     let given = req
         .header(SIGNATURE_HEADER)
         .ok_or(AuthError::Missing("X-WC-Webhook-Signature"))?;
@@ -92,6 +106,119 @@ fn blank_to_none(value: &Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// What the order's meta data carries: the Shipment Tracking extension's parcels, a locale.
+struct OrderMeta {
+    tracking_items: Vec<TrackingItem>,
+    locale: Option<String>,
+}
+
+fn order_meta(meta_data: &[Meta]) -> Result<OrderMeta, ParseError> {
+    let mut found = OrderMeta {
+        tracking_items: Vec::new(),
+        locale: None,
+    };
+    for meta in meta_data {
+        match meta.key.as_deref() {
+            Some(TRACKING_META_KEY) => {
+                found.tracking_items = serde_json::from_value(meta.value.clone()).map_err(|e| {
+                    ParseError::Invalid {
+                        field: "meta_data._wc_shipment_tracking_items",
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
+            Some("wpml_language" | "_wpml_language" | "locale") => {
+                found.locale = meta.value.as_str().map(str::to_string)
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The customer, from the shipping address where it says, else the billing one.
+fn customer(order: &Order, locale: Option<String>) -> CustomerSnapshot {
+    let billing = order.billing.as_ref();
+    let shipping = order.shipping.as_ref();
+    let either = |field: fn(&Address) -> &Option<String>| {
+        shipping
+            .and_then(|a| blank_to_none(field(a)))
+            .or_else(|| billing.and_then(|a| blank_to_none(field(a))))
+    };
+    // The province goes with the country it came with.
+    let ships_abroad = shipping.and_then(|a| blank_to_none(&a.country)).is_some();
+    let province = match ships_abroad {
+        true => shipping.and_then(|a| blank_to_none(&a.state)),
+        false => billing.and_then(|a| blank_to_none(&a.state)),
+    };
+    CustomerSnapshot {
+        external_id: non_zero(&order.customer_id),
+        first_name: either(|a| &a.first_name),
+        email: billing.and_then(|a| blank_to_none(&a.email)),
+        phone: either(|a| &a.phone),
+        locale,
+        timezone: None,
+        country_code: either(|a| &a.country),
+        province_code: province,
+        accepts_email_marketing: None,
+        accepts_sms_marketing: None,
+        accepts_transactional_sms: None,
+    }
+}
+
+fn line_item(line: &WooLineItem) -> Result<LineItem, ParseError> {
+    Ok(LineItem {
+        id: id_string(&line.id).ok_or(ParseError::Missing("line_items.id"))?,
+        product_id: non_zero(&line.product_id),
+        variant_id: non_zero(&line.variation_id),
+        sku: blank_to_none(&line.sku),
+        // WooCommerce sends product names HTML-encoded ("Hoodie &ndash; Blue"); messages and
+        // pages want the text itself (they escape it again where HTML needs it).
+        title: line
+            .name
+            .as_deref()
+            .map(|name| html_escape::decode_html_entities(name).into_owned())
+            .unwrap_or_default(),
+        price: line
+            .price
+            .as_ref()
+            .and_then(id_string)
+            .unwrap_or_else(|| "0".into()),
+        quantity: line.quantity.unwrap_or(1),
+    })
+}
+
+fn parcel(item: TrackingItem, order_external_id: &str) -> Result<FulfillmentSnapshot, ParseError> {
+    let Some(tracking_number) = item
+        .tracking_number
+        .as_deref()
+        .and_then(TrackingNumber::parse)
+    else {
+        return Err(ParseError::Invalid {
+            field: "meta_data._wc_shipment_tracking_items.tracking_number",
+            reason: "missing or not a tracking number".into(),
+        });
+    };
+    let carrier = item
+        .tracking_provider
+        .as_deref()
+        .and_then(CarrierSlug::parse)
+        .or_else(|| {
+            item.custom_tracking_provider
+                .as_deref()
+                .and_then(CarrierSlug::parse)
+        });
+    Ok(FulfillmentSnapshot {
+        platform: Provider::WooCommerce,
+        order_external_id: order_external_id.to_string(),
+        fulfillment_id: item.tracking_id.as_ref().and_then(id_string),
+        carrier,
+        tracking_numbers: vec![tracking_number],
+        items: Vec::new(),
+        status: None,
+    })
+}
+
 pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError> {
     // WooCommerce pings a new webhook with a form body `webhook_id=<id>` and no topic.
     if topic.is_none() && body.starts_with(b"webhook_id=") {
@@ -103,105 +230,19 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
     }
     let order: Order = parse_json(body)?;
     let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
-    let billing = order.billing.as_ref();
-    let shipping = order.shipping.as_ref();
-    let address_country = shipping
-        .and_then(|a| blank_to_none(&a.country))
-        .or_else(|| billing.and_then(|a| blank_to_none(&a.country)));
-    let from_shipping = shipping.and_then(|a| blank_to_none(&a.country)).is_some();
-    let province = if from_shipping {
-        shipping.and_then(|a| blank_to_none(&a.state))
-    } else {
-        billing.and_then(|a| blank_to_none(&a.state))
-    };
-    let mut locale = None;
-    let mut tracking_items: Vec<TrackingItem> = Vec::new();
-    for meta in &order.meta_data {
-        match meta.key.as_deref() {
-            Some(TRACKING_META_KEY) => {
-                tracking_items = serde_json::from_value(meta.value.clone()).map_err(|e| {
-                    ParseError::Invalid {
-                        field: "meta_data._wc_shipment_tracking_items",
-                        reason: e.to_string(),
-                    }
-                })?;
-            }
-            Some("wpml_language" | "_wpml_language" | "locale") => {
-                locale = meta.value.as_str().map(str::to_string)
-            }
-            _ => {}
-        }
-    }
-    let customer = CustomerSnapshot {
-        external_id: non_zero(&order.customer_id),
-        first_name: shipping
-            .and_then(|a| blank_to_none(&a.first_name))
-            .or_else(|| billing.and_then(|a| blank_to_none(&a.first_name))),
-        email: billing.and_then(|a| blank_to_none(&a.email)),
-        phone: shipping
-            .and_then(|a| blank_to_none(&a.phone))
-            .or_else(|| billing.and_then(|a| blank_to_none(&a.phone))),
-        locale,
-        timezone: None,
-        country_code: address_country,
-        province_code: province,
-        accepts_email_marketing: None,
-        accepts_sms_marketing: None,
-        accepts_transactional_sms: None,
-    };
-    let mut line_items = Vec::with_capacity(order.line_items.len());
-    for line in &order.line_items {
-        line_items.push(LineItem {
-            id: id_string(&line.id).ok_or(ParseError::Missing("line_items.id"))?,
-            product_id: non_zero(&line.product_id),
-            variant_id: non_zero(&line.variation_id),
-            sku: blank_to_none(&line.sku),
-            // WooCommerce sends product names HTML-encoded ("Hoodie &ndash; Blue"); messages and
-            // pages want the text itself (they escape it again where HTML needs it).
-            title: line
-                .name
-                .as_deref()
-                .map(|name| html_escape::decode_html_entities(name).into_owned())
-                .unwrap_or_default(),
-            price: line
-                .price
-                .as_ref()
-                .and_then(id_string)
-                .unwrap_or_else(|| "0".into()),
-            quantity: line.quantity.unwrap_or(1),
-        });
-    }
-    let mut fulfillments = Vec::new();
-    for item in tracking_items {
-        let Some(tracking_number) = item
-            .tracking_number
-            .as_deref()
-            .and_then(TrackingNumber::parse)
-        else {
-            return Err(ParseError::Invalid {
-                field: "meta_data._wc_shipment_tracking_items.tracking_number",
-                reason: "missing or not a tracking number".into(),
-            });
-        };
-        let carrier = item
-            .tracking_provider
-            .as_deref()
-            .and_then(CarrierSlug::parse)
-            .or_else(|| {
-                item.custom_tracking_provider
-                    .as_deref()
-                    .and_then(CarrierSlug::parse)
-            });
-        fulfillments.push(FulfillmentSnapshot {
-            platform: Provider::WooCommerce,
-            order_external_id: external_id.clone(),
-            fulfillment_id: item.tracking_id.as_ref().and_then(id_string),
-            carrier,
-            tracking_numbers: vec![tracking_number],
-            items: Vec::new(),
-            status: None,
-        });
-    }
+    let meta = order_meta(&order.meta_data)?;
+    let line_items = order
+        .line_items
+        .iter()
+        .map(line_item)
+        .collect::<Result<_, _>>()?;
+    let fulfillments = meta
+        .tracking_items
+        .into_iter()
+        .map(|item| parcel(item, &external_id))
+        .collect::<Result<_, _>>()?;
+    let time =
+        |field, raw: &Option<String>| raw.as_deref().map(|t| parse_time(field, t)).transpose();
     Ok(StoreEvent::Order(Box::new(OrderSnapshot {
         platform: Provider::WooCommerce,
         name: format!(
@@ -212,24 +253,16 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
                 .and_then(id_string)
                 .unwrap_or_else(|| external_id.clone())
         ),
+        customer: customer(&order, meta.locale),
         external_id,
         currency: order.currency,
-        customer,
         line_items,
         cancelled: order
             .status
             .as_deref()
             .is_some_and(|s| CANCELLED_STATUSES.contains(&s)),
-        created_at: order
-            .date_created_gmt
-            .as_deref()
-            .map(|t| parse_time("date_created_gmt", t))
-            .transpose()?,
-        updated_at: order
-            .date_modified_gmt
-            .as_deref()
-            .map(|t| parse_time("date_modified_gmt", t))
-            .transpose()?,
+        created_at: time("date_created_gmt", &order.date_created_gmt)?,
+        updated_at: time("date_modified_gmt", &order.date_modified_gmt)?,
         fulfillments,
     })))
 }
