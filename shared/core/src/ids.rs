@@ -1,5 +1,7 @@
-//! Identifiers: carrier slugs, tracking numbers and the customer-facing tracking token.
+//! Identifiers: carrier slugs, tracking numbers, orders, customers, parcels, and the tokens a
+//! customer's links carry. Each is built and read only through its own type.
 
+use crate::model::Provider;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -118,15 +120,146 @@ impl fmt::Display for TrackingNumber {
     }
 }
 
-/// Unguessable, URL-safe random token (the tracking page and preference links carry these).
+/// An unguessable, URL-safe token that names one record to whoever holds the link (the tracking
+/// page, the preferences page): 192 random bits as 32 base64url characters.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    pub const LEN: usize = 32;
+
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 24];
+        #[allow(
+            clippy::expect_used,
+            reason = "not outside data: without the OS random source no token can be unguessable, so stopping is the only safe answer"
+        )]
+        getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A token as it appears in a URL; `None` for anything that cannot be one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let plausible = raw.len() == Self::LEN
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        plausible.then(|| Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with a presented value in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        crate::signature::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+}
+
+/// Tokens are credentials: logs show that one is there, never which.
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Unguessable, URL-safe random token text (see [`Token`]).
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 24]; // 192 bits
-    #[allow(
-        clippy::expect_used,
-        reason = "not outside data: without the OS random source no token can be unguessable, so stopping is the only safe answer"
-    )]
-    getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    Token::random().0
+}
+
+/// An order: `{platform}:{the store's id}`, unique across stores.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(String);
+
+impl OrderId {
+    pub fn new(platform: Provider, external_id: &str) -> Self {
+        Self(format!("{}:{}", platform.as_str(), external_id.trim()))
+    }
+
+    /// An id as stored or as an admin typed it (`shopify:820982911946154508`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (platform, external) = raw.split_once(':')?;
+        let platform: Provider = platform.parse().ok()?;
+        (!external.trim().is_empty()).then(|| Self::new(platform, external))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A customer: `{platform}:{the store's customer id}`, or `{platform}:order:{order id}` for a
+/// guest checkout (one order, one customer).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn of_store_customer(platform: Provider, external_id: &str) -> Self {
+        Self(format!("{}:{}", platform.as_str(), external_id.trim()))
+    }
+
+    pub fn of_guest(platform: Provider, order_external_id: &str) -> Self {
+        Self(format!(
+            "{}:order:{}",
+            platform.as_str(),
+            order_external_id.trim()
+        ))
+    }
+
+    /// An id as stored or as an admin typed it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (platform, external) = raw.split_once(':')?;
+        let platform: Provider = platform.parse().ok()?;
+        (!external.trim().is_empty()).then(|| Self::of_store_customer(platform, external))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One parcel: its carrier and tracking number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ShipmentKey {
+    pub carrier: CarrierSlug,
+    pub tracking_number: TrackingNumber,
+}
+
+impl ShipmentKey {
+    /// A short digest of the tracking number, for logs (tracking numbers stay out of them).
+    pub fn redacted(&self) -> String {
+        let digest = crate::signature::sha256(&[self.tracking_number.as_str().as_bytes()]);
+        format!("{}#{}", self.carrier, hex::encode(&digest[..6]))
+    }
+}
+
+impl fmt::Display for ShipmentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.carrier, self.tracking_number)
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +307,29 @@ mod tests {
         assert!(TrackingNumber::parse("").is_none());
         assert!(TrackingNumber::parse("abc/../def").is_none());
         assert!(TrackingNumber::parse(&"9".repeat(65)).is_none());
+    }
+
+    #[test]
+    fn ids_are_built_by_their_types() {
+        assert_eq!(
+            OrderId::new(Provider::GenericStore, " 5001 ").as_str(),
+            "generic-store:5001"
+        );
+        assert_eq!(
+            OrderId::parse("shopify:820982911946154508"),
+            Some(OrderId::new(Provider::Shopify, "820982911946154508"))
+        );
+        assert_eq!(OrderId::parse("nowhere:1"), None);
+        assert_eq!(
+            CustomerId::of_guest(Provider::Shopify, "7").as_str(),
+            "shopify:order:7"
+        );
+        let token = Token::random();
+        assert_eq!(Token::parse(token.as_str()), Some(token.clone()));
+        assert!(token.matches(token.as_str()));
+        assert!(!token.matches("x"));
+        assert_eq!(Token::parse("../../etc/passwd"), None);
+        assert_eq!(format!("{token:?}"), "Token(…)");
     }
 
     #[test]

@@ -1,21 +1,18 @@
 //! Application services: apply carrier updates and store events through the `Store` port.
-//! Every write is conditional on the version read; a conflict means "read again and re-apply".
+//! Every write is conditional on the version read; a conflict means "read again and re-apply"
+//! ([`optimistic::with_retries`]).
 
-use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, TrackingNumber};
 use crate::model::{
     Customer, Order, OrderLink, PendingLink, Provider, Shipment, ShipmentRef, TrackingEvent,
     TrackingUpdate,
 };
+use crate::optimistic::{self, UpdateError};
 use crate::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
 use crate::rules;
-use crate::store_events::{
-    order_id, FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, StoreEvent,
-};
+use crate::store_events::{FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, StoreEvent};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-
-/// Optimistic writes retried this many times before giving up with a retryable error.
-const MAX_ATTEMPTS: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -23,6 +20,15 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("too many concurrent writers to one record")]
     Contention,
+}
+
+impl From<UpdateError> for IngestError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::Store(e) => Self::Store(e),
+            UpdateError::Contended => Self::Contention,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,54 +42,66 @@ pub enum UpdateOutcome {
     Unchanged,
 }
 
+/// The shipment an update applies to, as stored, or new (taking over a parked fulfilment).
+async fn shipment_for_update(
+    store: &dyn Store,
+    update: &TrackingUpdate,
+    now: DateTime<Utc>,
+) -> Result<(Shipment, ShipmentWrite<'static>), StoreError> {
+    if let Some(shipment) = store
+        .get_shipment(&update.carrier, &update.tracking_number)
+        .await?
+    {
+        let write = ShipmentWrite {
+            expected_version: Some(shipment.version),
+            ..ShipmentWrite::default()
+        };
+        return Ok((shipment, write));
+    }
+    let mut shipment = Shipment::new(update.carrier.clone(), update.tracking_number.clone(), now);
+    // A fulfilment that named no carrier may be waiting for exactly this parcel.
+    let pending = store.get_pending_link(&update.tracking_number).await?;
+    let write = ShipmentWrite {
+        expected_version: None,
+        consume_pending_link: pending.is_some(),
+        ..ShipmentWrite::default()
+    };
+    shipment.order = pending.map(|p| p.link);
+    Ok((shipment, write))
+}
+
 /// Applies one carrier update with a single conditional write (retried on conflict).
+#[tracing::instrument(name = "tracking_update", skip_all, fields(parcel = %update.key().redacted()))]
 pub async fn apply_tracking_update(
     store: &dyn Store,
     update: &TrackingUpdate,
     now: DateTime<Utc>,
 ) -> Result<UpdateOutcome, IngestError> {
-    let dedupe_key = update.dedupe_key();
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = store
-            .get_shipment(&update.carrier, &update.tracking_number)
-            .await?;
-        let (mut shipment, expected_version, consume_pending_link) = match existing {
-            Some(shipment) => {
-                let version = shipment.version;
-                (shipment, Some(version), false)
-            }
-            None => {
-                let mut shipment =
-                    Shipment::new(update.carrier.clone(), update.tracking_number.clone(), now);
-                // A fulfilment that named no carrier may be waiting for exactly this parcel.
-                let pending = store.get_pending_link(&update.tracking_number).await?;
-                let consume = pending.is_some();
-                shipment.order = pending.map(|p| p.link);
-                (shipment, None, consume)
-            }
-        };
+    let dedupe_key = &update.dedupe_key();
+    let outcome = optimistic::with_retries(move || async move {
+        let (mut shipment, write) = shipment_for_update(store, update, now).await?;
         let applied = rules::apply_update(&mut shipment, update, now);
-        if expected_version.is_some() && !applied.changed() {
+        if write.expected_version.is_some() && !applied.changed() {
             // Nothing new: either the sender retried a delivery it already made, or another
             // delivery said the same things.
-            if store.update_seen(&dedupe_key).await? {
-                return Ok(UpdateOutcome::Duplicate);
-            }
-            return Ok(UpdateOutcome::Unchanged);
+            return Ok(match store.update_seen(dedupe_key).await? {
+                true => UpdateOutcome::Duplicate,
+                false => UpdateOutcome::Unchanged,
+            });
         }
         let write = ShipmentWrite {
-            expected_version,
-            dedupe_key: Some(&dedupe_key),
-            consume_pending_link,
+            dedupe_key: Some(dedupe_key),
+            ..write
         };
         match store.save_shipment(&shipment, write).await {
-            Ok(()) => return Ok(UpdateOutcome::Applied),
-            Err(WriteError::Duplicate) => return Ok(UpdateOutcome::Duplicate),
-            Err(WriteError::Conflict) => continue,
-            Err(WriteError::Store(e)) => return Err(e.into()),
+            Ok(()) => Ok(UpdateOutcome::Applied),
+            Err(WriteError::Duplicate) => Ok(UpdateOutcome::Duplicate),
+            Err(e) => Err(e),
         }
-    }
-    Err(IngestError::Contention)
+    })
+    .await?;
+    tracing::debug!(?outcome, "tracking update");
+    Ok(outcome)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,6 +115,7 @@ pub enum StoreOutcome {
 /// Applies a store event. Store deliveries touch several records, so instead of one transaction
 /// every step is an idempotent upsert and the delivery id is recorded only after all succeeded:
 /// a retry after a failure redoes the steps harmlessly.
+#[tracing::instrument(name = "store_event", skip_all)]
 pub async fn apply_store_event(
     store: &dyn Store,
     event: StoreEvent,
@@ -116,7 +135,7 @@ pub async fn apply_store_event(
         StoreEvent::Order(snapshot) => apply_order(store, *snapshot, defaults, now).await?,
         StoreEvent::Fulfillment(fulfillment) => {
             let refs = link_fulfillment(store, &fulfillment, now).await?;
-            let id = order_id(fulfillment.platform, &fulfillment.order_external_id);
+            let id = OrderId::new(fulfillment.platform, &fulfillment.order_external_id);
             add_shipments_to_order(
                 store,
                 &id,
@@ -147,10 +166,10 @@ async fn apply_order(
     now: DateTime<Utc>,
 ) -> Result<(), IngestError> {
     let id = snapshot.order_id();
-    let existing = store.get_order(&id).await?;
+    let stored = store.get_order(&id).await?;
     // An older snapshot (webhooks arrive out of order) must not revert the order or the customer.
     let stale = is_stale(
-        existing.as_ref().and_then(|o| o.source_updated_at),
+        stored.as_ref().and_then(|o| o.source_updated_at),
         snapshot.updated_at,
     );
     let customer = snapshot.customer.clone().into_customer(
@@ -167,46 +186,59 @@ async fn apply_order(
     for fulfillment in &snapshot.fulfillments {
         refs.extend(link_fulfillment(store, fulfillment, now).await?);
     }
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = store.get_order(&id).await?;
+    let (id, snapshot, customer_id, refs) = (&id, &snapshot, &customer_id, &refs);
+    optimistic::with_retries(move || async move {
+        let existing = store.get_order(id).await?;
         let expected = existing.as_ref().map(|o| o.version);
-        let stale = is_stale(
-            existing.as_ref().and_then(|o| o.source_updated_at),
-            snapshot.updated_at,
-        );
-        let mut order = match existing {
-            Some(existing) if stale => existing,
-            existing => Order {
-                id: id.clone(),
-                platform: snapshot.platform,
-                name: snapshot.name.clone(),
-                customer_id: Some(customer_id.clone()),
-                currency: snapshot.currency.clone(),
-                line_items: snapshot.line_items.clone(),
-                shipments: existing
-                    .as_ref()
-                    .map(|o| o.shipments.clone())
-                    .unwrap_or_default(),
-                // A cancellation is final, whatever order the webhooks came in.
-                cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
-                created_at: snapshot.created_at,
-                source_updated_at: snapshot.updated_at,
-                updated_at: now,
-                version: existing.as_ref().map(|o| o.version).unwrap_or(0),
-            },
-        };
-        let added = merge_refs(&mut order.shipments, &refs);
-        if stale && !added {
+        let Some(order) = merge_order(existing, snapshot, customer_id, refs, now) else {
             return Ok(());
-        }
-        order.updated_at = now;
-        match store.save_order(&order, expected).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Conflict | WriteError::Duplicate) => continue,
-            Err(WriteError::Store(e)) => return Err(e.into()),
-        }
+        };
+        store.save_order(&order, expected).await
+    })
+    .await?;
+    Ok(())
+}
+
+/// The order after a snapshot, or `None` when it changes nothing (an older snapshot that adds
+/// no parcel).
+fn merge_order(
+    existing: Option<Order>,
+    snapshot: &OrderSnapshot,
+    customer_id: &CustomerId,
+    refs: &[ShipmentRef],
+    now: DateTime<Utc>,
+) -> Option<Order> {
+    let stale = is_stale(
+        existing.as_ref().and_then(|o| o.source_updated_at),
+        snapshot.updated_at,
+    );
+    let mut order = match existing {
+        Some(existing) if stale => existing,
+        existing => Order {
+            id: snapshot.order_id(),
+            platform: snapshot.platform,
+            name: snapshot.name.clone(),
+            customer_id: Some(customer_id.clone()),
+            currency: snapshot.currency.clone(),
+            line_items: snapshot.line_items.clone(),
+            shipments: existing
+                .as_ref()
+                .map(|o| o.shipments.clone())
+                .unwrap_or_default(),
+            // A cancellation is final, whatever order the webhooks came in.
+            cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
+            created_at: snapshot.created_at,
+            source_updated_at: snapshot.updated_at,
+            updated_at: now,
+            version: existing.as_ref().map(|o| o.version).unwrap_or(0),
+        },
+    };
+    let added = merge_refs(&mut order.shipments, refs);
+    if stale && !added {
+        return None;
     }
-    Err(IngestError::Contention)
+    order.updated_at = now;
+    Some(order)
 }
 
 fn is_stale(stored: Option<DateTime<Utc>>, incoming: Option<DateTime<Utc>>) -> bool {
@@ -236,9 +268,9 @@ fn merge_refs(shipments: &mut Vec<ShipmentRef>, refs: &[ShipmentRef]) -> bool {
 }
 
 async fn upsert_customer(store: &dyn Store, incoming: Customer) -> Result<(), IngestError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = store.get_customer(&incoming.id).await?;
-        let (customer, expected) = match existing {
+    let incoming = &incoming;
+    optimistic::with_retries(move || async move {
+        let (customer, expected) = match store.get_customer(&incoming.id).await? {
             Some(mut existing) => {
                 let version = existing.version;
                 existing.merge_from(incoming.clone());
@@ -246,30 +278,27 @@ async fn upsert_customer(store: &dyn Store, incoming: Customer) -> Result<(), In
             }
             None => (incoming.clone(), None),
         };
-        match store.save_customer(&customer, expected).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Conflict | WriteError::Duplicate) => continue,
-            Err(WriteError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(IngestError::Contention)
+        store.save_customer(&customer, expected).await
+    })
+    .await?;
+    Ok(())
 }
 
 /// A fulfilment that arrives before its order gets a placeholder order listing its parcels; the
 /// order's own webhook fills in the rest.
 async fn add_shipments_to_order(
     store: &dyn Store,
-    id: &str,
+    id: &OrderId,
     platform: Provider,
     external_id: &str,
     refs: &[ShipmentRef],
     now: DateTime<Utc>,
 ) -> Result<(), IngestError> {
-    for _ in 0..MAX_ATTEMPTS {
+    optimistic::with_retries(move || async move {
         let existing = store.get_order(id).await?;
         let expected = existing.as_ref().map(|o| o.version);
         let mut order = existing.unwrap_or_else(|| Order {
-            id: id.to_string(),
+            id: id.clone(),
             platform,
             name: format!("#{external_id}"),
             customer_id: None,
@@ -286,13 +315,10 @@ async fn add_shipments_to_order(
             return Ok(());
         }
         order.updated_at = now;
-        match store.save_order(&order, expected).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Conflict | WriteError::Duplicate) => continue,
-            Err(WriteError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(IngestError::Contention)
+        store.save_order(&order, expected).await
+    })
+    .await?;
+    Ok(())
 }
 
 /// Ties each of a fulfilment's tracking numbers to the order, whichever came first.
@@ -302,59 +328,59 @@ async fn link_fulfillment(
     now: DateTime<Utc>,
 ) -> Result<Vec<ShipmentRef>, IngestError> {
     let link = OrderLink {
-        order_id: order_id(fulfillment.platform, &fulfillment.order_external_id),
+        order_id: OrderId::new(fulfillment.platform, &fulfillment.order_external_id),
         fulfillment_id: fulfillment.fulfillment_id.clone(),
         items: fulfillment.items.clone(),
     };
     let mut refs = Vec::with_capacity(fulfillment.tracking_numbers.len());
     for tracking in &fulfillment.tracking_numbers {
         let carrier = resolve_carrier(store, fulfillment.carrier.as_ref(), tracking).await?;
-        match carrier {
+        match &carrier {
             Some(carrier) => {
-                attach(store, &carrier, tracking, &link, now).await?;
-                if let Some(reported) = &fulfillment.status {
-                    let update = TrackingUpdate {
-                        provider: fulfillment.platform,
-                        carrier: carrier.clone(),
-                        tracking_number: tracking.clone(),
-                        delivery_id: None,
-                        events: vec![TrackingEvent {
-                            status: reported.status,
-                            reason: reported.reason,
-                            occurred_at: reported.at,
-                            description: String::new(),
-                            location: None,
-                            raw_code: format!(
-                                "{}:{}",
-                                fulfillment.platform.as_str(),
-                                reported.raw_code
-                            ),
-                        }],
-                        estimated_delivery: None,
-                    };
+                attach(store, carrier, tracking, &link, now).await?;
+                if let Some(update) = reported_status(fulfillment, carrier, tracking) {
                     apply_tracking_update(store, &update, now).await?;
                 }
-                refs.push(ShipmentRef {
-                    carrier: Some(carrier),
-                    tracking_number: tracking.clone(),
-                });
             }
             None => {
-                store
-                    .put_pending_link(&PendingLink {
-                        tracking_number: tracking.clone(),
-                        link: link.clone(),
-                        created_at: now,
-                    })
-                    .await?;
-                refs.push(ShipmentRef {
-                    carrier: None,
+                let pending = PendingLink {
                     tracking_number: tracking.clone(),
-                });
+                    link: link.clone(),
+                    created_at: now,
+                };
+                store.put_pending_link(&pending).await?;
             }
         }
+        refs.push(ShipmentRef {
+            carrier,
+            tracking_number: tracking.clone(),
+        });
     }
     Ok(refs)
+}
+
+/// A status the store itself reports for the parcel (Shopify's `shipment_status`), as an update.
+fn reported_status(
+    fulfillment: &FulfillmentSnapshot,
+    carrier: &CarrierSlug,
+    tracking: &TrackingNumber,
+) -> Option<TrackingUpdate> {
+    let reported = fulfillment.status.as_ref()?;
+    Some(TrackingUpdate {
+        provider: fulfillment.platform,
+        carrier: carrier.clone(),
+        tracking_number: tracking.clone(),
+        delivery_id: None,
+        events: vec![TrackingEvent {
+            status: reported.status,
+            reason: reported.reason,
+            occurred_at: reported.at,
+            description: String::new(),
+            location: None,
+            raw_code: format!("{}:{}", fulfillment.platform.as_str(), reported.raw_code),
+        }],
+        estimated_delivery: None,
+    })
 }
 
 /// The carrier a fulfilment's parcel is tracked under: the shipment already known under this
@@ -392,9 +418,8 @@ async fn attach(
     link: &OrderLink,
     now: DateTime<Utc>,
 ) -> Result<(), IngestError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = store.get_shipment(carrier, tracking).await?;
-        let (mut shipment, expected_version) = match existing {
+    optimistic::with_retries(move || async move {
+        let (mut shipment, expected_version) = match store.get_shipment(carrier, tracking).await? {
             Some(shipment) if shipment.order.as_ref() == Some(link) => return Ok(()),
             Some(shipment) => {
                 let version = shipment.version;
@@ -406,14 +431,10 @@ async fn attach(
         shipment.updated_at = now;
         let write = ShipmentWrite {
             expected_version,
-            dedupe_key: None,
-            consume_pending_link: false,
+            ..ShipmentWrite::default()
         };
-        match store.save_shipment(&shipment, write).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Conflict | WriteError::Duplicate) => continue,
-            Err(WriteError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(IngestError::Contention)
+        store.save_shipment(&shipment, write).await
+    })
+    .await?;
+    Ok(())
 }

@@ -1,47 +1,15 @@
 //! The records Doorstep keeps: shipments with their history, orders, customers.
 
 use crate::contact::{Contact, EmailAddress, PhoneNumber};
-use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, ShipmentKey, Token, TrackingNumber};
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::TimezoneSource;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Where an update came from (the webhook route's provider).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    #[serde(rename = "easypost")]
-    EasyPost,
-    #[serde(rename = "aftership")]
-    AfterShip,
-    Shippo,
-    #[serde(rename = "17track")]
-    SeventeenTrack,
-    Ups,
-    Generic,
-    Shopify,
-    #[serde(rename = "woocommerce")]
-    WooCommerce,
-    GenericStore,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EasyPost => "easypost",
-            Self::AfterShip => "aftership",
-            Self::Shippo => "shippo",
-            Self::SeventeenTrack => "17track",
-            Self::Ups => "ups",
-            Self::Generic => "generic",
-            Self::Shopify => "shopify",
-            Self::WooCommerce => "woocommerce",
-            Self::GenericStore => "generic-store",
-        }
-    }
-}
+/// Where an update came from (the webhook route's provider); declared in the registry.
+pub use crate::providers::registry::Provider;
 
 /// One scan or status change in a shipment's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +88,13 @@ impl TrackingUpdate {
         }
     }
 
+    pub fn key(&self) -> ShipmentKey {
+        ShipmentKey {
+            carrier: self.carrier.clone(),
+            tracking_number: self.tracking_number.clone(),
+        }
+    }
+
     /// The newest event time in the update, used to order estimated-delivery revisions.
     pub fn as_of(&self) -> Option<DateTime<Utc>> {
         self.events.iter().map(|e| e.occurred_at).max()
@@ -142,7 +117,7 @@ pub struct EstimatedDelivery {
 /// Which order (and which of its items) a parcel carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLink {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub fulfillment_id: Option<String>,
     #[serde(default)]
     pub items: Vec<ShippedItem>,
@@ -160,7 +135,7 @@ pub struct Shipment {
     pub carrier: CarrierSlug,
     pub tracking_number: TrackingNumber,
     /// Unguessable public id for the tracking page.
-    pub tracking_token: String,
+    pub tracking_token: Token,
     pub status: ShipmentStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<ExceptionReason>,
@@ -182,7 +157,7 @@ impl Shipment {
         Self {
             carrier,
             tracking_number,
-            tracking_token: crate::ids::random_token(),
+            tracking_token: Token::random(),
             status: ShipmentStatus::Pending,
             reason: None,
             status_at: None,
@@ -195,8 +170,15 @@ impl Shipment {
         }
     }
 
-    pub fn order_id(&self) -> Option<&str> {
-        self.order.as_ref().map(|o| o.order_id.as_str())
+    pub fn order_id(&self) -> Option<&OrderId> {
+        self.order.as_ref().map(|o| &o.order_id)
+    }
+
+    pub fn key(&self) -> ShipmentKey {
+        ShipmentKey {
+            carrier: self.carrier.clone(),
+            tracking_number: self.tracking_number.clone(),
+        }
     }
 }
 
@@ -222,13 +204,12 @@ pub struct ShipmentRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
-    /// `{platform}:{store's id}`, unique across stores.
-    pub id: String,
+    pub id: OrderId,
     pub platform: Provider,
     /// The number the customer sees (`#1001`).
     pub name: String,
     /// `None` only on a placeholder made for a fulfilment that arrived before its order.
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub currency: Option<String>,
     pub line_items: Vec<LineItem>,
     /// One order may ship as several parcels (split orders).
@@ -265,8 +246,7 @@ impl Default for Consents {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
-    /// `{platform}:{store's customer id}`, or `{platform}:order:{order id}` for a guest checkout.
-    pub id: String,
+    pub id: CustomerId,
     pub first_name: Option<String>,
     pub email: Option<Contact<EmailAddress>>,
     pub phone: Option<Contact<PhoneNumber>>,
@@ -283,7 +263,7 @@ pub struct Customer {
     #[serde(default)]
     pub marketing_suppressed_until: Option<DateTime<Utc>>,
     /// Unguessable id for the preferences page.
-    pub preferences_token: String,
+    pub preferences_token: Token,
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
     pub version: u64,

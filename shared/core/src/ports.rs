@@ -1,6 +1,6 @@
 //! Ports: what the domain needs from storage. Adapters live in `doorstep-aws` and `doorstep-embedded`.
 
-use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
 use crate::model::{Customer, Order, PendingLink, Shipment};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,7 +52,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Shipment>, StoreError>;
     /// Every shipment with this tracking number, whatever its carrier.
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError>;
-    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError>;
+    async fn get_shipment_by_token(&self, token: &Token) -> Result<Option<Shipment>, StoreError>;
     async fn save_shipment(
         &self,
         shipment: &Shipment,
@@ -67,18 +67,18 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<PendingLink>, StoreError>;
     async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError>;
 
-    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     async fn save_order(
         &self,
         order: &Order,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError>;
 
-    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError>;
     /// The customer a preferences link names (the token is unguessable and unique).
     async fn get_customer_by_preferences_token(
         &self,
-        token: &str,
+        token: &Token,
     ) -> Result<Option<Customer>, StoreError>;
     async fn save_customer(
         &self,

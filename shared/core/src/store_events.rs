@@ -1,7 +1,7 @@
 //! What stores tell Doorstep: order snapshots and fulfilments, before they are merged into records.
 
 use crate::contact::Contact;
-use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
 use crate::model::{normalize_locale, Consents, Customer, LineItem, Provider, ShippedItem};
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone;
@@ -46,13 +46,9 @@ pub struct OrderSnapshot {
 }
 
 impl OrderSnapshot {
-    pub fn order_id(&self) -> String {
-        order_id(self.platform, &self.external_id)
+    pub fn order_id(&self) -> OrderId {
+        OrderId::new(self.platform, &self.external_id)
     }
-}
-
-pub fn order_id(platform: Provider, external_id: &str) -> String {
-    format!("{}:{}", platform.as_str(), external_id)
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,8 +81,8 @@ impl CustomerSnapshot {
             .map(str::trim)
             .filter(|id| !id.is_empty() && *id != "0")
         {
-            Some(id) => format!("{}:{id}", platform.as_str()),
-            None => format!("{}:order:{order_external_id}", platform.as_str()),
+            Some(id) => CustomerId::of_store_customer(platform, id),
+            None => CustomerId::of_guest(platform, order_external_id),
         };
         let region = self.country_code.as_deref();
         let (zone, source) = timezone::resolve(
@@ -127,7 +123,7 @@ impl CustomerSnapshot {
             },
             tier: None,
             marketing_suppressed_until: None,
-            preferences_token: crate::ids::random_token(),
+            preferences_token: Token::random(),
             updated_at: now,
             version: 0,
         }
