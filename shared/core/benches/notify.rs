@@ -5,17 +5,20 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use doorstep_core::chrono::{NaiveDate, Utc};
 use doorstep_core::contact::Contact;
+use doorstep_core::ids::{CustomerId, Token};
 use doorstep_core::model::{Consents, Customer};
+use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::milestones::Milestone;
 use doorstep_core::notify::policy::{plan, Suppressions};
 use doorstep_core::notify::render::{ItemLine, MessageContext, Renderer};
-use doorstep_core::notify::settings::{Channel, NotifySettings};
+use doorstep_core::notify::settings::Channel;
+use doorstep_core::settings::Settings as NotifySettings;
 use doorstep_core::timezone::TimezoneSource;
 use std::hint::black_box;
 
 fn customer(locale: &str) -> Customer {
     Customer {
-        id: "shopify:1".into(),
+        id: CustomerId::parse("shopify:1").unwrap(),
         first_name: Some("Nok".into()),
         email: Some(Contact::email("nok@example.com")),
         phone: Some(Contact::phone("+66812345678", None)),
@@ -25,7 +28,7 @@ fn customer(locale: &str) -> Customer {
         consents: Consents::default(),
         tier: Some("Gold".into()),
         marketing_suppressed_until: None,
-        preferences_token: "p".repeat(32),
+        preferences_token: Token::random(),
         updated_at: Utc::now(),
         version: 1,
     }
@@ -89,7 +92,7 @@ fn decide_and_render(c: &mut Criterion) {
             group.bench_function("decide_and_render_all_channels", |b| {
                 b.iter(|| {
                     let decisions = plan(
-                        black_box(milestone),
+                        black_box(Message::from(milestone)),
                         &who,
                         Suppressions::default(),
                         &settings,
@@ -99,7 +102,13 @@ fn decide_and_render(c: &mut Criterion) {
                         .into_iter()
                         .map(|(channel, _)| {
                             renderer
-                                .render(milestone, channel, &who.locale, "en", black_box(&context))
+                                .render(
+                                    Message::from(milestone),
+                                    channel,
+                                    &who.locale,
+                                    "en",
+                                    black_box(&context),
+                                )
                                 .unwrap()
                         })
                         .collect::<Vec<_>>()
@@ -109,7 +118,7 @@ fn decide_and_render(c: &mut Criterion) {
                 b.iter(|| {
                     renderer
                         .render(
-                            milestone,
+                            Message::from(milestone),
                             Channel::Sms,
                             &who.locale,
                             "en",

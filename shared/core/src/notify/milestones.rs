@@ -1,56 +1,31 @@
 //! Which customer-facing milestones a change to a shipment or order reached.
 //! Pure: the notifier feeds it the old and new images of a stream record.
 
+use super::keys::{About, Occasion};
+use super::messages::Message;
 use crate::model::{Order, Shipment};
+use crate::names::named_enum;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::local_date;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
-use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Milestone {
-    OrderConfirmed,
-    Shipped,
-    Delayed,
-    OutForDelivery,
-    FailedAttempt,
-    AvailableForPickup,
-    Delivered,
-    ReturnToSender,
+named_enum! {
+    "snake_case";
+    /// A point in an order's journey the customer hears about.
+    pub enum Milestone {
+        OrderConfirmed,
+        Shipped,
+        Delayed,
+        OutForDelivery,
+        FailedAttempt,
+        AvailableForPickup,
+        Delivered,
+        ReturnToSender,
+    }
 }
 
 impl Milestone {
-    pub const ALL: [Milestone; 8] = [
-        Self::OrderConfirmed,
-        Self::Shipped,
-        Self::Delayed,
-        Self::OutForDelivery,
-        Self::FailedAttempt,
-        Self::AvailableForPickup,
-        Self::Delivered,
-        Self::ReturnToSender,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrderConfirmed => "order_confirmed",
-            Self::Shipped => "shipped",
-            Self::Delayed => "delayed",
-            Self::OutForDelivery => "out_for_delivery",
-            Self::FailedAttempt => "failed_attempt",
-            Self::AvailableForPickup => "available_for_pickup",
-            Self::Delivered => "delivered",
-            Self::ReturnToSender => "return_to_sender",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|m| m.as_str() == raw)
-    }
-
     /// How far along the journey: a deferred message is dropped once a later milestone happened.
     pub fn journey_rank(self) -> u8 {
         match self {
@@ -66,19 +41,12 @@ impl Milestone {
     }
 }
 
-impl fmt::Display for Milestone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A milestone a shipment reached, with the key that makes its messages unique:
-/// `{carrier}#{tracking}#{milestone}` (plus the attempt number for failed attempts, the new
-/// date for delays), to which the channel is appended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A milestone a shipment or order reached, as the occasion its messages are keyed by (with the
+/// attempt number for failed attempts, the new date for delays).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reached {
     pub milestone: Milestone,
-    pub key: String,
+    pub occasion: Occasion,
 }
 
 /// The milestone a shipment's current status stands for, if any.
@@ -123,13 +91,10 @@ pub fn shipment_milestones(old: Option<&Shipment>, new: &Shipment, zone: Tz) -> 
         return Vec::new();
     };
     let old = old.filter(|o| o.order.is_some());
-    let base = format!("{}#{}", new.carrier, new.tracking_number);
-    let key = |milestone: Milestone, suffix: Option<String>| Reached {
+    let about = About::Shipment(new.key());
+    let key = |milestone: Milestone, detail: Option<String>| Reached {
         milestone,
-        key: match suffix {
-            Some(s) => format!("{base}#{}-{s}", milestone.as_str()),
-            None => format!("{base}#{}", milestone.as_str()),
-        },
+        occasion: Occasion::new(about.clone(), milestone.into(), detail),
     };
     let mut reached = Vec::new();
     let status_changed = old.is_none_or(|o| o.status != new.status || o.reason != new.reason);
@@ -203,7 +168,7 @@ pub fn order_milestones(old: Option<&Order>, new: &Order) -> Vec<Reached> {
     }
     vec![Reached {
         milestone: Milestone::OrderConfirmed,
-        key: format!("{}#order_confirmed", new.id),
+        occasion: Occasion::new(About::Order(new.id.clone()), Message::OrderConfirmed, None),
     }]
 }
 

@@ -3,6 +3,8 @@
 //! the local runner supply the clock, the records and the channels.
 
 pub mod feedback;
+pub mod keys;
+pub mod messages;
 pub mod milestones;
 pub mod policy;
 pub mod ports;

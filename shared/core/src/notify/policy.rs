@@ -1,25 +1,13 @@
 //! Per milestone and channel: send now, defer until a time, or suppress with a reason. Pure.
 
-use super::milestones::Milestone;
-use super::settings::{Channel, NotifySettings, QuietHours};
+pub use super::messages::Kind;
+use super::messages::Message;
+use super::settings::{Channel, QuietHours};
 use crate::model::Customer;
+use crate::settings::Settings;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Shipping milestones, delivery choices, account notices: sent unless the customer opted out.
-    Transactional,
-    /// Recommendations, review requests, reminders: only with consent for that channel.
-    Marketing,
-}
-
-pub fn kind_of(_milestone: Milestone) -> Kind {
-    // Every shipping milestone is transactional; marketing messages come from other features.
-    Kind::Transactional
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -92,7 +80,7 @@ fn consent_reason(
 }
 
 /// The customer's zone, or the merchant's when the stored one is not a zone.
-pub fn zone(customer: &Customer, settings: &NotifySettings) -> Tz {
+pub fn zone(customer: &Customer, settings: &Settings) -> Tz {
     crate::timezone::parse_zone(&customer.timezone)
         .or_else(|| crate::timezone::parse_zone(&settings.default_timezone))
         .unwrap_or(Tz::UTC)
@@ -104,7 +92,7 @@ pub fn decide(
     channel: Channel,
     customer: &Customer,
     suppressions: Suppressions,
-    settings: &NotifySettings,
+    settings: &Settings,
     now: DateTime<Utc>,
 ) -> Decision {
     if let Some(reason) = unreachable_reason(channel, customer, suppressions)
@@ -126,17 +114,18 @@ pub fn decide(
     Decision::Send
 }
 
-/// Every channel's decision for a milestone: the merchant's channels for it, plus the other channel
-/// as a fallback when a chosen one cannot reach the customer at all.
+/// Every channel's decision for a message: the merchant's channels for it, plus the other channel
+/// as a fallback when a chosen one cannot reach the customer at all. The message's kind decides
+/// what consent it needs.
 pub fn plan(
-    milestone: Milestone,
+    message: Message,
     customer: &Customer,
     suppressions: Suppressions,
-    settings: &NotifySettings,
+    settings: &Settings,
     now: DateTime<Utc>,
 ) -> Vec<(Channel, Decision)> {
-    let kind = kind_of(milestone);
-    let chosen = settings.channels_for(milestone);
+    let kind = message.kind();
+    let chosen = settings.channels_for(message);
     let mut plan: Vec<(Channel, Decision)> = chosen
         .iter()
         .map(|&c| (c, decide(kind, c, customer, suppressions, settings, now)))

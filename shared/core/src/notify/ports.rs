@@ -1,9 +1,12 @@
 //! What the notifier needs from storage and from the channels. Adapters: DynamoDB + SNS/SES
 //! (`doorstep-aws`), SQLite + a file outbox (`doorstep-embedded`).
 
+use super::keys::MessageKey;
+use super::messages::{Kind, Message};
 use super::milestones::Milestone;
-use super::policy::{Kind, Suppressions};
+use super::policy::Suppressions;
 use super::settings::Channel;
+use crate::ids::{CustomerId, OrderId, TrackingNumber};
 use crate::ports::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,9 +34,10 @@ pub enum State {
 
 /// One decision, as the message log keeps it (and `GET /api/outbox` shows it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredLogEntry")]
 pub struct LogEntry {
-    pub key: String,
-    pub customer_id: String,
+    pub key: MessageKey,
+    pub customer_id: CustomerId,
     pub channel: Channel,
     /// Address or number; `None` when the customer has none on that channel.
     pub to: Option<String>,
@@ -41,9 +45,12 @@ pub struct LogEntry {
     pub body: Option<String>,
     pub html: Option<String>,
     pub kind: Kind,
-    pub milestone: Milestone,
-    pub order_id: Option<String>,
-    pub tracking_number: Option<String>,
+    /// Which message it is (`shipped`, `order_confirmed`, …).
+    pub message: Message,
+    /// The shipping milestone it announces, for shipping messages.
+    pub milestone: Option<Milestone>,
+    pub order_id: Option<OrderId>,
+    pub tracking_number: Option<TrackingNumber>,
     pub locale: String,
     pub state: State,
     pub send_after: Option<DateTime<Utc>>,
@@ -52,18 +59,61 @@ pub struct LogEntry {
     pub at: DateTime<Utc>,
 }
 
-/// A message held back (quiet hours), to be decided again when due.
+/// A log entry as stored, including those written before entries named their message (then the
+/// milestone names it).
+#[derive(Deserialize)]
+struct StoredLogEntry {
+    key: MessageKey,
+    customer_id: CustomerId,
+    channel: Channel,
+    to: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+    html: Option<String>,
+    kind: Kind,
+    message: Option<Message>,
+    milestone: Option<Milestone>,
+    order_id: Option<OrderId>,
+    tracking_number: Option<TrackingNumber>,
+    locale: String,
+    state: State,
+    send_after: Option<DateTime<Utc>>,
+    reason: Option<String>,
+    provider_message_id: Option<String>,
+    at: DateTime<Utc>,
+}
+
+impl From<StoredLogEntry> for LogEntry {
+    fn from(stored: StoredLogEntry) -> Self {
+        Self {
+            message: stored.message.unwrap_or(stored.key.occasion.message),
+            key: stored.key,
+            customer_id: stored.customer_id,
+            channel: stored.channel,
+            to: stored.to,
+            subject: stored.subject,
+            body: stored.body,
+            html: stored.html,
+            kind: stored.kind,
+            milestone: stored.milestone,
+            order_id: stored.order_id,
+            tracking_number: stored.tracking_number,
+            locale: stored.locale,
+            state: stored.state,
+            send_after: stored.send_after,
+            reason: stored.reason,
+            provider_message_id: stored.provider_message_id,
+            at: stored.at,
+        }
+    }
+}
+
+/// A message held back (quiet hours, or a claim another worker holds), to be decided again, from
+/// fresh records, when due. Its key says what it is about, which message and which channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deferred {
-    /// The idempotency key, channel included.
-    pub key: String,
+    pub key: MessageKey,
     pub due: DateTime<Utc>,
-    pub channel: Channel,
-    pub milestone: Milestone,
-    /// Where the milestone came from: a shipment (`carrier`, `tracking_number`) or an order.
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
-    pub order_id: Option<String>,
     /// Failed attempts to carry it out so far; after a few it is set aside as a dead letter.
     #[serde(default)]
     pub attempts: u32,
@@ -95,7 +145,7 @@ pub trait NotifyStore: Send + Sync {
     /// if a previous holder's lease expired without completing.
     async fn claim(
         &self,
-        key: &str,
+        key: &MessageKey,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError>;
@@ -104,12 +154,12 @@ pub trait NotifyStore: Send + Sync {
     /// right after a provider accepted the message cannot send it again.
     async fn finish(
         &self,
-        key: &str,
+        key: &MessageKey,
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Gives a claim back after a failed send, so the retry can take it at once.
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    async fn release(&self, key: &MessageKey) -> Result<(), StoreError>;
     async fn log(&self, entry: &LogEntry) -> Result<(), StoreError>;
     async fn defer(&self, deferred: &Deferred) -> Result<(), StoreError>;
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Deferred>, StoreError>;

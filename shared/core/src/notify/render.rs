@@ -1,214 +1,14 @@
-//! Message rendering: minijinja templates per milestone, channel and locale (English and Thai
-//! built in), overridable file by file from the merchant's template directory.
+//! Message rendering: minijinja templates per message, channel and locale (English and Thai
+//! built in, embedded from `shared/core/templates` at build time), overridable file by file from
+//! the merchant's template directory.
 
-use super::milestones::Milestone;
+use super::messages::Message;
 use super::settings::Channel;
 use super::sms;
 use chrono::{Datelike, NaiveDate};
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// The built-in templates: `{locale}/{milestone}.{subject|sms|email}.j2` and the email layouts.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "email.html.j2",
-        include_str!("../../templates/email.html.j2"),
-    ),
-    ("email.txt.j2", include_str!("../../templates/email.txt.j2")),
-    (
-        "en/available_for_pickup.email.j2",
-        include_str!("../../templates/en/available_for_pickup.email.j2"),
-    ),
-    (
-        "en/available_for_pickup.sms.j2",
-        include_str!("../../templates/en/available_for_pickup.sms.j2"),
-    ),
-    (
-        "en/available_for_pickup.subject.j2",
-        include_str!("../../templates/en/available_for_pickup.subject.j2"),
-    ),
-    (
-        "en/delayed.email.j2",
-        include_str!("../../templates/en/delayed.email.j2"),
-    ),
-    (
-        "en/delayed.sms.j2",
-        include_str!("../../templates/en/delayed.sms.j2"),
-    ),
-    (
-        "en/delayed.subject.j2",
-        include_str!("../../templates/en/delayed.subject.j2"),
-    ),
-    (
-        "en/delivered.email.j2",
-        include_str!("../../templates/en/delivered.email.j2"),
-    ),
-    (
-        "en/delivered.sms.j2",
-        include_str!("../../templates/en/delivered.sms.j2"),
-    ),
-    (
-        "en/delivered.subject.j2",
-        include_str!("../../templates/en/delivered.subject.j2"),
-    ),
-    (
-        "en/failed_attempt.email.j2",
-        include_str!("../../templates/en/failed_attempt.email.j2"),
-    ),
-    (
-        "en/failed_attempt.sms.j2",
-        include_str!("../../templates/en/failed_attempt.sms.j2"),
-    ),
-    (
-        "en/failed_attempt.subject.j2",
-        include_str!("../../templates/en/failed_attempt.subject.j2"),
-    ),
-    (
-        "en/order_confirmed.email.j2",
-        include_str!("../../templates/en/order_confirmed.email.j2"),
-    ),
-    (
-        "en/order_confirmed.sms.j2",
-        include_str!("../../templates/en/order_confirmed.sms.j2"),
-    ),
-    (
-        "en/order_confirmed.subject.j2",
-        include_str!("../../templates/en/order_confirmed.subject.j2"),
-    ),
-    (
-        "en/out_for_delivery.email.j2",
-        include_str!("../../templates/en/out_for_delivery.email.j2"),
-    ),
-    (
-        "en/out_for_delivery.sms.j2",
-        include_str!("../../templates/en/out_for_delivery.sms.j2"),
-    ),
-    (
-        "en/out_for_delivery.subject.j2",
-        include_str!("../../templates/en/out_for_delivery.subject.j2"),
-    ),
-    (
-        "en/return_to_sender.email.j2",
-        include_str!("../../templates/en/return_to_sender.email.j2"),
-    ),
-    (
-        "en/return_to_sender.sms.j2",
-        include_str!("../../templates/en/return_to_sender.sms.j2"),
-    ),
-    (
-        "en/return_to_sender.subject.j2",
-        include_str!("../../templates/en/return_to_sender.subject.j2"),
-    ),
-    (
-        "en/shipped.email.j2",
-        include_str!("../../templates/en/shipped.email.j2"),
-    ),
-    (
-        "en/shipped.sms.j2",
-        include_str!("../../templates/en/shipped.sms.j2"),
-    ),
-    (
-        "en/shipped.subject.j2",
-        include_str!("../../templates/en/shipped.subject.j2"),
-    ),
-    (
-        "th/available_for_pickup.email.j2",
-        include_str!("../../templates/th/available_for_pickup.email.j2"),
-    ),
-    (
-        "th/available_for_pickup.sms.j2",
-        include_str!("../../templates/th/available_for_pickup.sms.j2"),
-    ),
-    (
-        "th/available_for_pickup.subject.j2",
-        include_str!("../../templates/th/available_for_pickup.subject.j2"),
-    ),
-    (
-        "th/delayed.email.j2",
-        include_str!("../../templates/th/delayed.email.j2"),
-    ),
-    (
-        "th/delayed.sms.j2",
-        include_str!("../../templates/th/delayed.sms.j2"),
-    ),
-    (
-        "th/delayed.subject.j2",
-        include_str!("../../templates/th/delayed.subject.j2"),
-    ),
-    (
-        "th/delivered.email.j2",
-        include_str!("../../templates/th/delivered.email.j2"),
-    ),
-    (
-        "th/delivered.sms.j2",
-        include_str!("../../templates/th/delivered.sms.j2"),
-    ),
-    (
-        "th/delivered.subject.j2",
-        include_str!("../../templates/th/delivered.subject.j2"),
-    ),
-    (
-        "th/failed_attempt.email.j2",
-        include_str!("../../templates/th/failed_attempt.email.j2"),
-    ),
-    (
-        "th/failed_attempt.sms.j2",
-        include_str!("../../templates/th/failed_attempt.sms.j2"),
-    ),
-    (
-        "th/failed_attempt.subject.j2",
-        include_str!("../../templates/th/failed_attempt.subject.j2"),
-    ),
-    (
-        "th/order_confirmed.email.j2",
-        include_str!("../../templates/th/order_confirmed.email.j2"),
-    ),
-    (
-        "th/order_confirmed.sms.j2",
-        include_str!("../../templates/th/order_confirmed.sms.j2"),
-    ),
-    (
-        "th/order_confirmed.subject.j2",
-        include_str!("../../templates/th/order_confirmed.subject.j2"),
-    ),
-    (
-        "th/out_for_delivery.email.j2",
-        include_str!("../../templates/th/out_for_delivery.email.j2"),
-    ),
-    (
-        "th/out_for_delivery.sms.j2",
-        include_str!("../../templates/th/out_for_delivery.sms.j2"),
-    ),
-    (
-        "th/out_for_delivery.subject.j2",
-        include_str!("../../templates/th/out_for_delivery.subject.j2"),
-    ),
-    (
-        "th/return_to_sender.email.j2",
-        include_str!("../../templates/th/return_to_sender.email.j2"),
-    ),
-    (
-        "th/return_to_sender.sms.j2",
-        include_str!("../../templates/th/return_to_sender.sms.j2"),
-    ),
-    (
-        "th/return_to_sender.subject.j2",
-        include_str!("../../templates/th/return_to_sender.subject.j2"),
-    ),
-    (
-        "th/shipped.email.j2",
-        include_str!("../../templates/th/shipped.email.j2"),
-    ),
-    (
-        "th/shipped.sms.j2",
-        include_str!("../../templates/th/shipped.sms.j2"),
-    ),
-    (
-        "th/shipped.subject.j2",
-        include_str!("../../templates/th/shipped.subject.j2"),
-    ),
-];
 
 /// Locales with built-in templates; others fall back to their language, then the merchant default.
 pub const LOCALES: &[&str] = &["en", "th"];
@@ -217,6 +17,8 @@ pub const LOCALES: &[&str] = &["en", "th"];
 #[error("template {template} failed: {detail}")]
 pub struct RenderError {
     pub template: String,
+    /// There is no such template (in that environment).
+    pub missing: bool,
     pub detail: String,
 }
 
@@ -310,25 +112,17 @@ pub fn template_locale(locale: &str, fallback: &str) -> &'static str {
 impl Renderer {
     /// `override_dir` holds merchant templates with the same relative names as the built-in ones.
     pub fn new(override_dir: Option<PathBuf>, max_segments: usize) -> Self {
-        let builtin_source = |name: &str| {
-            BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, source)| source.to_string())
-        };
         let mut builtin = Environment::new();
-        builtin.set_loader(move |name| Ok(builtin_source(name)));
         set_escaping(&mut builtin);
+        load_builtin_templates(&mut builtin);
         let merchant = override_dir.map(|dir| {
             let mut env = Environment::new();
             env.set_loader(move |name| {
-                // Names are ours (locale/milestone/kind), never user input; still refuse escapes.
-                if !name.contains("..") {
-                    if let Ok(source) = std::fs::read_to_string(dir.join(name)) {
-                        return Ok(Some(source));
-                    }
+                // Names are ours (locale/message/part), never user input; still refuse escapes.
+                if name.contains("..") {
+                    return Ok(None);
                 }
-                Ok(builtin_source(name))
+                Ok(std::fs::read_to_string(dir.join(name)).ok())
             });
             set_escaping(&mut env);
             env
@@ -346,6 +140,8 @@ impl Renderer {
         if let Some(merchant) = &self.merchant {
             match render_with(merchant, name, context) {
                 Ok(text) => return Ok(text),
+                // No override for this one: the built-in template is the merchant's choice.
+                Err(RenderError { missing: true, .. }) => {}
                 Err(e) => tracing::error!(
                     template = name,
                     error = %e.detail,
@@ -358,29 +154,30 @@ impl Renderer {
 
     pub fn render(
         &self,
-        milestone: Milestone,
+        message: Message,
         channel: Channel,
         locale: &str,
         fallback_locale: &str,
-        message: &MessageContext,
+        facts: &MessageContext,
     ) -> Result<Rendered, RenderError> {
         let lang = template_locale(locale, fallback_locale);
-        let mut values = serde_json::to_value(message).map_err(|e| RenderError {
+        let mut values = serde_json::to_value(facts).map_err(|e| RenderError {
             template: "context".into(),
+            missing: false,
             detail: e.to_string(),
         })?;
-        values["estimated_delivery"] = message
+        values["estimated_delivery"] = facts
             .estimated_delivery
             .map(|d| format_date(d, lang))
             .into();
-        values["estimated_delivery_short"] = message
+        values["estimated_delivery_short"] = facts
             .estimated_delivery
             .map(|d| format_date_short(d, lang))
             .into();
         values["lang"] = lang.into();
         values["t"] = serde_json::to_value(phrases(lang)).unwrap_or_default();
         let context = minijinja::Value::from(minijinja::value::Serde(&values));
-        let path = |kind: &str| format!("{lang}/{}.{kind}.j2", milestone.as_str());
+        let path = |part: &str| format!("{lang}/{}.{part}.j2", message.as_str());
         match channel {
             Channel::Sms => {
                 let body = sms::fit(
@@ -405,6 +202,15 @@ impl Renderer {
     }
 }
 
+/// Adds the templates embedded from `shared/core/templates` at build time.
+#[allow(
+    clippy::expect_used,
+    reason = "Doorstep's own templates, compiled in; every one is rendered by the tests, so a syntax error cannot ship"
+)]
+pub(crate) fn load_builtin_templates(mut env: &mut Environment<'static>) {
+    minijinja_embed::load_templates!(&mut env);
+}
+
 fn set_escaping(env: &mut Environment<'static>) {
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html.j2") {
@@ -422,6 +228,7 @@ fn render_with(
 ) -> Result<String, RenderError> {
     let error = |e: minijinja::Error| RenderError {
         template: name.to_string(),
+        missing: e.kind() == minijinja::ErrorKind::TemplateNotFound,
         detail: e.to_string(),
     };
     let template = env.get_template(name).map_err(error)?;

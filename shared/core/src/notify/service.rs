@@ -1,20 +1,24 @@
-//! The notifier: for each change, the milestones it reached, then per channel the policy's
-//! decision, carried out exactly once through an idempotency record:
+//! The notifier: for each change, the occasions it brought about (milestones reached), then per
+//! channel the policy's decision, carried out exactly once through an idempotency record:
 //! claim (in progress, with a lease) -> render -> send -> finish. A failed send releases the
 //! claim and returns an error, so the change is retried. A claim still held by another worker
 //! (perhaps one that crashed mid-send) is never skipped: the message is deferred until the
 //! lease ends and decided again then.
 
-use super::milestones::{order_milestones, shipment_milestones, superseded, Milestone, Reached};
-use super::policy::{self, kind_of, Decision, Kind};
+use super::keys::{About, MessageKey, Occasion};
+use super::messages::{Kind, Message};
+use super::milestones::{order_milestones, shipment_milestones, superseded, Milestone};
+use super::policy::{self, Decision};
 use super::ports::{
     Channels, Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore, Outgoing, SendError,
     State,
 };
 use super::render::{ItemLine, MessageContext, RenderError, Rendered, Renderer};
-use super::settings::{Channel, NotifySettings};
+use super::settings::Channel;
+use crate::ids::OrderId;
 use crate::model::{Customer, Order, Shipment};
 use crate::ports::{Store, StoreError};
+use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use chrono::{DateTime, Duration, Utc};
 
@@ -54,7 +58,7 @@ impl NotifyError {
     }
 }
 
-/// Seconds to wait before the `attempt`-th retry: 1, 2, 4, … up to five minutes.
+/// Seconds to wait before the `attempt`-th retry: 1, 2, 4, … up to about four minutes.
 pub fn backoff_secs(attempt: u32) -> i64 {
     1_i64 << attempt.saturating_sub(1).min(8)
 }
@@ -68,23 +72,42 @@ pub struct Summary {
     pub skipped: usize,
 }
 
+impl Summary {
+    pub fn add(&mut self, more: Summary) {
+        self.sent += more.sent;
+        self.deferred += more.deferred;
+        self.suppressed += more.suppressed;
+        self.skipped += more.skipped;
+    }
+}
+
 pub struct Notifier<'a> {
     pub store: &'a dyn Store,
     pub notify: &'a dyn NotifyStore,
     pub channels: &'a dyn Channels,
     pub dead_letters: &'a dyn DeadLetters,
     pub renderer: &'a Renderer,
-    pub settings: &'a NotifySettings,
+    pub settings: &'a Settings,
 }
 
-/// Everything one milestone's messages are about.
+/// Everything one occasion's messages are about.
 struct Subject<'s> {
-    reached: Reached,
+    occasion: Occasion,
     customer: &'s Customer,
     order: &'s Order,
     shipment: Option<&'s Shipment>,
     /// The order's other parcels not delivered yet (split orders).
     parcels_remaining: usize,
+}
+
+impl Subject<'_> {
+    fn message(&self) -> Message {
+        self.occasion.message
+    }
+
+    fn key(&self, channel: Channel) -> MessageKey {
+        self.occasion.on(channel)
+    }
 }
 
 impl Notifier<'_> {
@@ -107,6 +130,7 @@ impl Notifier<'_> {
         self.process_change(change, true, now).await
     }
 
+    #[tracing::instrument(name = "notify", skip_all)]
     async fn process_change(
         &self,
         change: &Change,
@@ -116,89 +140,116 @@ impl Notifier<'_> {
         let mut summary = Summary::default();
         match change {
             Change::Shipment { old, new } => {
-                let Some(order_id) = new.order_id() else {
-                    return Ok(summary);
-                };
-                let Some((order, customer)) = self.order_and_customer(order_id).await? else {
-                    return Ok(summary);
-                };
-                let zone = policy::zone(&customer, self.settings);
-                let reached = shipment_milestones(old.as_deref(), new, zone);
-                if reached.is_empty() {
-                    return Ok(summary);
-                }
-                let parcels_remaining = self.parcels_remaining(&order, new).await?;
-                let current = match late {
-                    true => {
-                        self.store
-                            .get_shipment(&new.carrier, &new.tracking_number)
-                            .await?
-                    }
-                    false => None,
-                };
-                for reached in reached {
-                    let overtaken = current
-                        .as_ref()
-                        .is_some_and(|now_| superseded(reached.milestone, now_));
-                    let subject = Subject {
-                        reached,
-                        customer: &customer,
-                        order: &order,
-                        shipment: Some(new),
-                        parcels_remaining,
-                    };
-                    if overtaken {
-                        for channel in self.settings.channels_for(subject.reached.milestone) {
-                            let reason = "superseded by a later milestone";
-                            self.suppress(&subject, channel, reason, now, &mut summary)
-                                .await?;
-                        }
-                        continue;
-                    }
-                    self.milestone(&subject, now, &mut summary).await?;
-                }
+                self.shipment_changed(old.as_deref(), new, late, now, &mut summary)
+                    .await?
             }
             Change::Order { old, new } => {
-                let Some((order, customer)) = self.order_and_customer(&new.id).await? else {
-                    return Ok(summary);
-                };
-                for reached in order_milestones(old.as_deref(), new) {
-                    let subject = Subject {
-                        reached,
-                        customer: &customer,
-                        order: &order,
-                        shipment: None,
-                        parcels_remaining: 0,
-                    };
-                    self.milestone(&subject, now, &mut summary).await?;
-                }
-                // Parcels linked while the order was only a placeholder had nobody to tell yet.
-                let was_placeholder = old.as_ref().is_some_and(|o| o.customer_id.is_none());
-                if was_placeholder {
-                    let zone = policy::zone(&customer, self.settings);
-                    for shipment in self.order_shipments(&order).await? {
-                        let parcels_remaining = self.parcels_remaining(&order, &shipment).await?;
-                        for reached in shipment_milestones(None, &shipment, zone) {
-                            let subject = Subject {
-                                reached,
-                                customer: &customer,
-                                order: &order,
-                                shipment: Some(&shipment),
-                                parcels_remaining,
-                            };
-                            self.milestone(&subject, now, &mut summary).await?;
-                        }
-                    }
-                }
+                self.order_changed(old.as_deref(), new, now, &mut summary)
+                    .await?
             }
         }
         Ok(summary)
+    }
+
+    async fn shipment_changed(
+        &self,
+        old: Option<&Shipment>,
+        new: &Shipment,
+        late: bool,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let Some(order_id) = new.order_id() else {
+            return Ok(());
+        };
+        let Some((order, customer)) = self.order_and_customer(order_id).await? else {
+            return Ok(());
+        };
+        let zone = policy::zone(&customer, self.settings);
+        let reached = shipment_milestones(old, new, zone);
+        if reached.is_empty() {
+            return Ok(());
+        }
+        let parcels_remaining = self.parcels_remaining(&order, new).await?;
+        let current = match late {
+            true => {
+                self.store
+                    .get_shipment(&new.carrier, &new.tracking_number)
+                    .await?
+            }
+            false => None,
+        };
+        for reached in reached {
+            let overtaken = current
+                .as_ref()
+                .is_some_and(|now_| superseded(reached.milestone, now_));
+            let subject = Subject {
+                occasion: reached.occasion,
+                customer: &customer,
+                order: &order,
+                shipment: Some(new),
+                parcels_remaining,
+            };
+            if overtaken {
+                for channel in self.settings.channels_for(subject.message()) {
+                    let reason = "superseded by a later milestone";
+                    self.suppress(&subject, channel, reason, now, summary)
+                        .await?;
+                }
+                continue;
+            }
+            self.notify_occasion(&subject, now, summary).await?;
+        }
+        Ok(())
+    }
+
+    async fn order_changed(
+        &self,
+        old: Option<&Order>,
+        new: &Order,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let Some((order, customer)) = self.order_and_customer(&new.id).await? else {
+            return Ok(());
+        };
+        for reached in order_milestones(old, new) {
+            let subject = Subject {
+                occasion: reached.occasion,
+                customer: &customer,
+                order: &order,
+                shipment: None,
+                parcels_remaining: 0,
+            };
+            self.notify_occasion(&subject, now, summary).await?;
+        }
+        // Parcels linked while the order was only a placeholder had nobody to tell yet.
+        let was_placeholder = old.is_some_and(|o| o.customer_id.is_none());
+        if !was_placeholder {
+            return Ok(());
+        }
+        let zone = policy::zone(&customer, self.settings);
+        for shipment in self.order_shipments(&order).await? {
+            let parcels_remaining = self.parcels_remaining(&order, &shipment).await?;
+            for reached in shipment_milestones(None, &shipment, zone) {
+                let subject = Subject {
+                    occasion: reached.occasion,
+                    customer: &customer,
+                    order: &order,
+                    shipment: Some(&shipment),
+                    parcels_remaining,
+                };
+                self.notify_occasion(&subject, now, summary).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends what was held back and is now due, unless a later milestone overtook it. A due send
     /// that fails for a reason of its own is retried later and, after [`MAX_DUE_ATTEMPTS`], set
     /// aside as a dead letter: it never holds up the others. A passing failure (storage or a
     /// channel down) stops the run; everything left stays due for the next one.
+    #[tracing::instrument(name = "deferred_sends", skip_all)]
     pub async fn process_due(&self, now: DateTime<Utc>) -> Result<Summary, NotifyError> {
         let mut summary = Summary::default();
         for deferred in self.notify.due(now, 100).await? {
@@ -218,12 +269,13 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), NotifyError> {
         let attempts = deferred.attempts.saturating_add(1);
+        let key = deferred.key.redacted();
         self.notify.remove_deferred(deferred).await?;
         if attempts >= MAX_DUE_ATTEMPTS {
-            tracing::error!(attempts, error = %error, "deferred send failed for good; set aside");
+            tracing::error!(%key, attempts, error = %error, "deferred send failed for good; set aside");
             let letter = DeadLetter {
                 source: "deferred_send".into(),
-                reference: deferred.key.clone(),
+                reference: deferred.key.to_string(),
                 error: error.to_string(),
                 attempts,
                 payload: serde_json::to_value(deferred).unwrap_or_default(),
@@ -231,7 +283,7 @@ impl Notifier<'_> {
             };
             return Ok(self.dead_letters.set_aside(&letter).await?);
         }
-        tracing::warn!(attempts, error = %error, "deferred send failed; will retry");
+        tracing::warn!(%key, attempts, error = %error, "deferred send failed; will retry");
         let retry = Deferred {
             due: crate::bounds::later(now, Duration::seconds(backoff_secs(attempts))),
             attempts,
@@ -240,88 +292,74 @@ impl Notifier<'_> {
         Ok(self.notify.defer(&retry).await?)
     }
 
+    /// Decides a deferred message again from fresh records.
     async fn one_due(
         &self,
         deferred: &Deferred,
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
-        let shipment = match (&deferred.carrier, &deferred.tracking_number) {
-            (Some(carrier), Some(tracking)) => {
-                let (Some(carrier), Some(tracking)) = (
-                    crate::ids::CarrierSlug::parse(carrier),
-                    crate::ids::TrackingNumber::parse(tracking),
-                ) else {
-                    return Ok(());
-                };
-                self.store.get_shipment(&carrier, &tracking).await?
+        let occasion = &deferred.key.occasion;
+        let shipment = match &occasion.about {
+            About::Shipment(key) => {
+                self.store
+                    .get_shipment(&key.carrier, &key.tracking_number)
+                    .await?
             }
-            _ => None,
+            About::Order(_) => None,
         };
-        let order_id = shipment
-            .as_ref()
-            .and_then(|s| s.order_id().map(str::to_string))
-            .or(deferred.order_id.clone());
+        let order_id = match (&occasion.about, &shipment) {
+            (About::Order(id), _) => Some(id.clone()),
+            (About::Shipment(_), Some(shipment)) => shipment.order_id().cloned(),
+            (About::Shipment(_), None) => None,
+        };
         let Some(order_id) = order_id else {
             return Ok(());
         };
         let Some((order, customer)) = self.order_and_customer(&order_id).await? else {
             return Ok(());
         };
-        let reached_key = deferred
-            .key
-            .rsplit_once('#')
-            .map(|(k, _)| k.to_string())
-            .unwrap_or_default();
         let parcels_remaining = match &shipment {
             Some(s) => self.parcels_remaining(&order, s).await?,
             None => 0,
         };
         let subject = Subject {
-            reached: Reached {
-                milestone: deferred.milestone,
-                key: reached_key,
-            },
+            occasion: occasion.clone(),
             customer: &customer,
             order: &order,
             shipment: shipment.as_ref(),
             parcels_remaining,
         };
-        if shipment
-            .as_ref()
-            .is_some_and(|s| superseded(deferred.milestone, s))
-        {
-            return self
-                .suppress(
-                    &subject,
-                    deferred.channel,
-                    "superseded by a later milestone",
-                    now,
-                    summary,
-                )
-                .await;
+        let channel = deferred.key.channel;
+        let overtaken = match (occasion.message.milestone(), &shipment) {
+            (Some(milestone), Some(shipment)) => superseded(milestone, shipment),
+            _ => false,
+        };
+        if overtaken {
+            let reason = "superseded by a later milestone";
+            return self.suppress(&subject, channel, reason, now, summary).await;
         }
         let suppressions = self.suppressions(&customer).await?;
         let decision = policy::decide(
-            kind_of(deferred.milestone),
-            deferred.channel,
+            occasion.message.kind(),
+            channel,
             &customer,
             suppressions,
             self.settings,
             now,
         );
-        self.carry_out(&subject, deferred.channel, decision, now, summary)
+        self.carry_out(&subject, channel, decision, now, summary)
             .await
     }
 
     async fn order_and_customer(
         &self,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Option<(Order, Customer)>, NotifyError> {
         let Some(order) = self.store.get_order(order_id).await? else {
             return Ok(None);
         };
-        let Some(customer_id) = order.customer_id.as_deref() else {
+        let Some(customer_id) = &order.customer_id else {
             return Ok(None);
         };
         let Some(customer) = self.store.get_customer(customer_id).await? else {
@@ -333,14 +371,15 @@ impl Notifier<'_> {
     async fn order_shipments(&self, order: &Order) -> Result<Vec<Shipment>, NotifyError> {
         let mut shipments = Vec::new();
         for parcel in &order.shipments {
-            if let Some(carrier) = &parcel.carrier {
-                if let Some(shipment) = self
-                    .store
-                    .get_shipment(carrier, &parcel.tracking_number)
-                    .await?
-                {
-                    shipments.push(shipment);
-                }
+            let Some(carrier) = &parcel.carrier else {
+                continue;
+            };
+            if let Some(shipment) = self
+                .store
+                .get_shipment(carrier, &parcel.tracking_number)
+                .await?
+            {
+                shipments.push(shipment);
             }
         }
         Ok(shipments)
@@ -385,7 +424,8 @@ impl Notifier<'_> {
         Ok(self.notify.suppressions(email, phone).await?)
     }
 
-    async fn milestone(
+    /// Every channel's decision for one occasion, carried out.
+    async fn notify_occasion(
         &self,
         subject: &Subject<'_>,
         now: DateTime<Utc>,
@@ -393,7 +433,7 @@ impl Notifier<'_> {
     ) -> Result<(), NotifyError> {
         let suppressions = self.suppressions(subject.customer).await?;
         for (channel, decision) in policy::plan(
-            subject.reached.milestone,
+            subject.message(),
             subject.customer,
             suppressions,
             self.settings,
@@ -437,13 +477,8 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let deferred = Deferred {
-            key: message_key(subject, channel),
+            key: subject.key(channel),
             due: until,
-            channel,
-            milestone: subject.reached.milestone,
-            carrier: subject.shipment.map(|s| s.carrier.to_string()),
-            tracking_number: subject.shipment.map(|s| s.tracking_number.to_string()),
-            order_id: Some(subject.order.id.clone()),
             attempts: 0,
         };
         self.notify.defer(&deferred).await?;
@@ -486,22 +521,24 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
-        let key = message_key(subject, channel);
+        let key = subject.key(channel);
         match self.notify.claim(&key, self.lease_until(now), now).await? {
             Claim::Claimed => {
                 let mut entry = self.entry(subject, channel, State::Suppressed, now);
                 entry.reason = Some(reason.to_string());
                 self.notify.finish(&key, &entry, now).await?;
                 summary.suppressed += 1;
+                Ok(())
             }
-            Claim::AlreadySent => summary.skipped += 1,
+            Claim::AlreadySent => {
+                summary.skipped += 1;
+                Ok(())
+            }
             Claim::InProgress { until } => {
-                return self
-                    .wait_for_holder(subject, channel, until, now, summary)
+                self.wait_for_holder(subject, channel, until, now, summary)
                     .await
             }
         }
-        Ok(())
     }
 
     async fn send(
@@ -511,7 +548,7 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
-        let key = message_key(subject, channel);
+        let key = subject.key(channel);
         match self.notify.claim(&key, self.lease_until(now), now).await? {
             Claim::AlreadySent => {
                 summary.skipped += 1;
@@ -547,6 +584,7 @@ impl Notifier<'_> {
                 Ok(())
             }
             Err(e @ SendError::Retryable(_)) => {
+                tracing::warn!(key = %key.redacted(), error = %e, "send failed; will retry");
                 entry.state = State::Failed;
                 entry.reason = Some(format!("{e}; will retry"));
                 self.notify.log(&entry).await?;
@@ -564,30 +602,20 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
     ) -> LogEntry {
         let customer = subject.customer;
-        let to = match channel {
-            Channel::Email => customer
-                .email
-                .as_ref()
-                .and_then(|e| e.usable())
-                .map(|e| e.as_str().to_string()),
-            Channel::Sms => customer
-                .phone
-                .as_ref()
-                .and_then(|p| p.usable())
-                .map(|p| p.as_str().to_string()),
-        };
+        let message = subject.message();
         LogEntry {
-            key: message_key(subject, channel),
+            key: subject.key(channel),
             customer_id: customer.id.clone(),
             channel,
-            to,
+            to: address(customer, channel),
             subject: None,
             body: None,
             html: None,
-            kind: kind_of(subject.reached.milestone),
-            milestone: subject.reached.milestone,
+            kind: message.kind(),
+            message,
+            milestone: message.milestone(),
             order_id: Some(subject.order.id.clone()),
-            tracking_number: subject.shipment.map(|s| s.tracking_number.to_string()),
+            tracking_number: subject.shipment.map(|s| s.tracking_number.clone()),
             locale: customer.locale.clone(),
             state,
             send_after: None,
@@ -604,77 +632,73 @@ impl Notifier<'_> {
         entry: &mut LogEntry,
     ) -> Result<Outgoing, NotifyError> {
         let to = entry.to.clone().unwrap_or_default();
-        let context = self.context(subject);
-        let rendered = self.renderer.render(
-            subject.reached.milestone,
-            channel,
-            &subject.customer.locale,
-            &self.settings.default_locale,
-            &context,
-        )?;
-        let kind = kind_of(subject.reached.milestone);
-        let unsubscribe_url = (kind == Kind::Marketing).then(|| {
-            format!(
-                "{}/p/{}/unsubscribe",
-                self.base(),
-                subject.customer.preferences_token
-            )
-        });
-        Ok(match rendered {
-            Rendered::Sms { body, .. } => {
-                entry.body = Some(body.clone());
-                Outgoing {
-                    channel,
-                    to,
-                    subject: None,
-                    body,
-                    html: None,
-                    kind,
-                    unsubscribe_url,
-                }
-            }
-            Rendered::Email {
-                subject: title,
-                html,
-                text,
-            } => {
-                entry.subject = Some(title.clone());
-                entry.body = Some(text.clone());
-                entry.html = Some(html.clone());
-                Outgoing {
-                    channel,
-                    to,
-                    subject: Some(title),
-                    body: text,
-                    html: Some(html),
-                    kind,
-                    unsubscribe_url,
-                }
-            }
-        })
-    }
-
-    fn base(&self) -> &str {
-        self.settings.public_base_url.trim_end_matches('/')
-    }
-
-    fn context(&self, subject: &Subject<'_>) -> MessageContext {
-        message_context(
+        let context = message_context(
             self.settings,
             &MessageSubject {
-                milestone: subject.reached.milestone,
+                message: subject.message(),
                 customer: subject.customer,
                 order: subject.order,
                 shipment: subject.shipment,
                 parcels_remaining: subject.parcels_remaining,
             },
-        )
+        );
+        let rendered = self.renderer.render(
+            subject.message(),
+            channel,
+            &subject.customer.locale,
+            &self.settings.default_locale,
+            &context,
+        )?;
+        let kind = subject.message().kind();
+        let unsubscribe_url = (kind == Kind::Marketing).then(|| {
+            format!(
+                "{}/p/{}/unsubscribe",
+                self.settings.base_url(),
+                subject.customer.preferences_token
+            )
+        });
+        let (subject_line, body, html) = match rendered {
+            Rendered::Sms { body, .. } => (None, body, None),
+            Rendered::Email {
+                subject,
+                html,
+                text,
+            } => (Some(subject), text, Some(html)),
+        };
+        entry.subject = subject_line.clone();
+        entry.body = Some(body.clone());
+        entry.html = html.clone();
+        Ok(Outgoing {
+            channel,
+            to,
+            subject: subject_line,
+            body,
+            html,
+            kind,
+            unsubscribe_url,
+        })
+    }
+}
+
+/// The customer's usable address on a channel.
+fn address(customer: &Customer, channel: Channel) -> Option<String> {
+    match channel {
+        Channel::Email => customer
+            .email
+            .as_ref()
+            .and_then(|e| e.usable())
+            .map(|e| e.as_str().to_string()),
+        Channel::Sms => customer
+            .phone
+            .as_ref()
+            .and_then(|p| p.usable())
+            .map(|p| p.as_str().to_string()),
     }
 }
 
 /// What a message is about, as rendering needs it.
 pub struct MessageSubject<'s> {
-    pub milestone: Milestone,
+    pub message: Message,
     pub customer: &'s Customer,
     pub order: &'s Order,
     pub shipment: Option<&'s Shipment>,
@@ -682,16 +706,12 @@ pub struct MessageSubject<'s> {
     pub parcels_remaining: usize,
 }
 
-/// Everything a message may say about its subject. Pure (the fuzz target drives it with
-/// arbitrary shipments).
-pub fn message_context(settings: &NotifySettings, subject: &MessageSubject<'_>) -> MessageContext {
-    let order = subject.order;
-    let shipment = subject.shipment;
-    let base = settings.public_base_url.trim_end_matches('/');
-    let shipped: Vec<ItemLine> = match shipment
+/// The items a message lists: the parcel's own (when the store said which), else the order's.
+fn items(order: &Order, shipment: Option<&Shipment>) -> Vec<ItemLine> {
+    let shipped = shipment
         .and_then(|s| s.order.as_ref())
-        .filter(|link| !link.items.is_empty())
-    {
+        .filter(|link| !link.items.is_empty());
+    match shipped {
         Some(link) => link
             .items
             .iter()
@@ -714,9 +734,18 @@ pub fn message_context(settings: &NotifySettings, subject: &MessageSubject<'_>) 
                 quantity: l.quantity,
             })
             .collect(),
-    };
+    }
+}
+
+/// Everything a message may say about its subject. Pure (the fuzz target drives it with
+/// arbitrary shipments).
+pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> MessageContext {
+    let order = subject.order;
+    let shipment = subject.shipment;
+    let base = settings.base_url();
     let parcels_remaining = subject.parcels_remaining;
     let delivered = shipment.is_some_and(|s| s.status == ShipmentStatus::Delivered);
+    let delayed = subject.message.milestone() == Some(Milestone::Delayed);
     MessageContext {
         brand: settings.brand.clone(),
         first_name: subject.customer.first_name.clone(),
@@ -734,11 +763,9 @@ pub fn message_context(settings: &NotifySettings, subject: &MessageSubject<'_>) 
         preferences_url: format!("{base}/p/{}", subject.customer.preferences_token),
         // An estimate is not repeated once the parcel is in trouble (it is no longer believable).
         estimated_delivery: shipment
-            .filter(|s| {
-                s.status != ShipmentStatus::Exception || subject.milestone == Milestone::Delayed
-            })
+            .filter(|s| s.status != ShipmentStatus::Exception || delayed)
             .and_then(|s| s.estimated_delivery.as_ref().map(|e| e.latest)),
-        items: shipped,
+        items: items(order, shipment),
         parcels_remaining,
         order_complete: delivered && parcels_remaining == 0,
         attempt: shipment.map_or(0, |s| {
@@ -748,10 +775,6 @@ pub fn message_context(settings: &NotifySettings, subject: &MessageSubject<'_>) 
                 .count()
         }),
     }
-}
-
-fn message_key(subject: &Subject<'_>, channel: Channel) -> String {
-    format!("{}#{}", subject.reached.key, channel.as_str())
 }
 
 /// How a carrier slug reads in a message: acronyms upper-case, names capitalized.

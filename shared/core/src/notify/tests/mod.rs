@@ -4,11 +4,13 @@
 use super::milestones::{order_milestones, shipment_milestones, superseded, Milestone};
 use super::policy::{decide, plan, quiet_until, Decision, Kind, Suppressions};
 use super::render::{format_date, template_locale, ItemLine, MessageContext, Rendered, Renderer};
-use super::settings::{Channel, NotifySettings, QuietHours};
+use super::settings::{Channel, QuietHours};
 use super::sms;
 use crate::contact::Contact;
 use crate::ids::{CarrierSlug, TrackingNumber};
+use crate::ids::{CustomerId, OrderId, Token};
 use crate::model::{Consents, Customer, EstimatedDelivery, OrderLink, Shipment, TrackingEvent};
+use crate::settings::Settings as NotifySettings;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::TimezoneSource;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -20,7 +22,7 @@ fn at(raw: &str) -> DateTime<Utc> {
 
 fn customer(zone: &str) -> Customer {
     Customer {
-        id: "shopify:1".into(),
+        id: CustomerId::parse("shopify:1").unwrap(),
         first_name: Some("Nok".into()),
         email: Some(Contact::email("nok@example.com")),
         phone: Some(Contact::phone("+66812345678", None)),
@@ -30,7 +32,7 @@ fn customer(zone: &str) -> Customer {
         consents: Consents::default(),
         tier: None,
         marketing_suppressed_until: None,
-        preferences_token: "pref".into(),
+        preferences_token: Token::random(),
         updated_at: at("2024-01-01T00:00:00Z"),
         version: 1,
     }
@@ -44,7 +46,7 @@ fn shipment(status: ShipmentStatus, events: &[(ShipmentStatus, &str)]) -> Shipme
     );
     s.status = status;
     s.order = Some(OrderLink {
-        order_id: "shopify:1".into(),
+        order_id: OrderId::parse("shopify:1").unwrap(),
         fulfillment_id: None,
         items: vec![],
     });
@@ -101,7 +103,7 @@ fn first_carrier_scan_is_shipped_then_each_transition_once() {
     let delivered = shipment(Delivered, &[(Delivered, "2024-05-04T05:00:00Z")]);
     let reached = shipment_milestones(Some(&ofd), &delivered, Tz::UTC);
     assert_eq!(names(&reached), [Milestone::Delivered]);
-    assert_eq!(reached[0].key, "ups#1Z1#delivered");
+    assert_eq!(reached[0].occasion.to_string(), "ups#1Z1#delivered");
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn a_parcel_with_no_order_tells_nobody_until_its_order_link_arrives() {
     assert!(shipment_milestones(None, &parked, Tz::UTC).is_empty());
     let mut linked = parked.clone();
     linked.order = Some(OrderLink {
-        order_id: "o".into(),
+        order_id: OrderId::parse("shopify:o").unwrap(),
         fulfillment_id: None,
         items: vec![],
     });
@@ -145,7 +147,8 @@ fn every_failed_attempt_is_its_own_milestone() {
             .iter()
             .find(|r| r.milestone == Milestone::FailedAttempt)
             .unwrap()
-            .key,
+            .occasion
+            .to_string(),
         "ups#1Z1#failed_attempt-1"
     );
     let two = shipment(
@@ -162,7 +165,8 @@ fn every_failed_attempt_is_its_own_milestone() {
             .iter()
             .find(|r| r.milestone == Milestone::FailedAttempt)
             .unwrap()
-            .key,
+            .occasion
+            .to_string(),
         "ups#1Z1#failed_attempt-2"
     );
 }
@@ -183,7 +187,10 @@ fn a_later_estimate_or_a_missed_day_is_a_delay() {
     let mut after = before.clone();
     after.estimated_delivery = edd("2024-05-06");
     let reached = shipment_milestones(Some(&before), &after, Tz::UTC);
-    assert_eq!(reached[0].key, "ups#1Z1#delayed-2024-05-06");
+    assert_eq!(
+        reached[0].occasion.to_string(),
+        "ups#1Z1#delayed-2024-05-06"
+    );
     // A scan after the promised day ended in Bangkok (UTC+7), still not delivered.
     let mut late = before.clone();
     late.events.push(TrackingEvent {
@@ -214,10 +221,10 @@ fn a_later_estimate_or_a_missed_day_is_a_delay() {
 #[test]
 fn an_order_is_confirmed_once_and_never_when_cancelled() {
     let order = crate::model::Order {
-        id: "shopify:1".into(),
+        id: OrderId::parse("shopify:1").unwrap(),
         platform: crate::model::Provider::Shopify,
         name: "#1".into(),
-        customer_id: Some("c".into()),
+        customer_id: Some(CustomerId::parse("shopify:c").unwrap()),
         currency: None,
         line_items: vec![],
         shipments: vec![],
@@ -435,7 +442,7 @@ fn an_unusable_channel_falls_back_to_the_other() {
     let mut c = customer("UTC");
     c.email = Some(Contact::email("not-an-email"));
     let decisions = plan(
-        Milestone::Shipped,
+        super::messages::Message::Shipped,
         &c,
         Suppressions::default(),
         &settings,
@@ -451,7 +458,7 @@ fn an_unusable_channel_falls_back_to_the_other() {
     let mut c = customer("UTC");
     c.phone = None;
     let decisions = plan(
-        Milestone::OutForDelivery,
+        super::messages::Message::OutForDelivery,
         &c,
         Suppressions::default(),
         &settings,
@@ -467,7 +474,7 @@ fn an_unusable_channel_falls_back_to_the_other() {
     c.email = None;
     assert_eq!(
         plan(
-            Milestone::Shipped,
+            super::messages::Message::Shipped,
             &c,
             Suppressions::default(),
             &strict,
@@ -518,7 +525,8 @@ fn message() -> MessageContext {
 #[test]
 fn every_milestone_renders_in_english_and_thai_on_both_channels() {
     let renderer = Renderer::new(None, 2);
-    for milestone in Milestone::ALL {
+    for &milestone in Milestone::all() {
+        let milestone = super::messages::Message::from(milestone);
         for locale in ["en", "th"] {
             let sms = renderer
                 .render(milestone, Channel::Sms, locale, "en", &message())
@@ -571,7 +579,13 @@ fn every_milestone_renders_in_english_and_thai_on_both_channels() {
 fn thai_messages_use_thai_dates_and_count_as_ucs2() {
     let renderer = Renderer::new(None, 2);
     let Rendered::Sms { body, segments } = renderer
-        .render(Milestone::Shipped, Channel::Sms, "th-TH", "en", &message())
+        .render(
+            super::messages::Message::Shipped,
+            Channel::Sms,
+            "th-TH",
+            "en",
+            &message(),
+        )
         .unwrap()
     else {
         panic!()
@@ -584,7 +598,13 @@ fn thai_messages_use_thai_dates_and_count_as_ucs2() {
         "Thai is UCS-2: over 70 units needs a second (67-unit) part"
     );
     let Rendered::Email { text, .. } = renderer
-        .render(Milestone::Shipped, Channel::Email, "th", "en", &message())
+        .render(
+            super::messages::Message::Shipped,
+            Channel::Email,
+            "th",
+            "en",
+            &message(),
+        )
         .unwrap()
     else {
         panic!()
@@ -605,7 +625,13 @@ fn thai_messages_use_thai_dates_and_count_as_ucs2() {
 fn split_orders_say_what_arrived_and_what_is_still_coming() {
     let renderer = Renderer::new(None, 3);
     let Rendered::Email { text, .. } = renderer
-        .render(Milestone::Delivered, Channel::Email, "en", "en", &message())
+        .render(
+            super::messages::Message::Delivered,
+            Channel::Email,
+            "en",
+            "en",
+            &message(),
+        )
         .unwrap()
     else {
         panic!()
@@ -618,7 +644,13 @@ fn split_orders_say_what_arrived_and_what_is_still_coming() {
         ..message()
     };
     let Rendered::Email { subject, .. } = renderer
-        .render(Milestone::Delivered, Channel::Email, "en", "en", &last)
+        .render(
+            super::messages::Message::Delivered,
+            Channel::Email,
+            "en",
+            "en",
+            &last,
+        )
         .unwrap()
     else {
         panic!()
@@ -637,14 +669,26 @@ fn merchant_templates_override_built_in_ones_file_by_file() {
     .unwrap();
     let renderer = Renderer::new(Some(dir.clone()), 2);
     let Rendered::Sms { body, .. } = renderer
-        .render(Milestone::Shipped, Channel::Sms, "en", "en", &message())
+        .render(
+            super::messages::Message::Shipped,
+            Channel::Sms,
+            "en",
+            "en",
+            &message(),
+        )
         .unwrap()
     else {
         panic!()
     };
     assert!(body.starts_with("Baan <Shop> says: on its way!"));
     let Rendered::Sms { body, .. } = renderer
-        .render(Milestone::Delivered, Channel::Sms, "en", "en", &message())
+        .render(
+            super::messages::Message::Delivered,
+            Channel::Sms,
+            "en",
+            "en",
+            &message(),
+        )
         .unwrap()
     else {
         panic!()

@@ -1,0 +1,113 @@
+//! Every message Doorstep sends, declared once.
+//!
+//! Adding a message is one variant here with its line in [`Message::spec`] (what kind it is, who
+//! gets it, on which channels by default) and its templates, `{locale}/{message}.{sms,subject,
+//! email}.j2` for `en` and `th`. The policy decides by kind, the outbox names it, and merchants
+//! choose its channels under `[channels]` by the same name.
+
+use super::milestones::Milestone;
+use super::settings::Channel;
+use crate::names::named_enum;
+use serde::{Deserialize, Serialize};
+
+/// What consent a message needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Shipping milestones, delivery choices, account notices: sent unless the customer opted out.
+    Transactional,
+    /// Recommendations, review requests, offers: only with consent for that channel.
+    Marketing,
+}
+
+/// Who a message is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Customer,
+}
+
+pub struct MessageSpec {
+    pub kind: Kind,
+    pub audience: Audience,
+    /// Channels used unless the merchant's settings say otherwise.
+    pub channels: &'static [Channel],
+    /// The shipping milestone it announces, if it is one.
+    pub milestone: Option<Milestone>,
+}
+
+named_enum! {
+    "snake_case";
+    pub enum Message {
+        OrderConfirmed,
+        Shipped,
+        Delayed,
+        OutForDelivery,
+        FailedAttempt,
+        AvailableForPickup,
+        Delivered,
+        ReturnToSender,
+    }
+}
+
+const EMAIL: &[Channel] = &[Channel::Email];
+const EMAIL_AND_SMS: &[Channel] = &[Channel::Email, Channel::Sms];
+
+impl Message {
+    /// The message's declaration. Exhaustive: a new variant needs its line to compile.
+    pub fn spec(self) -> MessageSpec {
+        let shipping = |milestone, channels| MessageSpec {
+            kind: Kind::Transactional,
+            audience: Audience::Customer,
+            channels,
+            milestone: Some(milestone),
+        };
+        match self {
+            // Email at every milestone; SMS too when the customer can act or should be home.
+            Self::OrderConfirmed => shipping(Milestone::OrderConfirmed, EMAIL),
+            Self::Shipped => shipping(Milestone::Shipped, EMAIL),
+            Self::Delayed => shipping(Milestone::Delayed, EMAIL),
+            Self::OutForDelivery => shipping(Milestone::OutForDelivery, EMAIL_AND_SMS),
+            Self::FailedAttempt => shipping(Milestone::FailedAttempt, EMAIL_AND_SMS),
+            Self::AvailableForPickup => shipping(Milestone::AvailableForPickup, EMAIL_AND_SMS),
+            Self::Delivered => shipping(Milestone::Delivered, EMAIL_AND_SMS),
+            Self::ReturnToSender => shipping(Milestone::ReturnToSender, EMAIL),
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        self.spec().kind
+    }
+
+    pub fn milestone(self) -> Option<Milestone> {
+        self.spec().milestone
+    }
+}
+
+impl From<Milestone> for Message {
+    fn from(milestone: Milestone) -> Self {
+        match milestone {
+            Milestone::OrderConfirmed => Self::OrderConfirmed,
+            Milestone::Shipped => Self::Shipped,
+            Milestone::Delayed => Self::Delayed,
+            Milestone::OutForDelivery => Self::OutForDelivery,
+            Milestone::FailedAttempt => Self::FailedAttempt,
+            Milestone::AvailableForPickup => Self::AvailableForPickup,
+            Milestone::Delivered => Self::Delivered,
+            Milestone::ReturnToSender => Self::ReturnToSender,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_milestone_is_a_message_of_the_same_name() {
+        for &milestone in Milestone::all() {
+            let message = Message::from(milestone);
+            assert_eq!(message.as_str(), milestone.as_str());
+            assert_eq!(message.milestone(), Some(milestone));
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The merchant's settings, loaded one way for every function and the local runner.
+//!
+//! There is one set of types ([`Settings`]) and one validation. On AWS every setting comes from an
+//! environment variable the template sets from a parameter ([`ENVIRONMENT`] lists them); locally
+//! from the TOML file named by `DOORSTEP_CONFIG`, where `DOORSTEP_{VARIABLE}` overrides a key. A
+//! bad value stops the start with an error naming the setting and its variable.
+
+use crate::notify::messages::Message;
+use crate::notify::settings::{quiet_hours_setting, Channel, QuietHours};
+use crate::store_events::MerchantDefaults;
+use chrono::NaiveTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Every setting has a default, so an empty file (or no variable at all) is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The shop's name, shown in every message.
+    pub brand: String,
+    /// `From:` of email.
+    pub sender_email: String,
+    /// Base of tracking and preference links (`{public_base_url}/t/{token}`).
+    pub public_base_url: String,
+    /// For customers whose profile and address give no zone.
+    pub default_timezone: String,
+    /// For customers whose store sends no locale.
+    pub default_locale: String,
+    /// SMS quiet hours in each customer's zone; `off` for none.
+    #[serde(with = "quiet_hours_setting")]
+    pub quiet_hours: Option<QuietHours>,
+    /// Channels per message; messages not listed use their defaults.
+    pub channels: BTreeMap<Message, Vec<Channel>>,
+    /// Use the other channel when a chosen one cannot reach the customer.
+    pub fallback: bool,
+    pub sms_max_segments: usize,
+    pub sms_sender_id: Option<String>,
+    pub sms_origination_number: Option<String>,
+    pub ses_configuration_set: Option<String>,
+    /// Merchant templates override the built-in ones file by file.
+    pub template_dir: Option<PathBuf>,
+    /// How long a worker's claim on a message protects its send before another may take over.
+    pub claim_lease_s: u32,
+    /// The local runner prunes changes it has processed after this many days.
+    pub retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            brand: "Doorstep".into(),
+            sender_email: "orders@example.com".into(),
+            public_base_url: "http://127.0.0.1:3000".into(),
+            default_timezone: "UTC".into(),
+            default_locale: "en".into(),
+            quiet_hours: Some(QuietHours {
+                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+                end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            }),
+            channels: BTreeMap::new(),
+            fallback: true,
+            sms_max_segments: 2,
+            sms_sender_id: None,
+            sms_origination_number: None,
+            ses_configuration_set: None,
+            template_dir: None,
+            claim_lease_s: 300,
+            retention_days: 7,
+        }
+    }
+}
+
+/// How a variable's text becomes a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Taken as it is.
+    Text,
+    /// Read as JSON (numbers, true/false, lists, tables).
+    Json,
+}
+
+/// Every setting that can come from the environment: the variable (on AWS; `DOORSTEP_` +
+/// variable locally), the key in the TOML file (dotted for a section), and its form.
+pub const ENVIRONMENT: &[(&str, &str, Form)] = &[
+    ("BRAND", "brand", Form::Text),
+    ("SENDER_EMAIL", "sender_email", Form::Text),
+    ("PUBLIC_BASE_URL", "public_base_url", Form::Text),
+    ("DEFAULT_TIMEZONE", "default_timezone", Form::Text),
+    ("DEFAULT_LOCALE", "default_locale", Form::Text),
+    ("QUIET_HOURS", "quiet_hours", Form::Text),
+    ("MILESTONE_CHANNELS", "channels", Form::Json),
+    ("CHANNEL_FALLBACK", "fallback", Form::Json),
+    ("SMS_MAX_SEGMENTS", "sms_max_segments", Form::Json),
+    ("SMS_SENDER_ID", "sms_sender_id", Form::Text),
+    (
+        "SMS_ORIGINATION_NUMBER",
+        "sms_origination_number",
+        Form::Text,
+    ),
+    ("SES_CONFIGURATION_SET", "ses_configuration_set", Form::Text),
+    ("TEMPLATE_DIR", "template_dir", Form::Text),
+    ("CLAIM_LEASE_S", "claim_lease_s", Form::Json),
+    ("RETENTION_DAYS", "retention_days", Form::Json),
+];
+
+/// A setting that cannot be used, named as the merchant wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SettingsError {
+    /// The key in the TOML file (dotted for a section).
+    pub key: String,
+    /// The environment variable it came from, if it came from one.
+    pub variable: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.variable {
+            Some(variable) => write!(f, "setting {} ({variable}): {}", self.key, self.reason),
+            None => write!(f, "setting {}: {}", self.key, self.reason),
+        }
+    }
+}
+
+impl Settings {
+    /// The settings from the environment alone (the Lambdas).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        Self::load(Value::Object(Default::default()), "", var)
+    }
+
+    /// The settings from a TOML file's text, with `DOORSTEP_{VARIABLE}` overriding its keys (the
+    /// local runner).
+    pub fn from_toml(
+        text: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let file: Value = toml::from_str(text).map_err(|e| SettingsError {
+            key: "(file)".into(),
+            variable: None,
+            reason: e.to_string(),
+        })?;
+        Self::load(file, "DOORSTEP_", var)
+    }
+
+    fn load(
+        mut base: Value,
+        prefix: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let mut came_from: BTreeMap<&str, String> = BTreeMap::new();
+        for (name, key, form) in ENVIRONMENT {
+            let variable = format!("{prefix}{name}");
+            let Some(text) = var(&variable).map(|v| v.trim().to_string()) else {
+                continue;
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let value = match form {
+                Form::Text => Value::String(text),
+                Form::Json => serde_json::from_str(&text).map_err(|e| SettingsError {
+                    key: (*key).into(),
+                    variable: Some(variable.clone()),
+                    reason: format!("'{text}' is not a valid value: {e}"),
+                })?,
+            };
+            set_path(&mut base, key, value);
+            came_from.insert(key, variable);
+        }
+        let named = |key: String, reason: String| SettingsError {
+            variable: came_from.get(key.as_str()).cloned(),
+            key,
+            reason,
+        };
+        let settings: Settings = serde_path_to_error::deserialize(base).map_err(|e| {
+            let key = e.path().to_string();
+            named(key, e.into_inner().to_string())
+        })?;
+        settings
+            .validate()
+            .map_err(|(key, reason)| named(key.into(), reason))?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot: zones exist, addresses and URLs are well formed,
+    /// numbers are in range. Returns the key at fault and why.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if crate::timezone::parse_zone(&self.default_timezone).is_none() {
+            let reason = format!("'{}' is not an IANA zone", self.default_timezone);
+            return Err(("default_timezone", reason));
+        }
+        if crate::model::normalize_locale(Some(&self.default_locale), "") != self.default_locale {
+            let reason = format!(
+                "'{}' is not a lower-case language tag such as en or th",
+                self.default_locale
+            );
+            return Err(("default_locale", reason));
+        }
+        if crate::contact::EmailAddress::parse(&self.sender_email).is_err() {
+            let reason = format!("'{}' is not an email address", self.sender_email);
+            return Err(("sender_email", reason));
+        }
+        let url = &self.public_base_url;
+        let url_ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && !url.contains(char::is_whitespace);
+        if !url_ok {
+            return Err(("public_base_url", format!("'{url}' is not an http(s) URL")));
+        }
+        for (key, value, range) in [
+            ("sms_max_segments", self.sms_max_segments, 1..=10),
+            ("claim_lease_s", self.claim_lease_s as usize, 1..=86_400),
+            ("retention_days", self.retention_days as usize, 1..=3_650),
+        ] {
+            if !range.contains(&value) {
+                let reason = format!(
+                    "{value} is out of range ({} to {})",
+                    range.start(),
+                    range.end()
+                );
+                return Err((key, reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// The channels for a message: the merchant's choice, else the message's defaults.
+    pub fn channels_for(&self, message: Message) -> Vec<Channel> {
+        self.channels
+            .get(&message)
+            .cloned()
+            .unwrap_or_else(|| message.spec().channels.to_vec())
+    }
+
+    /// What ingestion applies where a store says nothing.
+    pub fn merchant_defaults(&self) -> MerchantDefaults {
+        MerchantDefaults {
+            timezone: self.default_timezone.clone(),
+            locale: self.default_locale.clone(),
+        }
+    }
+
+    /// Links in messages start with this (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        self.public_base_url.trim_end_matches('/')
+    }
+}
+
+/// Sets `key` (dotted for sections) in a JSON object, making sections as needed.
+fn set_path(base: &mut Value, key: &str, value: Value) {
+    let mut node = base;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !node.is_object() {
+            *node = Value::Object(Default::default());
+        }
+        let Value::Object(map) = node else { return };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        node = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_environment_and_a_file_give_the_same_settings() {
+        let from_env = Settings::from_env(env(&[
+            ("BRAND", "Baan Shop"),
+            ("DEFAULT_TIMEZONE", "Asia/Bangkok"),
+            ("QUIET_HOURS", "22:00-07:30"),
+            ("MILESTONE_CHANNELS", r#"{"shipped":["email","sms"]}"#),
+            ("SMS_MAX_SEGMENTS", "3"),
+            ("CHANNEL_FALLBACK", "false"),
+        ]))
+        .unwrap();
+        let from_file = Settings::from_toml(
+            r#"
+brand = "Baan Shop"
+default_timezone = "Asia/Bangkok"
+quiet_hours = { start = "22:00", end = "07:30" }
+sms_max_segments = 3
+fallback = false
+[channels]
+shipped = ["email", "sms"]
+"#,
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(from_env, from_file);
+        assert_eq!(
+            from_env.channels_for(Message::Shipped),
+            [Channel::Email, Channel::Sms]
+        );
+        assert_eq!(from_env.channels_for(Message::Delayed), [Channel::Email]);
+        let off = Settings::from_env(env(&[("QUIET_HOURS", "off")])).unwrap();
+        assert_eq!(off.quiet_hours, None);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting_and_its_variable_everywhere() {
+        let error = Settings::from_env(env(&[("DEFAULT_TIMEZONE", "Mars/Olympus")])).unwrap_err();
+        assert_eq!(error.key, "default_timezone");
+        assert_eq!(error.variable.as_deref(), Some("DEFAULT_TIMEZONE"));
+        assert!(error.to_string().contains("Mars/Olympus"));
+        let error =
+            Settings::from_toml("default_timezone = \"Mars/Olympus\"", |_| None).unwrap_err();
+        assert_eq!(
+            (error.key.as_str(), error.variable),
+            ("default_timezone", None)
+        );
+        let error = Settings::from_toml("", env(&[("DOORSTEP_CLAIM_LEASE_S", "0")])).unwrap_err();
+        assert_eq!(error.variable.as_deref(), Some("DOORSTEP_CLAIM_LEASE_S"));
+        let error = Settings::from_env(env(&[("SMS_MAX_SEGMENTS", "two")])).unwrap_err();
+        assert_eq!(error.variable.as_deref(), Some("SMS_MAX_SEGMENTS"));
+        let error = Settings::from_env(env(&[("QUIET_HOURS", "late")])).unwrap_err();
+        assert_eq!(error.key, "quiet_hours");
+        let error = Settings::from_toml("brnad = \"x\"", |_| None).unwrap_err();
+        assert!(error.to_string().contains("brnad"), "{error}");
+        let error =
+            Settings::from_toml("[channels]\nteleported = [\"sms\"]", |_| None).unwrap_err();
+        assert!(error.to_string().contains("teleported"), "{error}");
+        assert!(Settings::from_env(env(&[("PUBLIC_BASE_URL", "track.example.com")])).is_err());
+    }
+}
