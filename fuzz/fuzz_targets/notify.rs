@@ -14,10 +14,13 @@ use doorstep_core::notify::milestones::shipment_milestones;
 use doorstep_core::notify::policy::{self, Suppressions};
 use doorstep_core::notify::render::Renderer;
 use doorstep_core::notify::service::{message_context, MessageSubject};
-use doorstep_core::notify::settings::{Channel, NotifySettings};
+use doorstep_core::ids::{CustomerId, OrderId, Token};
+use doorstep_core::notify::settings::Channel;
+use doorstep_core::settings::Settings;
 use doorstep_core::status::{ExceptionReason, ShipmentStatus};
 use doorstep_core::timezone::TimezoneSource;
 use libfuzzer_sys::fuzz_target;
+use strum::VariantArray;
 use std::sync::OnceLock;
 
 const ZONES: [&str; 6] = [
@@ -77,13 +80,13 @@ impl Bytes<'_> {
             DateTime::from_timestamp(1_714_000_000, 0).unwrap_or_default(),
         );
         shipment.order = (self.byte() % 8 != 0).then(|| OrderLink {
-            order_id: "generic-store:1".into(),
+            order_id: OrderId::new(Provider::GenericStore, "1"),
             fulfillment_id: None,
             items: vec![],
         });
         for _ in 0..self.byte() % 6 {
-            let status = ShipmentStatus::ALL[self.byte() as usize % ShipmentStatus::ALL.len()];
-            let reason = ExceptionReason::ALL.get(self.byte() as usize % 12).copied();
+            let status = ShipmentStatus::VARIANTS[self.byte() as usize % ShipmentStatus::VARIANTS.len()];
+            let reason = ExceptionReason::VARIANTS.get(self.byte() as usize % 12).copied();
             shipment.events.push(TrackingEvent {
                 status,
                 reason,
@@ -114,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
     let mut bytes = Bytes(data);
     let zone = ZONES[bytes.byte() as usize % ZONES.len()];
     let customer = Customer {
-        id: "generic-store:c".into(),
+        id: CustomerId::of_store_customer(Provider::GenericStore, "c"),
         first_name: Some("Nok".into()),
         email: Some(Contact::email("nok@example.com")),
         phone: Some(Contact::phone("+66812345678", None)),
@@ -128,12 +131,12 @@ fuzz_target!(|data: &[u8]| {
         consents: Consents::default(),
         tier: None,
         marketing_suppressed_until: None,
-        preferences_token: "p".into(),
+        preferences_token: Token::random(),
         updated_at: DateTime::<Utc>::MIN_UTC,
         version: 1,
     };
     let order = Order {
-        id: "generic-store:1".into(),
+        id: OrderId::new(Provider::GenericStore, "1"),
         platform: Provider::GenericStore,
         name: "#1".into(),
         customer_id: Some(customer.id.clone()),
@@ -149,11 +152,12 @@ fuzz_target!(|data: &[u8]| {
     let old = (bytes.byte() % 3 != 0).then(|| bytes.shipment());
     let new = bytes.shipment();
     let now = bytes.instant();
-    let settings = NotifySettings::default();
+    let settings = Settings::default();
     let tz = policy::zone(&customer, &settings);
     for reached in shipment_milestones(old.as_ref(), &new, tz) {
+        let message = reached.occasion.message;
         let plan = policy::plan(
-            reached.milestone,
+            message,
             &customer,
             Suppressions::default(),
             &settings,
@@ -167,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
         let context = message_context(
             &settings,
             &MessageSubject {
-                milestone: reached.milestone,
+                message,
                 customer: &customer,
                 order: &order,
                 shipment: Some(&new),
@@ -175,8 +179,8 @@ fuzz_target!(|data: &[u8]| {
             },
         );
         for (channel, _decision) in plan {
-            let _ = renderer().render(reached.milestone, channel, &customer.locale, "en", &context);
+            let _ = renderer().render(message, channel, &customer.locale, "en", &context);
         }
-        let _ = renderer().render(reached.milestone, Channel::Email, "th", "en", &context);
+        let _ = renderer().render(message, Channel::Email, "th", "en", &context);
     }
 });

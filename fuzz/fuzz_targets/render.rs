@@ -2,7 +2,7 @@
 //! milestone renders, SMS stay within the cap, and the HTML never carries the raw text's tags.
 #![no_main]
 
-use doorstep_core::notify::milestones::Milestone;
+use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::render::{ItemLine, MessageContext, Rendered, Renderer};
 use doorstep_core::notify::settings::Channel;
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ fn renderer() -> &'static Renderer {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data).to_string();
     let Some(first) = data.first() else { return };
-    let milestone = Milestone::ALL[*first as usize % Milestone::ALL.len()];
+    let message = Message::all()[*first as usize % Message::all().len()];
     let locale = if first % 2 == 0 { "th" } else { "en" };
     let context = MessageContext {
         brand: "Shop".into(),
@@ -37,12 +37,12 @@ fuzz_target!(|data: &[u8]| {
         attempt: 1,
     };
     if let Ok(Rendered::Sms { segments, .. }) =
-        renderer().render(milestone, Channel::Sms, locale, "en", &context)
+        renderer().render(message, Channel::Sms, locale, "en", &context)
     {
         assert!(segments <= 2);
     }
     if let Ok(Rendered::Email { html, .. }) =
-        renderer().render(milestone, Channel::Email, locale, "en", &context)
+        renderer().render(message, Channel::Email, locale, "en", &context)
     {
         if text.contains("<script") {
             assert!(!html.contains("<script"));

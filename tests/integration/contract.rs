@@ -10,6 +10,7 @@ use doorstep_core::model::{
 use doorstep_core::ports::{ShipmentWrite, Store, WriteError};
 use doorstep_core::status::ShipmentStatus;
 use doorstep_core::timezone::TimezoneSource;
+use doorstep_tests::{customer_id, order_id};
 use std::sync::Arc;
 
 fn carrier(slug: &str) -> CarrierSlug {
@@ -105,7 +106,7 @@ pub async fn a_dedupe_key_is_applied_once_and_atomically(store: &dyn Store) {
 pub async fn a_pending_link_is_consumed_with_the_shipment_it_joins(store: &dyn Store) {
     let tn = tracking("TH123");
     let link = OrderLink {
-        order_id: "shopify:1".into(),
+        order_id: order_id("shopify:1"),
         fulfillment_id: Some("f1".into()),
         items: vec![],
     };
@@ -157,7 +158,7 @@ pub async fn shipments_are_found_by_tracking_number_and_by_token(store: &dyn Sto
         .unwrap();
     assert_eq!(by_token.carrier, carrier("dhl"));
     assert!(store
-        .get_shipment_by_token("no-such-token")
+        .get_shipment_by_token(&doorstep_core::ids::Token::random())
         .await
         .unwrap()
         .is_none());
@@ -171,10 +172,10 @@ pub async fn shipments_are_found_by_tracking_number_and_by_token(store: &dyn Sto
 pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
     let now = Utc::now();
     let mut order = Order {
-        id: "generic-store:9".into(),
+        id: order_id("generic-store:9"),
         platform: Provider::GenericStore,
         name: "#9".into(),
-        customer_id: Some("generic-store:c9".into()),
+        customer_id: Some(customer_id("generic-store:c9")),
         currency: Some("THB".into()),
         line_items: vec![],
         shipments: vec![],
@@ -196,7 +197,7 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
     assert_eq!(read.version, 2);
 
     let customer = Customer {
-        id: "generic-store:c9".into(),
+        id: customer_id("generic-store:c9"),
         first_name: Some("Nok".into()),
         email: None,
         phone: None,
@@ -206,7 +207,7 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         consents: Consents::default(),
         tier: Some("Gold".into()),
         marketing_suppressed_until: None,
-        preferences_token: doorstep_core::ids::random_token(),
+        preferences_token: doorstep_core::ids::Token::random(),
         updated_at: now,
         version: 0,
     };
@@ -217,8 +218,16 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
     ));
     let read = store.get_customer(&customer.id).await.unwrap().unwrap();
     assert_eq!((read.version, read.tier.as_deref()), (1, Some("Gold")));
-    assert!(store.get_customer("nobody").await.unwrap().is_none());
-    assert!(store.get_order("none").await.unwrap().is_none());
+    assert!(store
+        .get_customer(&customer_id("shopify:nobody"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_order(&order_id("shopify:none"))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 pub async fn deliveries_are_remembered_until_they_expire(store: &dyn Store) {

@@ -341,7 +341,7 @@ async fn a_replayed_generic_delivery_outside_the_window_is_refused() {
 async fn shippo_requires_its_hmac_header_when_one_is_configured() {
     let store: Arc<dyn Store> = Arc::new(sqlite_store());
     let mut config = config();
-    config.secrets.shippo_hmac = Some("shippo-hmac-secret".into());
+    config.secrets.shippo_hmac = Some(doorstep_core::secrets::Secret::new("shippo-hmac-secret"));
     let app = App { store, config };
     let body = body("shippo_track_updated.json");
     let query = Some(format!("token={SECRET}"));

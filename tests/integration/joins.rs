@@ -53,7 +53,7 @@ async fn carrier_first_then_fulfilment_keeps_the_history_and_adds_the_order() {
         200
     );
     let joined = store.get_shipment(&key.0, &key.1).await.unwrap().unwrap();
-    assert_eq!(joined.order_id(), Some("generic-store:5001"));
+    assert_eq!(joined.order_id(), Some(&order_id("generic-store:5001")));
     assert_eq!(joined.events.len(), 3);
     assert_eq!(
         joined.tracking_token, parked.tracking_token,
@@ -106,13 +106,13 @@ async fn fulfilment_first_then_carrier_lands_on_the_same_shipment() {
     let tn = TrackingNumber::parse("KEX12345678TH").unwrap();
     let all = store.find_shipments(&tn).await.unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].order_id(), Some("generic-store:5001"));
+    assert_eq!(all[0].order_id(), Some(&order_id("generic-store:5001")));
     assert_eq!(
         all[0].status,
         doorstep_core::status::ShipmentStatus::FailedAttempt
     );
     let order = store
-        .get_order("generic-store:5001")
+        .get_order(&order_id("generic-store:5001"))
         .await
         .unwrap()
         .unwrap();
@@ -151,7 +151,7 @@ async fn a_fulfilment_with_no_known_carrier_is_parked_then_joined_by_tracking_nu
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(joined.order_id(), Some("shopify:450789469"));
+    assert_eq!(joined.order_id(), Some(&order_id("shopify:450789469")));
     assert_eq!(joined.order.unwrap().items[0].line_item_id, "466157049");
     assert!(
         store.get_pending_link(&tn).await.unwrap().is_none(),
@@ -181,5 +181,5 @@ async fn a_carrierless_fulfilment_joins_the_one_shipment_already_known_by_its_nu
     let tn = TrackingNumber::parse("1Z2345").unwrap();
     let all = store.find_shipments(&tn).await.unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].order_id(), Some("shopify:450789469"));
+    assert_eq!(all[0].order_id(), Some(&order_id("shopify:450789469")));
 }

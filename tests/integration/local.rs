@@ -23,7 +23,7 @@ pub fn local_app() -> Arc<LocalApp> {
         std::process::id(),
         doorstep_core::ids::random_token()
     ));
-    let settings = doorstep_core::notify::settings::NotifySettings {
+    let settings = doorstep_core::settings::Settings {
         brand: "Baan Shop".into(),
         public_base_url: "https://shop.example.com".into(),
         default_timezone: "Asia/Bangkok".into(),
@@ -34,7 +34,7 @@ pub fn local_app() -> Arc<LocalApp> {
         config(),
         settings,
         FileOutbox::new(outbox),
-        ADMIN.into(),
+        ADMIN,
     ))
 }
 
@@ -167,7 +167,10 @@ fn secrets_are_generated_once_then_kept_in_the_data_dir() {
     let first =
         LocalConfig::load(env(vec![("DOORSTEP_SECRET_SHOPIFY", "from-env".into())])).unwrap();
     assert_eq!(first.port, 3000);
-    assert_eq!(first.secrets.get("SHOPIFY"), Some("from-env"));
+    assert_eq!(
+        first.secrets.get("SHOPIFY").map(|s| s.expose()),
+        Some("from-env")
+    );
     let generated: Vec<_> = first
         .generated
         .iter()
@@ -259,11 +262,11 @@ shipped = ["email", "sms"]
     use doorstep_core::notify::milestones::Milestone;
     use doorstep_core::notify::settings::Channel;
     assert_eq!(
-        s.channels_for(Milestone::Shipped),
+        s.channels_for(Milestone::Shipped.into()),
         vec![Channel::Email, Channel::Sms]
     );
     assert_eq!(
-        s.channels_for(Milestone::Delayed),
+        s.channels_for(Milestone::Delayed.into()),
         vec![Channel::Email],
         "unlisted milestones keep the defaults"
     );

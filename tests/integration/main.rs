@@ -7,6 +7,7 @@ mod local;
 mod notify_aws;
 mod notify_contract;
 mod notify_local;
+mod registry;
 mod reliability;
 mod replay;
 mod stores;

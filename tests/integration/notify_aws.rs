@@ -7,7 +7,7 @@ use doorstep_aws::channels::SnsSesChannels;
 use doorstep_aws::DynamoStore;
 use doorstep_core::notify::ports::{Channels, Outgoing, SendError};
 use doorstep_core::notify::render::Renderer;
-use doorstep_core::notify::settings::NotifySettings;
+use doorstep_core::settings::Settings as NotifySettings;
 use doorstep_tests::*;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};

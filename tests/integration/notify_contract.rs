@@ -1,6 +1,8 @@
 //! The `NotifyStore` contract, on SQLite and on DynamoDB (moto).
 
 use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::notify::keys::MessageKey;
+use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::milestones::Milestone;
 use doorstep_core::notify::policy::Kind;
 use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore, State};
@@ -14,11 +16,17 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     let now = at("2024-05-03T10:00:00Z");
     let lease = now + Duration::minutes(5);
     assert_eq!(
-        store.claim("s#shipped#email", lease, now).await.unwrap(),
+        store
+            .claim(&key("ups#1ZCLAIM#shipped#email"), lease, now)
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     assert_eq!(
-        store.claim("s#shipped#email", lease, now).await.unwrap(),
+        store
+            .claim(&key("ups#1ZCLAIM#shipped#email"), lease, now)
+            .await
+            .unwrap(),
         Claim::InProgress { until: lease },
         "held by the first worker, who says until when"
     );
@@ -26,27 +34,37 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     let later = now + Duration::minutes(6);
     assert_eq!(
         store
-            .claim("s#shipped#email", later + Duration::minutes(5), later)
+            .claim(
+                &key("ups#1ZCLAIM#shipped#email"),
+                later + Duration::minutes(5),
+                later
+            )
             .await
             .unwrap(),
         Claim::Claimed
     );
-    let mut sent = entry("s#shipped#email", State::Sent);
-    sent.customer_id = "c-claims".into();
-    store.finish("s#shipped#email", &sent, later).await.unwrap();
+    let mut sent = entry("ups#1ZCLAIM#shipped#email", State::Sent);
+    sent.customer_id = doorstep_tests::customer_id("shopify:c-claims");
+    store
+        .finish(&key("ups#1ZCLAIM#shipped#email"), &sent, later)
+        .await
+        .unwrap();
     let much_later = later + Duration::days(3);
     assert_eq!(
         store
-            .claim("s#shipped#email", much_later, much_later)
+            .claim(&key("ups#1ZCLAIM#shipped#email"), much_later, much_later)
             .await
             .unwrap(),
         Claim::AlreadySent,
         "never twice"
     );
-    store.release("s#shipped#email").await.unwrap();
+    store
+        .release(&key("ups#1ZCLAIM#shipped#email"))
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .claim("s#shipped#email", much_later, much_later)
+            .claim(&key("ups#1ZCLAIM#shipped#email"), much_later, much_later)
             .await
             .unwrap(),
         Claim::AlreadySent,
@@ -54,32 +72,40 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     );
     // A released claim can be taken again at once.
     assert_eq!(
-        store.claim("s#delivered#sms", lease, now).await.unwrap(),
+        store
+            .claim(&key("ups#1ZCLAIM#delivered#sms"), lease, now)
+            .await
+            .unwrap(),
         Claim::Claimed
     );
-    store.release("s#delivered#sms").await.unwrap();
+    store
+        .release(&key("ups#1ZCLAIM#delivered#sms"))
+        .await
+        .unwrap();
     assert_eq!(
-        store.claim("s#delivered#sms", lease, now).await.unwrap(),
+        store
+            .claim(&key("ups#1ZCLAIM#delivered#sms"), lease, now)
+            .await
+            .unwrap(),
         Claim::Claimed
     );
 }
 
-fn deferred(key: &str, due: &str) -> Deferred {
+fn key(raw: &str) -> MessageKey {
+    doorstep_tests::message_key(raw)
+}
+
+fn deferred(raw: &str, due: &str) -> Deferred {
     Deferred {
-        key: key.into(),
+        key: key(raw),
         due: at(due),
-        channel: Channel::Sms,
-        milestone: Milestone::OutForDelivery,
-        carrier: Some("ups".into()),
-        tracking_number: Some("1Z1".into()),
-        order_id: Some("o".into()),
         attempts: 0,
     }
 }
 
 pub async fn deferred_sends_come_back_when_due_and_not_before(store: &dyn NotifyStore) {
-    let first = deferred("a#out_for_delivery#sms", "2024-05-04T01:00:00Z");
-    let second = deferred("b#out_for_delivery#sms", "2024-05-04T01:30:00Z");
+    let first = deferred("ups#1ZA#out_for_delivery#sms", "2024-05-04T01:00:00Z");
+    let second = deferred("ups#1ZB#out_for_delivery#sms", "2024-05-04T01:30:00Z");
     store.defer(&first).await.unwrap();
     store.defer(&second).await.unwrap();
     assert!(store
@@ -107,7 +133,7 @@ pub async fn deferred_sends_come_back_when_due_and_not_before(store: &dyn Notify
         vec![second.clone()]
     );
     // A send deferred into a minute the schedule already passed is still found.
-    let late = deferred("c#out_for_delivery#sms", "2024-05-04T01:10:00Z");
+    let late = deferred("ups#1ZC#out_for_delivery#sms", "2024-05-04T01:10:00Z");
     store.defer(&late).await.unwrap();
     let due = store.due(at("2024-05-04T01:46:00Z"), 100).await.unwrap();
     assert!(due.contains(&late) && due.contains(&second), "{due:?}");
@@ -139,23 +165,24 @@ pub async fn suppressions_and_the_log_are_kept(store: &dyn NotifyStore) {
             .unwrap()
             .email_suppressed
     );
-    let entry = entry("k#shipped#email", State::Sent);
+    let entry = entry("ups#1ZLOG#shipped#email", State::Sent);
     store.log(&entry).await.unwrap();
     store.log(&entry).await.unwrap();
 }
 
-fn entry(key: &str, state: State) -> LogEntry {
+fn entry(raw: &str, state: State) -> LogEntry {
     LogEntry {
-        key: key.into(),
-        customer_id: "c".into(),
+        key: key(raw),
+        customer_id: doorstep_tests::customer_id("shopify:c"),
         channel: Channel::Email,
         to: Some("a@example.com".into()),
         subject: Some("s".into()),
         body: Some("b".into()),
         html: None,
         kind: Kind::Transactional,
-        milestone: Milestone::Shipped,
-        order_id: Some("o".into()),
+        message: Message::Shipped,
+        milestone: Some(Milestone::Shipped),
+        order_id: Some(doorstep_tests::order_id("shopify:o")),
         tracking_number: None,
         locale: "en".into(),
         state,

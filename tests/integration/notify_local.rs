@@ -341,12 +341,12 @@ async fn the_preferences_link_shows_saves_and_one_click_unsubscribes() {
     use doorstep_core::ports::Store;
     let customer = app
         .store
-        .get_customer("generic-store:pref")
+        .get_customer(&customer_id("generic-store:pref"))
         .await
         .unwrap()
         .unwrap();
     let token = customer.preferences_token.clone();
-    assert_eq!(token.len(), 32);
+    assert_eq!(token.as_str().len(), 32);
 
     let page = |method: &str, path: &str, form: &str| {
         axum::http::Request::builder()
@@ -386,7 +386,7 @@ async fn the_preferences_link_shows_saves_and_one_click_unsubscribes() {
     assert_eq!(status, StatusCode::OK, "{html}");
     let saved = app
         .store
-        .get_customer("generic-store:pref")
+        .get_customer(&customer_id("generic-store:pref"))
         .await
         .unwrap()
         .unwrap()
@@ -411,7 +411,7 @@ async fn the_preferences_link_shows_saves_and_one_click_unsubscribes() {
     assert_eq!(status, StatusCode::OK);
     assert!(
         !app.store
-            .get_customer("generic-store:pref")
+            .get_customer(&customer_id("generic-store:pref"))
             .await
             .unwrap()
             .unwrap()
@@ -480,7 +480,7 @@ async fn a_shopify_order_and_ups_events_notify_once_respecting_night_and_opt_out
     use doorstep_core::ports::Store;
     let token = app
         .store
-        .get_customer("shopify:115310627314723954")
+        .get_customer(&customer_id("shopify:115310627314723954"))
         .await
         .unwrap()
         .unwrap()

@@ -168,7 +168,7 @@ fn poison_shipment(tracking: &str, order: u32) -> Shipment {
         Utc::now(),
     );
     shipment.order = Some(OrderLink {
-        order_id: format!("generic-store:{order}"),
+        order_id: order_id(&format!("generic-store:{order}")),
         fulfillment_id: None,
         items: vec![],
     });
@@ -322,7 +322,10 @@ async fn a_claim_left_by_a_dead_worker_is_sent_once_after_its_lease_not_skipped(
     let key = "ups#1ZCRASH9201#out_for_delivery#sms";
     let lease = now + Duration::minutes(5);
     assert_eq!(
-        app.store.claim(key, lease, now).await.unwrap(),
+        app.store
+            .claim(&message_key(key), lease, now)
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     for second in 0..10 {
@@ -512,7 +515,7 @@ async fn the_smaller_defects_stay_fixed() {
     assert_eq!(status, StatusCode::OK, "{json}");
     let stored = app
         .store
-        .get_order(&format!("woocommerce:{}", order["id"]))
+        .get_order(&order_id(&format!("woocommerce:{}", order["id"])))
         .await
         .unwrap()
         .unwrap();

@@ -43,7 +43,7 @@ async fn a_shopify_order_becomes_an_order_and_a_customer() {
     let (status, json) = post(&app, "shopify", Some("orders/create"), Some("wh-1"), &body).await;
     assert_eq!(status, 200, "{json}");
     let order = store
-        .get_order("shopify:820982911946154508")
+        .get_order(&order_id("shopify:820982911946154508"))
         .await
         .unwrap()
         .unwrap();
@@ -58,7 +58,7 @@ async fn a_shopify_order_becomes_an_order_and_a_customer() {
     assert_eq!(first.variant_id, None, "the sample's variant_id is null");
     assert!(order.cancelled, "the sample carries cancelled_at");
     let customer = store
-        .get_customer("shopify:115310627314723954")
+        .get_customer(&customer_id("shopify:115310627314723954"))
         .await
         .unwrap()
         .unwrap();
@@ -85,7 +85,7 @@ async fn a_shopify_order_becomes_an_order_and_a_customer() {
         "buyer_accepts_marketing: true"
     );
     assert!(!customer.consents.marketing_sms);
-    assert_eq!(order.customer_id.as_deref(), Some(customer.id.as_str()));
+    assert_eq!(order.customer_id.as_ref(), Some(&customer.id));
 
     let (status, json) = post(&app, "shopify", Some("orders/create"), Some("wh-1"), &body).await;
     assert_eq!(
@@ -121,13 +121,13 @@ async fn an_older_order_snapshot_never_overwrites_a_newer_one() {
         200
     );
     let stored = store
-        .get_order("shopify:820982911946154508")
+        .get_order(&order_id("shopify:820982911946154508"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.line_items.len(), 5);
     let customer = store
-        .get_customer("shopify:115310627314723954")
+        .get_customer(&customer_id("shopify:115310627314723954"))
         .await
         .unwrap()
         .unwrap();
@@ -155,13 +155,16 @@ async fn a_shopify_fulfilment_ties_its_tracking_number_to_the_order() {
         .await
         .unwrap()
         .expect("shipment created from the fulfilment");
-    assert_eq!(shipment.order_id(), Some("shopify:820982911946154508"));
+    assert_eq!(
+        shipment.order_id(),
+        Some(&order_id("shopify:820982911946154508"))
+    );
     let link = shipment.order.unwrap();
     assert_eq!(link.fulfillment_id.as_deref(), Some("123456"));
     assert_eq!(link.items.len(), 5, "the sample fulfils all five lines");
     // The order is not known yet: a placeholder lists the parcel until the order's webhook arrives.
     let placeholder = store
-        .get_order("shopify:820982911946154508")
+        .get_order(&order_id("shopify:820982911946154508"))
         .await
         .unwrap()
         .unwrap();
@@ -180,7 +183,7 @@ async fn a_shopify_fulfilment_ties_its_tracking_number_to_the_order() {
         200
     );
     let order = store
-        .get_order("shopify:820982911946154508")
+        .get_order(&order_id("shopify:820982911946154508"))
         .await
         .unwrap()
         .unwrap();
@@ -236,7 +239,7 @@ async fn a_woocommerce_order_with_shipment_tracking_meta_links_its_parcels() {
     .await;
     assert_eq!(status, 200, "{json}");
     let customer = store
-        .get_customer("woocommerce:order:727")
+        .get_customer(&customer_id("woocommerce:order:727"))
         .await
         .unwrap()
         .expect("guest customer keyed by order");
@@ -245,7 +248,11 @@ async fn a_woocommerce_order_with_shipment_tracking_meta_links_its_parcels() {
         "(555) 555-5555 is not a real number"
     );
     assert_eq!(customer.timezone, "America/Los_Angeles");
-    let order = store.get_order("woocommerce:727").await.unwrap().unwrap();
+    let order = store
+        .get_order(&order_id("woocommerce:727"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             order.name.as_str(),
@@ -281,10 +288,10 @@ async fn a_woocommerce_order_with_shipment_tracking_meta_links_its_parcels() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(shipment.order_id(), Some("woocommerce:727"));
+    assert_eq!(shipment.order_id(), Some(&order_id("woocommerce:727")));
     assert_eq!(
         store
-            .get_order("woocommerce:727")
+            .get_order(&order_id("woocommerce:727"))
             .await
             .unwrap()
             .unwrap()
@@ -333,7 +340,7 @@ async fn a_store_webhook_with_a_bad_signature_is_401_and_writes_nothing() {
     );
     assert_eq!(status_and_json(handle(&app, event).await).0, 401);
     assert!(store
-        .get_order("shopify:820982911946154508")
+        .get_order(&order_id("shopify:820982911946154508"))
         .await
         .unwrap()
         .is_none());
@@ -356,7 +363,7 @@ async fn a_generic_store_order_resolves_contacts_locale_and_timezone() {
     .await;
     assert_eq!(status, 200, "{json}");
     let customer = store
-        .get_customer("generic-store:c-77")
+        .get_customer(&customer_id("generic-store:c-77"))
         .await
         .unwrap()
         .unwrap();
@@ -373,7 +380,7 @@ async fn a_generic_store_order_resolves_contacts_locale_and_timezone() {
         ("th", "Asia/Bangkok")
     );
     let order = store
-        .get_order("generic-store:5001")
+        .get_order(&order_id("generic-store:5001"))
         .await
         .unwrap()
         .unwrap();

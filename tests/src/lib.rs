@@ -9,15 +9,31 @@ use aws_sdk_dynamodb::types::{
 use doorstep_aws::dynamo::{PREFERENCES_INDEX, TOKEN_INDEX, TRACKING_NUMBER_INDEX};
 use doorstep_aws::DynamoStore;
 use doorstep_core::providers::{aftership, easypost, seventeen_track, shopify, woocommerce};
+use doorstep_core::secrets::Secrets;
 use doorstep_core::signature::sign_timestamped;
 use doorstep_core::store_events::MerchantDefaults;
-use doorstep_core::webhook::{Secrets, WebhookConfig};
+use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::SqliteStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const EASYPOST_SECRET: &str = "sécret";
 pub const SECRET: &str = "test-secret-0123456789";
 pub const UPS_CLIENT_ID: &str = "ups-test-client";
+
+/// An order id as the tests write it (`shopify:1001`).
+pub fn order_id(raw: &str) -> doorstep_core::ids::OrderId {
+    doorstep_core::ids::OrderId::parse(raw).unwrap_or_else(|| panic!("order id {raw}"))
+}
+
+/// A customer id as the tests write it (`shopify:115310627314723954`).
+pub fn customer_id(raw: &str) -> doorstep_core::ids::CustomerId {
+    doorstep_core::ids::CustomerId::parse(raw).unwrap_or_else(|| panic!("customer id {raw}"))
+}
+
+/// A message key as the tests write it (`ups#1Z1#delivered#sms`).
+pub fn message_key(raw: &str) -> doorstep_core::notify::keys::MessageKey {
+    doorstep_core::notify::keys::MessageKey::parse(raw).unwrap_or_else(|| panic!("key {raw}"))
+}
 
 /// Reads a provider fixture as published (including any final newline).
 pub fn fixture(name: &str) -> Vec<u8> {

@@ -2,9 +2,10 @@
 //! The handler only translates: API Gateway event in, domain call, API Gateway response out.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use doorstep_apigw::{bad_encoding, json_response, Request};
+use doorstep_apigw::{bad_encoding, json_response, no_route, Request};
 use doorstep_core::chrono::Utc;
 use doorstep_core::ports::Store;
+use doorstep_core::providers::registry::Route;
 use doorstep_core::webhook::{self, WebhookConfig};
 use std::sync::Arc;
 
@@ -13,25 +14,29 @@ pub struct App {
     pub config: WebhookConfig,
 }
 
-pub const UPS_TOKEN_PATH_SUFFIX: &str = "/webhooks/carriers/ups/token";
+pub const CARRIER_ROUTE: &str = "POST /webhooks/carriers/{provider}";
+pub const UPS_TOKEN_ROUTE: &str = "POST /webhooks/carriers/ups/token";
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     let Ok(request) = Request::from_event(event) else {
         return bad_encoding();
     };
     let now = Utc::now();
-    let response = if request.path.ends_with(UPS_TOKEN_PATH_SUFFIX) {
-        webhook::ups_token(request.inbound(), &app.config.secrets, now)
-    } else {
-        let provider = request.path_param("provider");
-        webhook::carrier_webhook(
-            &provider,
-            request.inbound(),
-            &app.config,
-            app.store.as_ref(),
-            now,
-        )
-        .await
+    let response = match request.route_key.as_str() {
+        UPS_TOKEN_ROUTE => webhook::ups_token(request.inbound(), &app.config.secrets, now),
+        CARRIER_ROUTE => {
+            let provider = request.path_param("provider");
+            webhook::webhook(
+                Route::Carriers,
+                &provider,
+                request.inbound(),
+                &app.config,
+                app.store.as_ref(),
+                now,
+            )
+            .await
+        }
+        other => return no_route(other),
     };
     json_response(&response)
 }

@@ -13,8 +13,8 @@ use doorstep_core::model::{Order, Shipment};
 use doorstep_core::notify::ports::{Channels, DeadLetter, DeadLetters, NotifyStore};
 use doorstep_core::notify::render::Renderer;
 use doorstep_core::notify::service::{Change, Notifier};
-use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::ports::Store;
+use doorstep_core::settings::Settings;
 use std::sync::Arc;
 
 pub struct App {
@@ -24,7 +24,7 @@ pub struct App {
     pub dead_letters: Arc<dyn DeadLetters>,
     pub failures: Arc<dyn FailureCounter>,
     pub renderer: Renderer,
-    pub settings: NotifySettings,
+    pub settings: Settings,
 }
 
 /// A record failing for a reason of its own is set aside on this failure.
@@ -33,20 +33,33 @@ pub const POISON_ATTEMPTS: u32 = 3;
 #[derive(Debug)]
 pub struct UnreadableRecord(pub String);
 
-/// An image's `entity` and `doc` attributes (DynamoDB JSON: `{"doc": {"S": "..."}}`).
-fn image(item: &impl serde::Serialize) -> Result<Option<(String, String)>, UnreadableRecord> {
-    let value = serde_json::to_value(item).map_err(|e| UnreadableRecord(e.to_string()))?;
-    let text = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.get("S"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    Ok(text("entity").zip(text("doc")))
+/// The attributes of a table item the notifier reads: which entity, and its JSON document.
+#[derive(serde::Deserialize)]
+struct Image {
+    entity: Option<String>,
+    doc: Option<String>,
 }
 
-/// The record's entity and JSON document, old and new, from the stream images.
+fn image(item: &serde_dynamo::Item) -> Result<Option<(String, String)>, UnreadableRecord> {
+    if item.is_empty() {
+        return Ok(None);
+    }
+    let image: Image =
+        serde_dynamo::from_item(item.clone()).map_err(|e| UnreadableRecord(e.to_string()))?;
+    Ok(image.entity.zip(image.doc))
+}
+
+fn document<T: serde::de::DeserializeOwned>(
+    entity: &str,
+    doc: &str,
+) -> Result<Box<T>, UnreadableRecord> {
+    serde_json::from_str(doc)
+        .map(Box::new)
+        .map_err(|e| UnreadableRecord(format!("{entity}: {e}")))
+}
+
+/// The record's change, old and new, from the stream images; `None` for what the notifier does
+/// not watch.
 pub fn change_of(record: &EventRecord) -> Result<Option<Change>, UnreadableRecord> {
     if record.event_name == "REMOVE" {
         return Ok(None);
@@ -55,25 +68,20 @@ pub fn change_of(record: &EventRecord) -> Result<Option<Change>, UnreadableRecor
         return Ok(None);
     };
     let old = image(&record.change.old_image)?.map(|(_, doc)| doc);
-    let parse_err = |e: serde_json::Error| UnreadableRecord(format!("{entity}: {e}"));
     Ok(match entity.as_str() {
         "shipment" => Some(Change::Shipment {
             old: old
                 .as_deref()
-                .map(serde_json::from_str::<Shipment>)
-                .transpose()
-                .map_err(parse_err)?
-                .map(Box::new),
-            new: Box::new(serde_json::from_str(&new).map_err(parse_err)?),
+                .map(|doc| document::<Shipment>(&entity, doc))
+                .transpose()?,
+            new: document(&entity, &new)?,
         }),
         "order" => Some(Change::Order {
             old: old
                 .as_deref()
-                .map(serde_json::from_str::<Order>)
-                .transpose()
-                .map_err(parse_err)?
-                .map(Box::new),
-            new: Box::new(serde_json::from_str(&new).map_err(parse_err)?),
+                .map(|doc| document::<Order>(&entity, doc))
+                .transpose()?,
+            new: document(&entity, &new)?,
         }),
         _ => None,
     })

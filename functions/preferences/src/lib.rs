@@ -1,51 +1,35 @@
 //! `GET|POST /p/{token}` and `POST /p/{token}/unsubscribe`: the handler only translates.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue};
-use doorstep_apigw::{bad_encoding, Request};
+use doorstep_apigw::{bad_encoding, no_route, page_response, Request};
 use doorstep_core::chrono::Utc;
 use doorstep_core::ports::Store;
-use doorstep_core::preferences::PageResponse;
+use doorstep_core::settings::Settings;
 use std::sync::Arc;
 
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub brand: String,
+    pub settings: Settings,
 }
 
-pub fn response(page: PageResponse) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static(page.content_type));
-    headers.insert("cache-control", HeaderValue::from_static("no-store"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
-    );
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(page.status);
-    out.headers = headers;
-    out.body = Some(Body::Text(page.body));
-    out
-}
+pub const SHOW_ROUTE: &str = "GET /p/{token}";
+pub const SAVE_ROUTE: &str = "POST /p/{token}";
+pub const UNSUBSCRIBE_ROUTE: &str = "POST /p/{token}/unsubscribe";
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     let Ok(request) = Request::from_event(event) else {
         return bad_encoding();
     };
-    let token = request
-        .path_parameters
-        .get("token")
-        .cloned()
-        .unwrap_or_default();
-    let unsubscribe = request.path.ends_with("/unsubscribe");
-    response(
+    let unsubscribe = match request.route_key.as_str() {
+        SHOW_ROUTE | SAVE_ROUTE => false,
+        UNSUBSCRIBE_ROUTE => true,
+        other => return no_route(other),
+    };
+    let token = request.path_param("token");
+    page_response(
         doorstep_core::preferences::handle(
             app.store.as_ref(),
-            &app.brand,
+            &app.settings.brand,
             &request.method,
             &token,
             unsubscribe,

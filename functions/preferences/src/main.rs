@@ -1,4 +1,4 @@
-//! Lambda entry point: the table once per cold start.
+//! Lambda entry point: the table and the settings once per cold start.
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -8,10 +8,10 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     doorstep_aws::runtime::init_tracing();
-    let store = doorstep_aws::runtime::store_wiring().await?;
+    let (store, settings) = doorstep_aws::runtime::store_and_settings().await?;
     let app = App {
         store: Arc::new(store),
-        brand: std::env::var("BRAND").unwrap_or_else(|_| "Doorstep".into()),
+        settings,
     };
     let app = &app;
     lambda_runtime::run(service_fn(

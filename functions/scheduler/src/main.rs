@@ -1,6 +1,5 @@
-//! Lambda entry point for the every-minute schedule.
+//! Lambda entry point for the schedules: clients once per cold start, then one job per invocation.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use doorstep_core::chrono::Utc;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use scheduler::{handle, App};
@@ -11,8 +10,8 @@ async fn main() -> Result<(), Error> {
     let app = App::from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<EventBridgeEvent>| async move {
-            handle(app, Utc::now())
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle(app, &event.payload, Utc::now())
                 .await
                 .map(|_| ())
                 .map_err(Error::from)

@@ -1,9 +1,10 @@
 //! The local runner's configuration: environment variables, with secrets generated on first start.
 
 use doorstep_core::ids::random_token;
-use doorstep_core::notify::settings::NotifySettings;
+use doorstep_core::providers::registry::secret_names;
+use doorstep_core::secrets::{Secret, Secrets};
+use doorstep_core::settings::Settings;
 use doorstep_core::store_events::MerchantDefaults;
-use doorstep_core::webhook::{Secrets, SECRET_NAMES};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("DOORSTEP_CONFIG {path}: {detail}")]
+    #[error("settings from {path}: {detail}")]
     Settings { path: PathBuf, detail: String },
     #[error(
         "another doorstep-local is already running on {0} (stop it, or set DOORSTEP_DATA_DIR)"
@@ -45,10 +46,10 @@ pub struct LocalConfig {
     pub port: u16,
     pub data_dir: PathBuf,
     pub secrets: Secrets,
-    pub admin_token: String,
+    pub admin_token: Secret,
     pub defaults: MerchantDefaults,
-    /// Merchant notification settings (`DOORSTEP_CONFIG`, a TOML file), with defaults.
-    pub settings: NotifySettings,
+    /// The merchant's settings: `DOORSTEP_CONFIG` (a TOML file), `DOORSTEP_{VARIABLE}` overriding.
+    pub settings: Settings,
     /// Secrets made at this start (name, value), to be shown once to whoever started the runner.
     pub generated: Vec<(String, String)>,
     /// `DOORSTEP_TEST_SEND_DELAY_MS`: makes every local send take this long, so crash tests can
@@ -88,45 +89,21 @@ impl LocalConfig {
                 })
                 .clone()
         };
-        for name in SECRET_NAMES {
+        for name in secret_names() {
             let value = resolve(name, format!("DOORSTEP_SECRET_{name}"));
             secrets.set(name, value);
         }
-        let admin_token = resolve(ADMIN_TOKEN_NAME, "DOORSTEP_ADMIN_TOKEN".into());
+        let admin_token = Secret::new(resolve(ADMIN_TOKEN_NAME, "DOORSTEP_ADMIN_TOKEN".into()));
         if !generated.is_empty() {
             write_stored(&path, &stored)?;
         }
-        secrets.shippo_hmac = var("DOORSTEP_SECRET_SHIPPO_HMAC");
+        secrets.shippo_hmac = var("DOORSTEP_SECRET_SHIPPO_HMAC").map(Secret::new);
         if let Some(id) = var("DOORSTEP_UPS_CLIENT_ID") {
             secrets.ups_client_id = id;
         }
-        let mut settings = match var("DOORSTEP_CONFIG") {
-            Some(path) => read_settings(Path::new(&path))?,
-            None => NotifySettings::default(),
-        };
-        if settings.public_base_url == NotifySettings::default().public_base_url {
+        let mut settings = read_settings(var("DOORSTEP_CONFIG").as_deref(), &var)?;
+        if settings.public_base_url == Settings::default().public_base_url {
             settings.public_base_url = format!("http://127.0.0.1:{port}");
-        }
-        // The environment wins over the file for the two defaults the webhooks use too.
-        if let Some(zone) = var("DOORSTEP_DEFAULT_TIMEZONE")
-            .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
-        {
-            settings.default_timezone = zone;
-        }
-        if let Some(locale) = var("DOORSTEP_DEFAULT_LOCALE") {
-            settings.default_locale = locale;
-        }
-        if let Some(raw) = var("DOORSTEP_CLAIM_LEASE_S") {
-            settings.claim_lease_s = raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s| (1..=86_400).contains(s))
-                .ok_or(ConfigError::Invalid {
-                    name: "DOORSTEP_CLAIM_LEASE_S",
-                    expected: "seconds between 1 and 86400",
-                    value: raw,
-                })?;
         }
         let test_send_delay_ms = match var("DOORSTEP_TEST_SEND_DELAY_MS") {
             Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -136,10 +113,7 @@ impl LocalConfig {
             })?,
             None => 0,
         };
-        let defaults = MerchantDefaults {
-            timezone: settings.default_timezone.clone(),
-            locale: settings.default_locale.clone(),
-        };
+        let defaults = settings.merchant_defaults();
         Ok(Self {
             port,
             data_dir,
@@ -180,20 +154,26 @@ impl LocalConfig {
     }
 }
 
-fn read_settings(path: &Path) -> Result<NotifySettings, ConfigError> {
-    let error = |detail: String| ConfigError::Settings {
-        path: path.into(),
-        detail,
+/// The settings: the file (when one is named) under the `DOORSTEP_{VARIABLE}` overrides, through
+/// the loader and validation every function uses.
+fn read_settings(
+    file: Option<&str>,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let (path, text) = match file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Settings {
+                path: file.into(),
+                detail: e.to_string(),
+            })?;
+            (PathBuf::from(file), text)
+        }
+        None => (PathBuf::from("(environment)"), String::new()),
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let settings: NotifySettings = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
-    if doorstep_core::timezone::parse_zone(&settings.default_timezone).is_none() {
-        return Err(error(format!(
-            "default_timezone '{}' is not an IANA zone",
-            settings.default_timezone
-        )));
-    }
-    Ok(settings)
+    Settings::from_toml(&text, var).map_err(|e| ConfigError::Settings {
+        path,
+        detail: e.to_string(),
+    })
 }
 
 fn read_stored(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {

@@ -15,8 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use doorstep_core::ids::{CarrierSlug, TrackingNumber};
-use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::ports::Store;
+use doorstep_core::secrets::Secret;
+use doorstep_core::settings::Settings;
 use doorstep_core::signature::constant_time_eq;
 use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::{FileOutbox, SqliteStore};
@@ -31,16 +32,16 @@ pub struct LocalApp {
     pub stores: store_webhook::App,
     pub notifier: LocalNotifier,
     pub preferences: preferences::App,
-    pub admin_token: String,
+    pub admin_token: Secret,
 }
 
 impl LocalApp {
     pub fn new(
         store: Arc<SqliteStore>,
         config: WebhookConfig,
-        settings: NotifySettings,
+        settings: Settings,
         outbox: FileOutbox,
-        admin_token: String,
+        admin_token: impl Into<String>,
     ) -> Self {
         let shared: Arc<dyn Store> = store.clone();
         Self {
@@ -54,11 +55,11 @@ impl LocalApp {
             },
             preferences: preferences::App {
                 store: shared.clone(),
-                brand: settings.brand.clone(),
+                settings: settings.clone(),
             },
             notifier: LocalNotifier::new(store.clone(), outbox, settings),
             store,
-            admin_token,
+            admin_token: Secret::new(admin_token),
         }
     }
 }
@@ -76,7 +77,30 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/api/dead-letters", get(dead_letters))
         .route("/api/dead-letters/{id}/retry", post(retry_dead_letter))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(trace_layer())
         .with_state(app)
+}
+
+/// One span per request, named by the route it matched (never the full path: paths carry
+/// customers' tokens), with an id to tie every log line of the request together.
+fn trace_layer() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<Body>) -> tracing::Span + Clone,
+> {
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<Body>| {
+            let route = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or("(no route)", |p| p.as_str());
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                route,
+                request_id = %&doorstep_core::ids::random_token()[..12],
+            )
+        },
+    )
 }
 
 fn event(
@@ -291,7 +315,7 @@ pub(crate) fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .is_some_and(|(_, token)| {
-            constant_time_eq(token.trim().as_bytes(), app.admin_token.as_bytes())
+            constant_time_eq(token.trim().as_bytes(), app.admin_token.expose().as_bytes())
         })
 }
 

@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         config.settings.clone(),
         outbox,
-        config.admin_token.clone(),
+        config.admin_token.expose(),
     ));
     // The notifier runs beside the routes, as the stream-driven Lambda and the schedule do on AWS.
     let ticking = app.clone();

@@ -6,14 +6,16 @@
 //! dead-letter table, with its reason, until an operator puts it back.
 
 use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::jobs::{self, Job};
 use doorstep_core::notify::ports::{DeadLetter, DeadLetters, Deferred, NotifyStore};
 use doorstep_core::notify::render::Renderer;
 use doorstep_core::notify::service::{backoff_secs, Notifier, Summary};
-use doorstep_core::notify::settings::NotifySettings;
 use doorstep_core::ports::StoreError;
+use doorstep_core::settings::Settings;
 use doorstep_embedded::notify::RawChange;
 use doorstep_embedded::{FileOutbox, SqliteStore};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 pub const CURSOR: &str = "notifier";
 /// A change failing for a reason of its own (an unreadable record) is set aside after this many
@@ -25,7 +27,9 @@ pub struct LocalNotifier {
     store: Arc<SqliteStore>,
     outbox: FileOutbox,
     renderer: Renderer,
-    settings: NotifySettings,
+    settings: Settings,
+    /// When each scheduled job last ran (the runner's clock stands in for EventBridge).
+    last_runs: Mutex<HashMap<Job, DateTime<Utc>>>,
 }
 
 /// Why a change could not be notified.
@@ -35,17 +39,18 @@ struct Failure {
 }
 
 impl LocalNotifier {
-    pub fn new(store: Arc<SqliteStore>, outbox: FileOutbox, settings: NotifySettings) -> Self {
+    pub fn new(store: Arc<SqliteStore>, outbox: FileOutbox, settings: Settings) -> Self {
         let renderer = Renderer::new(settings.template_dir.clone(), settings.sms_max_segments);
         Self {
             store,
             outbox,
             renderer,
             settings,
+            last_runs: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn settings(&self) -> &NotifySettings {
+    pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
@@ -60,8 +65,8 @@ impl LocalNotifier {
         }
     }
 
-    /// Retries what is due, processes every change written since the last tick, sends the
-    /// deferred messages now due, and brings the outbox file up to date.
+    /// Retries what is due, processes every change written since the last tick, runs the
+    /// scheduled jobs whose time has come, and brings the outbox file up to date.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Summary, StoreError> {
         let notifier = self.notifier();
         let mut total = Summary::default();
@@ -69,7 +74,7 @@ impl LocalNotifier {
             let seq = retry.change.seq;
             match run(&notifier, &retry.change, true, now).await {
                 Ok(summary) => {
-                    add(&mut total, summary);
+                    total.add(summary);
                     self.store.clear_retry(seq)?;
                 }
                 Err(failure) => {
@@ -81,17 +86,53 @@ impl LocalNotifier {
         let cursor = self.store.cursor(CURSOR)?;
         for change in self.store.changes_after(cursor, 200)? {
             match run(&notifier, &change, false, now).await {
-                Ok(summary) => add(&mut total, summary),
+                Ok(summary) => total.add(summary),
                 Err(failure) => self.failed(&change, 1, failure, now).await?,
             }
             self.store.set_cursor(CURSOR, change.seq)?;
         }
-        match notifier.process_due(now).await {
-            Ok(summary) => add(&mut total, summary),
-            Err(e) => tracing::warn!(error = %e, "deferred sends failed; will retry"),
+        for job in self.jobs_due(now) {
+            match jobs::run(job, &notifier, now).await {
+                Ok(report) => total.add(report.messages),
+                Err(e) => tracing::warn!(job = job.as_str(), error = %e, "job failed; will retry"),
+            }
         }
         self.outbox.export(&self.store)?;
         Ok(total)
+    }
+
+    /// The jobs whose cadence has come round since they last ran (all of them at start).
+    fn jobs_due(&self, now: DateTime<Utc>) -> Vec<Job> {
+        let Ok(mut last_runs) = self.last_runs.lock() else {
+            return Vec::new();
+        };
+        Job::all()
+            .iter()
+            .copied()
+            .filter(|job| {
+                let every = Duration::from_std(job.spec().every).unwrap_or(Duration::MAX);
+                let due = last_runs
+                    .get(job)
+                    .is_none_or(|last| now.signed_duration_since(*last) >= every);
+                if due {
+                    last_runs.insert(*job, now);
+                }
+                due
+            })
+            .collect()
+    }
+
+    /// Runs one job now, whatever its cadence (`POST /api/jobs/{job}/run`).
+    pub async fn run_job(
+        &self,
+        job: Job,
+        now: DateTime<Utc>,
+    ) -> Result<jobs::JobReport, doorstep_core::notify::service::NotifyError> {
+        let report = jobs::run(job, &self.notifier(), now).await?;
+        self.outbox
+            .export(&self.store)
+            .map_err(doorstep_core::notify::service::NotifyError::Store)?;
+        Ok(report)
     }
 
     /// Schedules the change's next try, or sets it aside once it has failed too often.
@@ -159,13 +200,6 @@ async fn run(
         error: e.to_string(),
         transient: e.is_transient(),
     })
-}
-
-fn add(total: &mut Summary, more: Summary) {
-    total.sent += more.sent;
-    total.deferred += more.deferred;
-    total.suppressed += more.suppressed;
-    total.skipped += more.skipped;
 }
 
 /// Puts a dead letter back to work: a change rejoins the feed (as a new change), a deferred send

@@ -6,6 +6,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
+use doorstep_core::pages::PageResponse;
 use doorstep_core::providers::InboundRequest;
 use doorstep_core::webhook::WebhookResponse;
 use serde_json::json;
@@ -14,6 +15,8 @@ use std::collections::HashMap;
 /// A request as the handlers read it: lower-case header names, the raw body bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The route the API matched, `"{METHOD} {path pattern}"` (`POST /webhooks/stores/{platform}`).
+    pub route_key: String,
     pub method: String,
     pub path: String,
     pub path_parameters: HashMap<String, String>,
@@ -45,6 +48,7 @@ impl Request {
             })
             .collect();
         Ok(Self {
+            route_key: event.route_key.unwrap_or_default(),
             method: event.request_context.http.method.to_string(),
             path: event.raw_path.unwrap_or_default(),
             path_parameters: event.path_parameters,
@@ -88,6 +92,36 @@ pub fn json_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
     out.headers = headers;
     out.body = Some(Body::Text(response.body.clone()));
     out
+}
+
+/// A page as a response: its type, never cached, no referrer, and a CSP that allows no script.
+pub fn page_response(page: PageResponse) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static(page.content_type));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(page.status);
+    out.headers = headers;
+    out.body = Some(Body::Text(page.body));
+    out
+}
+
+/// The answer to a route this function does not serve (API Gateway only sends routes it maps,
+/// so this means a misconfigured stack).
+pub fn no_route(route_key: &str) -> ApiGatewayV2httpResponse {
+    json_response(&WebhookResponse {
+        status: 404,
+        body:
+            json!({ "error": format!("no route {}", doorstep_core::bounds::Untrusted(route_key)) })
+                .to_string(),
+    })
 }
 
 /// Builds the event API Gateway would send for a request (the local runner and tests use it).

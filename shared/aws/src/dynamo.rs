@@ -11,10 +11,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use doorstep_core::chrono::{DateTime, Utc};
-use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
 use serde::de::DeserializeOwned;
@@ -96,6 +97,33 @@ fn unexpired(item: Option<&Item>) -> bool {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse::<i64>().ok())
         .is_some_and(|t| t > Utc::now().timestamp())
+}
+
+/// What a cancelled shipment transaction means: a seen dedupe key wins (the delivery was applied,
+/// whatever else changed since), then a version conflict; anything else is a storage failure.
+fn transaction_error<R: std::fmt::Debug>(
+    e: SdkError<TransactWriteItemsError, R>,
+    write: ShipmentWrite<'_>,
+) -> WriteError {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        e.as_service_error()
+    else {
+        return unavailable(e).into();
+    };
+    let failed = |index: usize| {
+        cancelled
+            .cancellation_reasons()
+            .get(index)
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed")
+    };
+    if write.dedupe_key.is_some() && failed(1) {
+        WriteError::Duplicate
+    } else if failed(0) {
+        WriteError::Conflict
+    } else {
+        StoreError::Unavailable(format!("transaction cancelled: {:?}", cancelled.message())).into()
+    }
 }
 
 /// The condition and values that guard a versioned write.
@@ -199,6 +227,51 @@ impl DynamoStore {
         }
     }
 
+    /// The guarded shipment put, with its dedupe record and the pending link it consumes.
+    fn shipment_transaction(
+        &self,
+        shipment: &Shipment,
+        mut item: Item,
+        write: ShipmentWrite<'_>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        let (condition, values) = version_guard(write.expected_version);
+        item.insert("version".into(), n(next_version(write.expected_version)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(built)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(key) = write.dedupe_key {
+            let expires = (Utc::now()
+                + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS))
+            .timestamp();
+            let dedupe = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("DEDUPE#{key}")))
+                .item("sk", s("DEDUPE"))
+                .item("entity", s("dedupe"))
+                .item("ttl", n(expires))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().put(dedupe).build());
+        }
+        if write.consume_pending_link {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("PENDING#{}", shipment.tracking_number)))
+                .key("sk", s("LINK"))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(items)
+    }
+
     fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
         Ok(HashMap::from([
             (
@@ -213,7 +286,7 @@ impl DynamoStore {
             ),
             (
                 "tracking_token".to_string(),
-                s(shipment.tracking_token.clone()),
+                s(shipment.tracking_token.as_str()),
             ),
             ("status".to_string(), s(shipment.status.as_str())),
             ("doc".to_string(), doc(shipment)?),
@@ -240,9 +313,9 @@ impl Store for DynamoStore {
             .await
     }
 
-    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
+    async fn get_shipment_by_token(&self, token: &Token) -> Result<Option<Shipment>, StoreError> {
         Ok(self
-            .query_index(TOKEN_INDEX, "tracking_token", token.to_string())
+            .query_index(TOKEN_INDEX, "tracking_token", token.as_str().to_string())
             .await?
             .into_iter()
             .next())
@@ -253,45 +326,12 @@ impl Store for DynamoStore {
         shipment: &Shipment,
         write: ShipmentWrite<'_>,
     ) -> Result<(), WriteError> {
-        let mut item = Self::shipment_item(shipment)?;
+        let item = Self::shipment_item(shipment)?;
         if write.dedupe_key.is_none() && !write.consume_pending_link {
             return self.put_versioned(item, write.expected_version).await;
         }
         // The shipment, its dedupe record and the consumed pending link change together or not at all.
-        let (condition, values) = version_guard(write.expected_version);
-        item.insert("version".into(), n(next_version(write.expected_version)));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        if let Some(key) = write.dedupe_key {
-            let expires = (Utc::now()
-                + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS))
-            .timestamp();
-            let dedupe = Put::builder()
-                .table_name(&self.table)
-                .item("pk", s(format!("DEDUPE#{key}")))
-                .item("sk", s("DEDUPE"))
-                .item("entity", s("dedupe"))
-                .item("ttl", n(expires))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(dedupe).build());
-        }
-        if write.consume_pending_link {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(format!("PENDING#{}", shipment.tracking_number)))
-                .key("sk", s("LINK"))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-        }
+        let items = self.shipment_transaction(shipment, item, write)?;
         let result = self
             .client
             .transact_write_items()
@@ -300,33 +340,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let Some(cancelled) = e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                    _ => None,
-                }) else {
-                    return Err(unavailable(e).into());
-                };
-                let failed = |index: usize| {
-                    cancelled
-                        .cancellation_reasons()
-                        .get(index)
-                        .and_then(|r| r.code())
-                        .is_some_and(|code| code == "ConditionalCheckFailed")
-                };
-                // A seen dedupe key wins: the delivery was applied, whatever else changed since.
-                if write.dedupe_key.is_some() && failed(1) {
-                    Err(WriteError::Duplicate)
-                } else if failed(0) {
-                    Err(WriteError::Conflict)
-                } else {
-                    Err(StoreError::Unavailable(format!(
-                        "transaction cancelled: {:?}",
-                        cancelled.message()
-                    ))
-                    .into())
-                }
-            }
+            Err(e) => Err(transaction_error(e, write)),
         }
     }
 
@@ -362,7 +376,7 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         self.get_item(format!("ORDER#{id}"), "META")
             .await?
             .as_ref()
@@ -384,7 +398,7 @@ impl Store for DynamoStore {
         self.put_versioned(item, expected_version).await
     }
 
-    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+    async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
         self.get_item(format!("CUST#{id}"), "PROFILE")
             .await?
             .as_ref()
@@ -394,7 +408,7 @@ impl Store for DynamoStore {
 
     async fn get_customer_by_preferences_token(
         &self,
-        token: &str,
+        token: &Token,
     ) -> Result<Option<Customer>, StoreError> {
         let output = self
             .client
@@ -402,7 +416,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .index_name(PREFERENCES_INDEX)
             .key_condition_expression("preferences_token = :t")
-            .expression_attribute_values(":t", s(token))
+            .expression_attribute_values(":t", s(token.as_str()))
             .send()
             .await
             .map_err(unavailable)?;
@@ -420,7 +434,7 @@ impl Store for DynamoStore {
             ("entity".to_string(), s("customer")),
             (
                 "preferences_token".to_string(),
-                s(customer.preferences_token.clone()),
+                s(customer.preferences_token.as_str()),
             ),
             ("doc".to_string(), doc(customer)?),
         ]);

@@ -12,6 +12,7 @@
 use crate::dynamo::{n, s, unavailable, DynamoStore};
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
+use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::policy::Suppressions;
 use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore};
 use doorstep_core::ports::StoreError;
@@ -59,7 +60,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn complete(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete(&self, key: &MessageKey, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
@@ -84,7 +85,7 @@ impl DynamoStore {
 impl NotifyStore for DynamoStore {
     async fn claim(
         &self,
-        key: &str,
+        key: &MessageKey,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
@@ -137,14 +138,14 @@ impl NotifyStore for DynamoStore {
     /// the message again), then logs.
     async fn finish(
         &self,
-        key: &str,
+        key: &MessageKey,
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.complete(key, now).await?;
         self.log(entry).await
     }
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &MessageKey) -> Result<(), StoreError> {
         let result = self
             .client()
             .delete_item()
@@ -197,7 +198,7 @@ impl NotifyStore for DynamoStore {
             .put_item()
             .table_name(self.table())
             .item("pk", s(bucket(deferred.due)))
-            .item("sk", s(deferred.key.clone()))
+            .item("sk", s(deferred.key.to_string()))
             .item("entity", s("deferred_send"))
             .item("doc", s(serde_json::to_string(deferred).map_err(corrupt)?))
             .send()
@@ -267,7 +268,7 @@ impl NotifyStore for DynamoStore {
             .delete_item()
             .table_name(self.table())
             .key("pk", s(bucket(deferred.due)))
-            .key("sk", s(deferred.key.clone()))
+            .key("sk", s(deferred.key.to_string()))
             .send()
             .await
             .map_err(unavailable)?;

@@ -1,25 +1,29 @@
-//! Cold-start wiring shared by the Lambdas: logs, configuration from the environment, clients.
+//! Cold-start wiring shared by the Lambdas: logs, settings (through the one loader every function
+//! and the local runner use), clients, secrets. Everything here runs once per cold start.
 
 use crate::{secrets, DynamoStore};
-use doorstep_core::store_events::MerchantDefaults;
+use doorstep_core::settings::{Settings, SettingsError};
 use doorstep_core::webhook::WebhookConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    Settings(#[from] doorstep_core::notify::settings::SettingsError),
+    Settings(#[from] SettingsError),
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
     #[error(transparent)]
     Secrets(#[from] secrets::SecretsError),
 }
 
-/// JSON logs, level from `RUST_LOG` (default `info`); no ANSI colours in CloudWatch.
+/// JSON logs, level from `RUST_LOG` (default `info`); no ANSI colours in CloudWatch. Every line
+/// carries the fields of the spans it is in, the runtime's `requestId` among them.
 pub fn init_tracing() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .json()
+        .with_current_span(true)
+        .with_span_list(true)
         .with_env_filter(filter)
         .with_target(false)
         .without_time()
@@ -33,56 +37,47 @@ fn env(name: &'static str) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(name))
 }
 
-/// `DEFAULT_TIMEZONE` and `DEFAULT_LOCALE`, from the template's parameters.
-pub fn merchant_defaults() -> MerchantDefaults {
-    let fallback = MerchantDefaults::default();
-    MerchantDefaults {
-        timezone: std::env::var("DEFAULT_TIMEZONE")
-            .ok()
-            .filter(|z| doorstep_core::timezone::parse_zone(z).is_some())
-            .unwrap_or(fallback.timezone),
-        locale: std::env::var("DEFAULT_LOCALE")
-            .ok()
-            .filter(|l| !l.is_empty())
-            .unwrap_or(fallback.locale),
-    }
+/// The merchant's settings from the environment (see `doorstep_core::settings::ENVIRONMENT`).
+pub fn settings() -> Result<Settings, ConfigError> {
+    Ok(Settings::from_env(|name| std::env::var(name).ok())?)
 }
 
-/// Builds the store and reads the secrets: once per cold start.
-pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigError> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+async fn aws_and_table() -> Result<(aws_config::SdkConfig, String), ConfigError> {
     let table = env("TABLE_NAME")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok((aws, table))
+}
+
+/// The webhooks: the store and the secrets (one SSM read).
+pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigError> {
+    let settings = settings()?;
+    let (aws, table) = aws_and_table().await?;
     let secrets_path = env("SECRETS_PATH")?;
     let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    Ok((
-        store,
-        WebhookConfig {
-            secrets,
-            defaults: merchant_defaults(),
-        },
-    ))
+    let config = WebhookConfig {
+        secrets,
+        defaults: settings.merchant_defaults(),
+    };
+    Ok((store, config))
 }
 
-/// The notifier's clients and settings: once per cold start.
+/// The notifier and the scheduler: the store, SNS and SES, the dead-letter queue, the settings.
 pub async fn notifier_wiring() -> Result<
     (
         DynamoStore,
         crate::channels::SnsSesChannels,
         crate::dead_letters::SqsDeadLetters,
-        doorstep_core::notify::settings::NotifySettings,
+        Settings,
     ),
     ConfigError,
 > {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let table = env("TABLE_NAME")?;
+    let settings = settings()?;
+    let (aws, table) = aws_and_table().await?;
     let dead_letters = crate::dead_letters::SqsDeadLetters {
         client: aws_sdk_sqs::Client::new(&aws),
         queue_url: env("DEAD_LETTER_QUEUE_URL")?,
     };
-    let settings = doorstep_core::notify::settings::NotifySettings::from_lookup(|name| {
-        std::env::var(name).ok()
-    })?;
     let channels = crate::channels::SnsSesChannels {
         sns: aws_sdk_sns::Client::new(&aws),
         ses: aws_sdk_sesv2::Client::new(&aws),
@@ -91,19 +86,22 @@ pub async fn notifier_wiring() -> Result<
         sms_sender_id: settings.sms_sender_id.clone(),
         sms_origination_number: settings.sms_origination_number.clone(),
     };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    Ok((store, channels, dead_letters, settings))
+}
+
+/// The table and the settings (preferences).
+pub async fn store_and_settings() -> Result<(DynamoStore, Settings), ConfigError> {
+    let settings = settings()?;
+    let (aws, table) = aws_and_table().await?;
     Ok((
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
-        channels,
-        dead_letters,
         settings,
     ))
 }
 
 /// Only the table (the email-feedback function needs nothing else).
 pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        env("TABLE_NAME")?,
-    ))
+    let (aws, table) = aws_and_table().await?;
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table))
 }

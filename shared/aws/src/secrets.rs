@@ -4,7 +4,7 @@
 //! `{path}/easypost`, `{path}/shopify`, ..., plus `{path}/shippo-hmac` and `{path}/ups-client-id`.
 
 use aws_sdk_ssm::Client;
-use doorstep_core::webhook::Secrets;
+use doorstep_core::secrets::{Secret, Secrets};
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not read secrets under {path}: {detail}")]
@@ -35,7 +35,7 @@ pub async fn load(client: &Client, path: &str) -> Result<Secrets, SecretsError> 
             };
             let key = name.rsplit('/').next().unwrap_or(name);
             match key {
-                "shippo-hmac" => secrets.shippo_hmac = Some(value.to_string()),
+                "shippo-hmac" => secrets.shippo_hmac = Some(Secret::new(value)),
                 "ups-client-id" => secrets.ups_client_id = value.to_string(),
                 other => secrets.set(other, value),
             }

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Utc};
-use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -290,9 +290,9 @@ impl Store for SqliteStore {
         self.shipments_where("tracking_number = ?1", tracking.as_str())
     }
 
-    async fn get_shipment_by_token(&self, token: &str) -> Result<Option<Shipment>, StoreError> {
+    async fn get_shipment_by_token(&self, token: &Token) -> Result<Option<Shipment>, StoreError> {
         Ok(self
-            .shipments_where("tracking_token = ?1", token)?
+            .shipments_where("tracking_token = ?1", token.as_str())?
             .into_iter()
             .next())
     }
@@ -339,7 +339,7 @@ impl Store for SqliteStore {
             params![
                 shipment.carrier.as_str(),
                 shipment.tracking_number.as_str(),
-                shipment.tracking_token,
+                shipment.tracking_token.as_str(),
                 next_version(write.expected_version),
                 doc
             ],
@@ -405,8 +405,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        self.versioned_row("SELECT doc, version FROM orders WHERE id = ?1", [id])
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM orders WHERE id = ?1",
+            [id.as_str()],
+        )
     }
 
     async fn save_order(
@@ -418,7 +421,7 @@ impl Store for SqliteStore {
         versioned_upsert(
             &mut *self.conn()?,
             "orders",
-            &order.id,
+            order.id.as_str(),
             None,
             &doc,
             expected_version,
@@ -426,17 +429,20 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        self.versioned_row("SELECT doc, version FROM customers WHERE id = ?1", [id])
+    async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM customers WHERE id = ?1",
+            [id.as_str()],
+        )
     }
 
     async fn get_customer_by_preferences_token(
         &self,
-        token: &str,
+        token: &Token,
     ) -> Result<Option<Customer>, StoreError> {
         self.versioned_row(
             "SELECT doc, version FROM customers WHERE preferences_token = ?1",
-            [token],
+            [token.as_str()],
         )
     }
 
@@ -449,8 +455,8 @@ impl Store for SqliteStore {
         versioned_upsert(
             &mut *self.conn()?,
             "customers",
-            &customer.id,
-            Some(("preferences_token", &customer.preferences_token)),
+            customer.id.as_str(),
+            Some(("preferences_token", customer.preferences_token.as_str())),
             &doc,
             expected_version,
             None,

@@ -4,6 +4,7 @@
 use crate::{unavailable, SqliteStore};
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::policy::Suppressions;
 use doorstep_core::notify::ports::{
     Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore,
@@ -349,7 +350,13 @@ fn insert_log(conn: &rusqlite::Connection, entry: &LogEntry) -> Result<(), Store
     let doc = serde_json::to_string(entry).map_err(corrupt)?;
     conn.execute(
         "INSERT OR REPLACE INTO message_log (key, state, customer_id, doc, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![entry.key, state_name(entry)?, entry.customer_id, doc, entry.at.timestamp()],
+        params![
+            entry.key.to_string(),
+            state_name(entry)?,
+            entry.customer_id.as_str(),
+            doc,
+            entry.at.timestamp()
+        ],
     )
     .map_err(unavailable)?;
     Ok(())
@@ -359,10 +366,11 @@ fn insert_log(conn: &rusqlite::Connection, entry: &LogEntry) -> Result<(), Store
 impl NotifyStore for SqliteStore {
     async fn claim(
         &self,
-        key: &str,
+        key: &MessageKey,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
+        let key = key.to_string();
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -370,7 +378,7 @@ impl NotifyStore for SqliteStore {
         let existing: Option<(String, i64)> = tx
             .query_row(
                 "SELECT state, lease_until FROM message_claims WHERE key = ?1",
-                [key],
+                [&key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
@@ -398,10 +406,11 @@ impl NotifyStore for SqliteStore {
     /// leaves the claim in progress and nothing sent; after it, the message exists exactly once.
     async fn finish(
         &self,
-        key: &str,
+        key: &MessageKey,
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let key = key.to_string();
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -417,11 +426,11 @@ impl NotifyStore for SqliteStore {
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &MessageKey) -> Result<(), StoreError> {
         self.conn()?
             .execute(
                 "DELETE FROM message_claims WHERE key = ?1 AND state = 'in_progress'",
-                [key],
+                [key.to_string()],
             )
             .map_err(unavailable)?;
         Ok(())
@@ -436,7 +445,7 @@ impl NotifyStore for SqliteStore {
         self.conn()?
             .execute(
                 "INSERT OR REPLACE INTO deferred (key, due, doc) VALUES (?1, ?2, ?3)",
-                params![deferred.key, deferred.due.timestamp(), doc],
+                params![deferred.key.to_string(), deferred.due.timestamp(), doc],
             )
             .map_err(unavailable)?;
         Ok(())
@@ -460,7 +469,7 @@ impl NotifyStore for SqliteStore {
         self.conn()?
             .execute(
                 "DELETE FROM deferred WHERE key = ?1 AND due = ?2",
-                params![deferred.key, deferred.due.timestamp()],
+                params![deferred.key.to_string(), deferred.due.timestamp()],
             )
             .map_err(unavailable)?;
         Ok(())

@@ -1,0 +1,100 @@
+//! What the registries declare is what the stack, the docs, the tests and the fuzzers cover:
+//! adding a provider, a message or a job without its other places fails here.
+
+use doorstep_core::jobs::Job;
+use doorstep_core::notify::messages::Message;
+use doorstep_core::notify::render::LOCALES;
+use doorstep_core::providers::registry::{secret_names, Provider, Route};
+use doorstep_tests::{carrier_auth, store_headers};
+
+fn repo_file(path: &str) -> String {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The fuzz target of each provider's parser (exhaustive: a new provider needs one).
+fn fuzz_target(provider: Provider) -> &'static str {
+    match provider {
+        Provider::EasyPost => "easypost",
+        Provider::AfterShip => "aftership",
+        Provider::Shippo => "shippo",
+        Provider::SeventeenTrack => "seventeen_track",
+        Provider::Ups => "ups",
+        Provider::Generic => "generic_carrier",
+        Provider::Shopify => "shopify",
+        Provider::WooCommerce => "woocommerce",
+        Provider::GenericStore => "generic_store",
+    }
+}
+
+#[test]
+fn every_provider_is_documented_fuzzed_signed_and_has_its_secret_in_the_template() {
+    let template = repo_file("template.yaml");
+    let webhooks = repo_file("docs/webhooks.md");
+    let fuzz = repo_file("fuzz/Cargo.toml");
+    let local = repo_file("docs/local.md");
+    for name in secret_names() {
+        let ssm = name.to_ascii_lowercase();
+        assert!(
+            template.contains(&ssm),
+            "template.yaml's SecretsPath does not list {ssm}"
+        );
+        assert!(
+            local.contains(&format!("_{name}")),
+            "docs/local.md does not list DOORSTEP_SECRET_{name}"
+        );
+    }
+    for &provider in Provider::all() {
+        let spec = provider.spec();
+        assert!(
+            webhooks.contains(&format!("| `{}` |", spec.slug)),
+            "docs/webhooks.md has no row for {provider}"
+        );
+        assert!(
+            fuzz.contains(&format!("name = \"{}\"", fuzz_target(provider))),
+            "no fuzz target for {provider}"
+        );
+        // The test helpers can sign for it (they panic on a provider they do not know).
+        match spec.route() {
+            Route::Carriers => drop(carrier_auth(spec.slug, b"{}")),
+            Route::Stores => drop(store_headers(spec.slug, None, None, b"{}")),
+        }
+    }
+}
+
+#[test]
+fn every_message_has_its_templates_in_every_locale() {
+    let templates = format!("{}/../shared/core/templates", env!("CARGO_MANIFEST_DIR"));
+    for message in Message::all() {
+        for locale in LOCALES {
+            for part in ["subject", "sms", "email"] {
+                let path = format!("{templates}/{locale}/{message}.{part}.j2");
+                assert!(
+                    std::path::Path::new(&path).exists(),
+                    "missing template {path}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_job_has_a_schedule_at_its_cadence() {
+    let template = repo_file("template.yaml");
+    for &job in Job::all() {
+        let input = format!("Input: '{{\"job\": \"{job}\"}}'");
+        let at = template
+            .find(&input)
+            .unwrap_or_else(|| panic!("template.yaml schedules no {job}"));
+        let minutes = job.spec().every.as_secs() / 60;
+        let rate = match minutes {
+            1 => "rate(1 minute)".to_string(),
+            n => format!("rate({n} minutes)"),
+        };
+        let schedule = &template[at.saturating_sub(200)..at];
+        assert!(
+            schedule.contains(&rate),
+            "{job} should run at {rate}: {schedule}"
+        );
+    }
+}
