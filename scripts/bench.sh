@@ -9,8 +9,9 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
 echo "== release build (opt-level 3, fat LTO, codegen-units 1, panic=abort, stripped)"
-cargo build --release -p carrier-webhook -p store-webhook -p notifier -p scheduler -p email-feedback -p preferences -p doorstep-local
-for bin in carrier-webhook store-webhook notifier scheduler email-feedback preferences doorstep-local; do
+bins=(carrier-webhook store-webhook notifier scheduler email-feedback preferences tracking-page admin-api merchant-webhook doorstep-local)
+cargo build --release $(printf -- '-p %s ' "${bins[@]}")
+for bin in "${bins[@]}"; do
   printf '%-16s %8d bytes\n' "$bin" "$(stat -c %s "target/release/$bin")"
 done
 
@@ -28,5 +29,5 @@ DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py
 
 if [ "${1:-}" != "--no-criterion" ]; then
   echo "== criterion: verify + parse + normalize per provider (baseline: serde_json::Value parse)"
-  cargo bench -p doorstep-core --bench providers --bench notify -- --noplot 2>&1 | grep -E '^(carrier|store|notify)/|time:'
+  cargo bench -p doorstep-core --bench providers --bench notify --bench tracking -- --noplot 2>&1 | grep -E '^(carrier|store|notify|tracking)|time:'
 fi

@@ -88,6 +88,70 @@ def store_event(i):
     return apigw("/webhooks/stores/{platform}", "/webhooks/stores/generic", {"platform": "generic"}, body)
 
 
+def page_event(token):
+    path = f"/t/{token}"
+    return {
+        "version": "2.0", "routeKey": "GET /t/{token}", "rawPath": path, "rawQueryString": "",
+        "headers": {"accept": "text/html"}, "pathParameters": {"token": token},
+        "requestContext": {"accountId": "000000000000", "apiId": "probe", "domainName": "localhost",
+                           "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "probe"},
+                           "requestId": str(uuid.uuid4()), "routeKey": "GET /t/{token}", "stage": "$default", "timeEpoch": 0},
+        "isBase64Encoded": False,
+    }
+
+
+def tracking_tokens(n):
+    """Tokens of parcels the store-webhook probe created (KEX00000000 …)."""
+    ddb = aws("dynamodb")
+    tokens = []
+    for i in range(n):
+        item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"SHIP#kerry-logistics#KEX{i:08d}"}, "sk": {"S": "META"}}).get("Item")
+        if item:
+            tokens.append(item["tracking_token"]["S"])
+    return tokens
+
+
+def local_runner_latency(rtt, n):
+    """Warm GET /t/{token} through the release doorstep-local on SQLite, filled by scripts/demo.py."""
+    import http.client, shutil, socket, tempfile
+    data_dir = tempfile.mkdtemp(prefix="doorstep-bench-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, DOORSTEP_DATA_DIR=data_dir, DOORSTEP_PORT=str(port), DOORSTEP_SECRET_GENERIC=SECRET,
+               DOORSTEP_ADMIN_TOKEN="bench-admin", RUST_LOG="warn")
+    runner = subprocess.Popen([os.path.join(TARGET, "doorstep-local")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.05)
+        demo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.py")
+        links = json.loads(subprocess.run([sys.executable, demo, "--url", f"http://127.0.0.1:{port}", "--secret", SECRET,
+                                           "--admin-token", "bench-admin", "--json"], check=True, capture_output=True).stdout)
+        token = links["failed_attempt"]["token"]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        samples = []
+        for _ in range(n + 1):
+            start = time.perf_counter()
+            connection.request("GET", f"/t/{token}")
+            response = connection.getresponse()
+            body = response.read()
+            samples.append(time.perf_counter() - start)
+            if response.status != 200:
+                sys.exit(f"doorstep-local: GET /t/ answered {response.status}")
+        warm = samples[1:]
+        median = statistics.median(warm)
+        print(f"doorstep-local GET /t/{{token}} (SQLite, demo shop, {len(body)} bytes): warm median {median * 1000:.2f} ms "
+              f"(p95 {sorted(warm)[int(len(warm) * 0.95) - 1] * 1000:.2f} ms) = {median / rtt:.2f}x one moto GetItem round trip")
+    finally:
+        runner.kill()
+        runner.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 class Runtime:
     """Just enough of the Lambda Runtime API: hand out events one at a time, collect responses."""
 
@@ -229,6 +293,10 @@ def main():
     probe("notifier", events, rtt, check=no_batch_failures,
           extra_env={"SENDER_EMAIL": "orders@shop.example.com", "QUIET_HOURS": "off", "BRAND": "Probe Shop",
                      "PUBLIC_BASE_URL": "https://shop.example.com"})
+    tokens = tracking_tokens(50)
+    probe("tracking-page", [page_event(tokens[i % len(tokens)]) for i in range(WARM + 1)], rtt,
+          extra_env={"BRAND": "Probe Shop", "PUBLIC_BASE_URL": "https://shop.example.com"})
+    local_runner_latency(rtt, WARM)
 
 
 if __name__ == "__main__":

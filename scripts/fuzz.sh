@@ -37,8 +37,14 @@ for target in $targets; do
   mkdir -p "$corpus"
   for file in $(seed "$target"); do cp "$file" "$corpus/"; done
   case "$target" in
-    shopify) for f in tests/fixtures/providers/shopify_*.json; do { printf '\001'; cat "$f"; } > "$corpus/$(basename "$f")"; done ;;
-    woocommerce) { printf '\000'; cat tests/fixtures/providers/woocommerce_order_created_rest_v3_example.json; } > "$corpus/order.json" ;;
+    # The first byte picks the topic: 1 orders/updated, 6 products/update, 7 refunds/create.
+    shopify) for f in tests/fixtures/providers/shopify_*.json; do
+        case "$f" in *product*) topic='\006' ;; *refund*) topic='\007' ;; *) topic='\001' ;; esac
+        { printf "$topic"; cat "$f"; } > "$corpus/$(basename "$f")"; done ;;
+    # 0 order.created, 3 product.updated.
+    woocommerce) { printf '\000'; cat tests/fixtures/providers/woocommerce_order_created_rest_v3_example.json; } > "$corpus/order.json"
+      { printf '\003'; cat tests/fixtures/providers/woocommerce_product_rest_v3_example.json; } > "$corpus/product.json" ;;
+    tracking) printf '\006%s' 'choice=safe_place&note=%3Cb%3Eback+door%3C%2Fb%3E&date=2026-11-30' > "$corpus/form" ;;
     ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
     preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
     render) printf '\003%s' 'Nok <script>alert(1)</script> ข้อความ' > "$corpus/name" ;;

@@ -131,6 +131,9 @@ fuzz_target!(|data: &[u8]| {
         consents: Consents::default(),
         tier: None,
         marketing_suppressed_until: None,
+        purchased: vec![],
+        refunded: vec![],
+        disliked: vec![],
         preferences_token: Token::random(),
         updated_at: DateTime::<Utc>::MIN_UTC,
         version: 1,
@@ -147,6 +150,9 @@ fuzz_target!(|data: &[u8]| {
         created_at: None,
         source_updated_at: None,
         updated_at: DateTime::<Utc>::MIN_UTC,
+        ship_to_city: None,
+        refunded_line_items: vec![],
+        counted: false,
         version: 1,
     };
     let old = (bytes.byte() % 3 != 0).then(|| bytes.shipment());

@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         parcels_remaining: 1,
         order_complete: false,
         attempt: 1,
+        choice: None,
     };
     if let Ok(Rendered::Sms { segments, .. }) =
         renderer().render(message, Channel::Sms, locale, "en", &context)

@@ -4,12 +4,15 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    const TOPICS: [&str; 6] = [
+    const TOPICS: [&str; 9] = [
         "orders/create",
         "orders/updated",
         "orders/cancelled",
         "fulfillments/create",
         "fulfillments/update",
+        "products/create",
+        "products/update",
+        "refunds/create",
         "other",
     ];
     let Some((first, body)) = data.split_first() else {

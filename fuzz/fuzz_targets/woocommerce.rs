@@ -4,7 +4,13 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    const TOPICS: [Option<&str>; 3] = [Some("order.created"), Some("order.updated"), None];
+    const TOPICS: [Option<&str>; 5] = [
+        Some("order.created"),
+        Some("order.updated"),
+        Some("product.created"),
+        Some("product.updated"),
+        None,
+    ];
     let Some((first, body)) = data.split_first() else {
         return;
     };

@@ -1,7 +1,8 @@
 //! The `Store` contract, run against the SQLite adapter and the DynamoDB adapter (on moto).
 
+use doorstep_core::catalog::{Neighbours, Product};
 use doorstep_core::chrono::{Duration, Utc};
-use doorstep_core::ids::{CarrierSlug, TrackingNumber};
+use doorstep_core::ids::{CarrierSlug, ProductId, TrackingNumber};
 use doorstep_core::ingest::{apply_tracking_update, UpdateOutcome};
 use doorstep_core::model::{
     Consents, Customer, Order, OrderLink, PendingLink, Provider, Shipment, TrackingEvent,
@@ -183,6 +184,9 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         created_at: Some(now),
         source_updated_at: Some(now),
         updated_at: now,
+        ship_to_city: None,
+        refunded_line_items: vec![],
+        counted: false,
         version: 0,
     };
     store.save_order(&order, None).await.unwrap();
@@ -207,6 +211,9 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         consents: Consents::default(),
         tier: Some("Gold".into()),
         marketing_suppressed_until: None,
+        purchased: vec![],
+        refunded: vec![],
+        disliked: vec![],
         preferences_token: doorstep_core::ids::Token::random(),
         updated_at: now,
         version: 0,
@@ -284,6 +291,107 @@ pub async fn concurrent_updates_to_one_shipment_lose_nothing(store: Arc<dyn Stor
     );
 }
 
+fn product(id: &str, title: &str) -> Product {
+    Product {
+        id: ProductId::parse(id).unwrap(),
+        title: title.into(),
+        url: Some(format!("https://shop.example.com/p/{id}")),
+        handle: None,
+        image_url: None,
+        price: Some("390.00".into()),
+        currency: Some("THB".into()),
+        active: true,
+        in_stock: true,
+        source_updated_at: None,
+        updated_at: Utc::now(),
+        version: 0,
+    }
+}
+
+/// Products, neighbour lists, sales by day, best sellers and clicks: batch reads return what
+/// exists (and nothing for what does not), writes are versioned, counters add.
+pub async fn the_catalog_reads_in_batches_and_counts(store: &dyn Store) {
+    // Letters and digits only: it also makes tracking numbers, which drop other characters.
+    let unique: String = doorstep_core::ids::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let id = |n: u32| format!("generic-store:{unique}-{n}");
+    let ids: Vec<ProductId> = (0..130)
+        .map(|n| ProductId::parse(&id(n)).unwrap())
+        .collect();
+    for n in 0..130 {
+        store
+            .save_product(&product(&id(n), &format!("Product {n}")), None)
+            .await
+            .unwrap();
+    }
+    let mut wanted = ids.clone();
+    wanted.push(ProductId::parse(&format!("generic-store:{unique}-missing")).unwrap());
+    let found = store.get_products(&wanted).await.unwrap();
+    assert_eq!(
+        found.len(),
+        130,
+        "a batch over 100 keys is read whole, the unknown one skipped"
+    );
+    assert!(found.iter().all(|p| p.version == 1));
+    let first = found.iter().find(|p| p.id == ids[0]).unwrap().clone();
+    assert!(matches!(
+        store.save_product(&first, Some(7)).await,
+        Err(WriteError::Conflict)
+    ));
+    store.save_product(&first, Some(1)).await.unwrap();
+
+    let mut list = Neighbours::new(ids[0].clone());
+    list.add(&[ids[0].clone(), ids[1].clone(), ids[2].clone()]);
+    store.save_neighbours(&list, None).await.unwrap();
+    assert!(matches!(
+        store.save_neighbours(&list, None).await,
+        Err(WriteError::Conflict)
+    ));
+    let lists = store.get_neighbours(&ids[..3]).await.unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0].counts.len(), 2);
+    assert_eq!(lists[0].version, 1);
+
+    let day = Utc::now().date_naive();
+    store
+        .add_sales(day, &[ids[1].clone(), ids[2].clone()])
+        .await
+        .unwrap();
+    store.add_sales(day, &[ids[1].clone()]).await.unwrap();
+    let sales = store.sales_since(day - Duration::days(30)).await.unwrap();
+    let mine: Vec<_> = sales.iter().filter(|(p, _)| ids.contains(p)).collect();
+    assert!(
+        mine.contains(&&(ids[1].clone(), 2)) && mine.contains(&&(ids[2].clone(), 1)),
+        "{mine:?}"
+    );
+    let best = doorstep_core::catalog::best_sellers(sales, Utc::now());
+    store.save_best_sellers(&best).await.unwrap();
+    assert_eq!(
+        store.get_best_sellers().await.unwrap().unwrap().products,
+        best.products
+    );
+
+    for _ in 0..3 {
+        store.record_click(&ids[5]).await.unwrap();
+    }
+    let clicks = store.clicks(1_000).await.unwrap();
+    assert!(clicks.contains(&(ids[5].clone(), 3)), "{clicks:?}");
+
+    let mut a = shipment("dhl", &format!("{unique}A"));
+    let b = shipment("dhl", &format!("{unique}B"));
+    store.save_shipment(&a, guard(None)).await.unwrap();
+    store.save_shipment(&b, guard(None)).await.unwrap();
+    a.tracking_number = tracking(&format!("{unique}C"));
+    let keys = [b.key(), a.key()];
+    let got = store.get_shipments(&keys).await.unwrap();
+    assert_eq!(got.len(), 1, "the unknown parcel is skipped");
+    assert_eq!(got[0].tracking_token, b.tracking_token);
+}
+
 macro_rules! contract_suite {
     ($adapter:ident => $make:expr) => {
         mod $adapter {
@@ -313,6 +421,10 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn deliveries_are_remembered_until_they_expire() {
                 super::deliveries_are_remembered_until_they_expire(&$make).await
+            }
+            #[tokio::test]
+            async fn the_catalog_reads_in_batches_and_counts() {
+                super::the_catalog_reads_in_batches_and_counts(&$make).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_updates_to_one_shipment_lose_nothing() {

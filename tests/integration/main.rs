@@ -11,3 +11,4 @@ mod registry;
 mod reliability;
 mod replay;
 mod stores;
+mod tracking;

@@ -30,6 +30,7 @@ async fn channels() -> SnsSesChannels {
         configuration_set: None,
         sms_sender_id: Some("BaanShop".into()),
         sms_origination_number: None,
+        webhooks: None,
     }
 }
 

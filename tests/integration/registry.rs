@@ -4,6 +4,7 @@
 use doorstep_core::jobs::Job;
 use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::render::LOCALES;
+use doorstep_core::notify::settings::Channel;
 use doorstep_core::providers::registry::{secret_names, Provider, Route};
 use doorstep_tests::{carrier_auth, store_headers};
 
@@ -66,8 +67,18 @@ fn every_provider_is_documented_fuzzed_signed_and_has_its_secret_in_the_template
 fn every_message_has_its_templates_in_every_locale() {
     let templates = format!("{}/../shared/core/templates", env!("CARGO_MANIFEST_DIR"));
     for message in Message::all() {
+        let channels = message.spec().channels;
+        let parts: Vec<&str> = [
+            (Channel::Email, "subject"),
+            (Channel::Email, "email"),
+            (Channel::Sms, "sms"),
+        ]
+        .iter()
+        .filter(|(channel, _)| channels.contains(channel))
+        .map(|(_, part)| *part)
+        .collect();
         for locale in LOCALES {
-            for part in ["subject", "sms", "email"] {
+            for part in &parts {
                 let path = format!("{templates}/{locale}/{message}.{part}.j2");
                 assert!(
                     std::path::Path::new(&path).exists(),
@@ -86,15 +97,24 @@ fn every_job_has_a_schedule_at_its_cadence() {
         let at = template
             .find(&input)
             .unwrap_or_else(|| panic!("template.yaml schedules no {job}"));
-        let minutes = job.spec().every.as_secs() / 60;
-        let rate = match minutes {
-            1 => "rate(1 minute)".to_string(),
-            n => format!("rate({n} minutes)"),
-        };
+        // The `rate(N unit)` of the schedule the input belongs to, in seconds.
         let schedule = &template[at.saturating_sub(200)..at];
-        assert!(
-            schedule.contains(&rate),
-            "{job} should run at {rate}: {schedule}"
+        let expression = schedule
+            .rsplit("rate(")
+            .next()
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{job}'s schedule has no rate(): {schedule}"));
+        let (count, unit) = expression.split_once(' ').unwrap();
+        let unit_s = match unit.trim_end_matches('s') {
+            "minute" => 60,
+            "hour" => 3600,
+            "day" => 86_400,
+            other => panic!("unknown unit {other}"),
+        };
+        assert_eq!(
+            count.parse::<u64>().unwrap() * unit_s,
+            job.spec().every.as_secs(),
+            "{job} runs at rate({expression}) in template.yaml"
         );
     }
 }

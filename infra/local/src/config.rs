@@ -12,6 +12,7 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATA_DIR: &str = "./.doorstep";
 const SECRETS_FILE: &str = "secrets.json";
 const ADMIN_TOKEN_NAME: &str = "ADMIN_TOKEN";
+const MERCHANT_WEBHOOK_NAME: &str = "MERCHANT_WEBHOOK";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -72,6 +73,7 @@ impl LocalConfig {
             path: data_dir.clone(),
             source,
         })?;
+        let mut settings = read_settings(var("DOORSTEP_CONFIG").as_deref(), &var)?;
         let path = data_dir.join(SECRETS_FILE);
         let mut stored = read_stored(&path)?;
         let mut generated = Vec::new();
@@ -94,6 +96,17 @@ impl LocalConfig {
             secrets.set(name, value);
         }
         let admin_token = Secret::new(resolve(ADMIN_TOKEN_NAME, "DOORSTEP_ADMIN_TOKEN".into()));
+        // The merchant webhook's key: the variable, else the TOML file, else (when a webhook URL
+        // is set) one generated here, so the merchant has a key to check signatures with.
+        let merchant_env = format!("DOORSTEP_SECRET_{MERCHANT_WEBHOOK_NAME}");
+        if let Some(value) = var(&merchant_env) {
+            settings.merchant_webhook_secret = Some(Secret::new(value));
+        } else if settings.merchant_webhook_secret.is_none()
+            && settings.merchant_webhook_url.is_some()
+        {
+            let value = resolve(MERCHANT_WEBHOOK_NAME, merchant_env);
+            settings.merchant_webhook_secret = Some(Secret::new(value));
+        }
         if !generated.is_empty() {
             write_stored(&path, &stored)?;
         }
@@ -101,7 +114,6 @@ impl LocalConfig {
         if let Some(id) = var("DOORSTEP_UPS_CLIENT_ID") {
             secrets.ups_client_id = id;
         }
-        let mut settings = read_settings(var("DOORSTEP_CONFIG").as_deref(), &var)?;
         if settings.public_base_url == Settings::default().public_base_url {
             settings.public_base_url = format!("http://127.0.0.1:{port}");
         }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod notifier;
 pub mod pages;
 pub mod serve;
+pub mod webhooks;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use axum::body::Body;
@@ -14,11 +15,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use doorstep_core::ids::{CarrierSlug, TrackingNumber};
 use doorstep_core::ports::Store;
 use doorstep_core::secrets::Secret;
 use doorstep_core::settings::Settings;
-use doorstep_core::signature::constant_time_eq;
 use doorstep_core::webhook::WebhookConfig;
 use doorstep_embedded::{FileOutbox, SqliteStore};
 use notifier::LocalNotifier;
@@ -32,6 +31,8 @@ pub struct LocalApp {
     pub stores: store_webhook::App,
     pub notifier: LocalNotifier,
     pub preferences: preferences::App,
+    pub tracking: tracking_page::App,
+    pub admin: admin_api::App,
     pub admin_token: Secret,
 }
 
@@ -43,6 +44,7 @@ impl LocalApp {
         outbox: FileOutbox,
         admin_token: impl Into<String>,
     ) -> Self {
+        let admin_token: String = admin_token.into();
         let shared: Arc<dyn Store> = store.clone();
         Self {
             carriers: carrier_webhook::App {
@@ -57,6 +59,14 @@ impl LocalApp {
                 store: shared.clone(),
                 settings: settings.clone(),
             },
+            tracking: tracking_page::App {
+                store: shared.clone(),
+                settings: settings.clone(),
+            },
+            admin: admin_api::App {
+                store: shared.clone(),
+                admin_token: Secret::new(admin_token.clone()),
+            },
             notifier: LocalNotifier::new(store.clone(), outbox, settings),
             store,
             admin_token: Secret::new(admin_token),
@@ -69,7 +79,15 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/webhooks/carriers/ups/token", post(ups_token))
         .route("/webhooks/carriers/{provider}", post(carrier))
         .route("/webhooks/stores/{platform}", post(store))
-        .route("/api/shipments/{carrier}/{tracking_number}", get(shipment))
+        .route(
+            "/api/shipments/{carrier}/{tracking_number}",
+            get(admin_shipment),
+        )
+        .route("/api/clicks", get(admin_clicks))
+        .route("/t/{token}", get(tracking_page))
+        .route("/t/{token}/delivery-choice", post(delivery_choice))
+        .route("/api/t/{token}", get(tracking_api))
+        .route("/r/{token}/{product_id}", get(recommendation_click))
         .route("/p/{token}", get(preferences_page).post(preferences_page))
         .route("/p/{token}/unsubscribe", post(unsubscribe))
         .route("/api/outbox", get(outbox_json))
@@ -231,6 +249,77 @@ async fn unsubscribe(
     .await
 }
 
+async fn tracking_page(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(request, "/t/{token}", &[("token", &token)], |e| {
+        tracking_page::handle(&app.tracking, e)
+    })
+    .await
+}
+
+async fn delivery_choice(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/t/{token}/delivery-choice",
+        &[("token", &token)],
+        |e| tracking_page::handle(&app.tracking, e),
+    )
+    .await
+}
+
+async fn tracking_api(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(request, "/api/t/{token}", &[("token", &token)], |e| {
+        tracking_page::handle(&app.tracking, e)
+    })
+    .await
+}
+
+async fn recommendation_click(
+    State(app): State<Arc<LocalApp>>,
+    Path((token, product_id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/r/{token}/{product_id}",
+        &[("token", &token), ("product_id", &product_id)],
+        |e| tracking_page::handle(&app.tracking, e),
+    )
+    .await
+}
+
+async fn admin_shipment(
+    State(app): State<Arc<LocalApp>>,
+    Path((carrier, tracking_number)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/api/shipments/{carrier}/{tracking_number}",
+        &[("carrier", &carrier), ("tracking_number", &tracking_number)],
+        |e| admin_api::handle(&app.admin, e),
+    )
+    .await
+}
+
+async fn admin_clicks(State(app): State<Arc<LocalApp>>, request: Request) -> Response {
+    via_lambda(request, "/api/clicks", &[], |e| {
+        admin_api::handle(&app.admin, e)
+    })
+    .await
+}
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -306,55 +395,8 @@ async fn retry_dead_letter(
     }
 }
 
-/// Whether the request carries the admin token as a bearer token (the scheme's name is
-/// case-insensitive, RFC 9110 §11.1).
+/// Whether the request carries the admin token as a bearer token.
 pub(crate) fn authorized(app: &LocalApp, headers: &HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, token)| {
-            constant_time_eq(token.trim().as_bytes(), app.admin_token.expose().as_bytes())
-        })
-}
-
-async fn shipment(
-    State(app): State<Arc<LocalApp>>,
-    Path((carrier, tracking)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if !authorized(&app, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
-    }
-    let (Some(carrier), Some(tracking)) = (
-        CarrierSlug::parse(&carrier),
-        TrackingNumber::parse(&tracking),
-    ) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such shipment"})),
-        )
-            .into_response();
-    };
-    match app.store.get_shipment(&carrier, &tracking).await {
-        Ok(Some(shipment)) => Json(doorstep_core::api::shipment_json(&shipment)).into_response(),
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such shipment"})),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "shipment read failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "storage failed"})),
-            )
-                .into_response()
-        }
-    }
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    doorstep_core::admin::authorized(authorization, &app.admin_token)
 }

@@ -62,6 +62,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    // Merchant webhooks, as the merchant-webhook Lambda delivers them from SQS on AWS.
+    let worker = doorstep_local::webhooks::WebhookWorker {
+        store: store.clone(),
+        poster: Arc::new(doorstep_outbound::HttpPoster::new()?),
+        secret: config.settings.merchant_webhook_secret.clone(),
+    };
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            interval.tick().await;
+            if let Err(e) = worker.tick(Utc::now()).await {
+                tracing::warn!(error = %e, "merchant webhook delivery failed; will retry");
+            }
+        }
+    });
     let retention = Duration::days(i64::from(config.settings.retention_days));
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(CLEANUP_EVERY);

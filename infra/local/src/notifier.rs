@@ -225,6 +225,12 @@ pub async fn put_back(
             deferred.attempts = 0;
             store.defer(&deferred).await
         }
+        crate::webhooks::DEAD_LETTER_SOURCE => {
+            let delivery: doorstep_core::merchant_webhook::Delivery =
+                serde_json::from_value(letter.payload.clone())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            store.queue_webhook(&letter.reference, &delivery, now)
+        }
         other => Err(StoreError::Corrupt(format!(
             "dead letter of unknown source {other:?}"
         ))),

@@ -10,11 +10,25 @@
 use doorstep_core::signature::sign_timestamped;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::{http, Runner};
+
+mod support;
+
+/// Quiet hours off: every message is due at once, whatever the wall clock says.
+const SETTINGS: &str = "quiet_hours = { start = \"00:00\", end = \"00:00\" }\n";
+
+/// Starts the runner with the crash tests' secrets; `send_delay_ms` holds every send that long.
+fn start(runner: &mut Runner, send_delay_ms: u64) {
+    let delay = send_delay_ms.to_string();
+    runner.start_with(&[
+        ("DOORSTEP_SECRET_GENERIC", SECRET),
+        ("DOORSTEP_ADMIN_TOKEN", ADMIN),
+        ("DOORSTEP_CLAIM_LEASE_S", "2"),
+        ("DOORSTEP_TEST_SEND_DELAY_MS", &delay),
+    ]);
+}
 
 const SECRET: &str = "crash-test-secret";
 const ADMIN: &str = "crash-test-admin";
@@ -33,130 +47,6 @@ impl Seeded {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-}
-
-struct Runner {
-    data_dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Runner {
-    fn new(name: &str) -> Self {
-        let data_dir = std::env::temp_dir().join(format!(
-            "doorstep-crash-{name}-{}-{}",
-            std::process::id(),
-            doorstep_core::ids::random_token()
-        ));
-        std::fs::create_dir_all(&data_dir).unwrap();
-        // Quiet hours off: every message is due at once, whatever the wall clock says.
-        std::fs::write(
-            data_dir.join("settings.toml"),
-            "quiet_hours = { start = \"00:00\", end = \"00:00\" }\n",
-        )
-        .unwrap();
-        Self {
-            data_dir,
-            port: free_port(),
-            child: None,
-        }
-    }
-
-    fn start(&mut self, send_delay_ms: u64) {
-        let child = Command::new(env!("CARGO_BIN_EXE_doorstep-local"))
-            .env("DOORSTEP_DATA_DIR", &self.data_dir)
-            .env("DOORSTEP_PORT", self.port.to_string())
-            .env("DOORSTEP_SECRET_GENERIC", SECRET)
-            .env("DOORSTEP_ADMIN_TOKEN", ADMIN)
-            .env("DOORSTEP_CLAIM_LEASE_S", "2")
-            .env("DOORSTEP_CONFIG", self.data_dir.join("settings.toml"))
-            .env("DOORSTEP_TEST_SEND_DELAY_MS", send_delay_ms.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("doorstep-local starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok((200, _)) = http(self.port, "GET", "/healthz", &[], b"") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("doorstep-local did not come up");
-    }
-
-    /// SIGKILL: no shutdown, no flush, nothing.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reaped");
-        }
-    }
-
-    fn outbox_lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.data_dir.join("outbox.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
-            .collect()
-    }
-
-    fn database(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.data_dir.join("doorstep.sqlite3")).unwrap()
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// One HTTP/1.1 exchange over loopback; `Err` when the runner is gone mid-request.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(2),
-    )?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes())?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no response"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status"))?;
-    Ok((status, serde_json::from_str(rest).unwrap_or(Value::Null)))
 }
 
 /// A signed delivery to one of the generic routes.
@@ -320,12 +210,12 @@ fn send_all(runner: &mut Runner, burst: &[Delivery], kill_after: &[usize]) -> f6
             match delivery.post(runner.port) {
                 Ok((200, _)) => break,
                 Ok((status, body)) => panic!("delivery {index} refused: {status} {body}"),
-                Err(_) => runner.start(0),
+                Err(_) => start(runner, 0),
             }
         }
         if kill_after.contains(&index) {
             runner.kill();
-            runner.start(0);
+            start(runner, 0);
         }
     }
     started.elapsed().as_secs_f64()
@@ -333,9 +223,9 @@ fn send_all(runner: &mut Runner, burst: &[Delivery], kill_after: &[usize]) -> f6
 
 #[test]
 fn sigkill_between_claim_and_send_sends_the_message_exactly_once_after_restart() {
-    let mut runner = Runner::new("claim");
+    let mut runner = Runner::new("claim", SETTINGS);
     // Every send takes 3 s: long enough to kill the runner while a claim is in progress.
-    runner.start(3_000);
+    start(&mut runner, 3_000);
     for delivery in deliveries(1) {
         assert_eq!(delivery.post(runner.port).unwrap().0, 200);
     }
@@ -363,7 +253,7 @@ fn sigkill_between_claim_and_send_sends_the_message_exactly_once_after_restart()
         runner.outbox_lines().is_empty(),
         "killed before the first send"
     );
-    runner.start(0);
+    start(&mut runner, 0);
     let log = drain(&runner);
     let keys = sent_once_each(&runner, &log);
     assert!(
@@ -378,8 +268,8 @@ fn sigkill_between_claim_and_send_sends_the_message_exactly_once_after_restart()
 fn sigkill_mid_burst_loses_no_acknowledged_delivery_and_sends_every_message_once() {
     const ORDERS: usize = 30;
     let burst = burst(ORDERS, 0x5eed_d00d);
-    let mut runner = Runner::new("killed");
-    runner.start(0);
+    let mut runner = Runner::new("killed", SETTINGS);
+    start(&mut runner, 0);
     let step = burst.len() / 6;
     let kills: Vec<usize> = (1..6).map(|k| k * step + k).collect();
     let seconds = send_all(&mut runner, &burst, &kills);

@@ -94,7 +94,8 @@ pub fn json_response(response: &WebhookResponse) -> ApiGatewayV2httpResponse {
     out
 }
 
-/// A page as a response: its type, never cached, no referrer, and a CSP that allows no script.
+/// A page as a response: its type, never cached, no referrer, and a CSP that allows no script,
+/// unless the page sets those headers itself.
 pub fn page_response(page: PageResponse) -> ApiGatewayV2httpResponse {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(page.content_type));
@@ -106,6 +107,11 @@ pub fn page_response(page: PageResponse) -> ApiGatewayV2httpResponse {
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
+    for (name, value) in &page.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(page.status);
     out.headers = headers;

@@ -1,4 +1,6 @@
-//! The notifier's channels on AWS: SMS through SNS `Publish`, email through SES v2 `SendEmail`.
+//! The notifier's channels on AWS: SMS through SNS `Publish`, email through SES v2 `SendEmail`,
+//! merchant webhooks onto their own SQS queue (the merchant-webhook function delivers them,
+//! signed, with retries and a dead-letter queue of their own).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -16,7 +18,17 @@ pub struct SnsSesChannels {
     pub configuration_set: Option<String>,
     pub sms_sender_id: Option<String>,
     pub sms_origination_number: Option<String>,
+    /// Merchant webhooks wait here for delivery; `None` when the stack has no queue.
+    pub webhooks: Option<WebhookQueue>,
 }
+
+pub struct WebhookQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// What the merchant-webhook function gets for each webhook: where to POST, and the body.
+pub use doorstep_core::merchant_webhook::Delivery as QueuedWebhook;
 
 mod aws_smithy_types_convert_error {
     use doorstep_core::notify::ports::SendError;
@@ -161,6 +173,37 @@ impl Channels for SnsSesChannels {
         match message.channel {
             Channel::Sms => self.sms(message).await,
             Channel::Email => self.email(message).await,
+            Channel::Webhook => self.enqueue_webhook(message).await,
         }
+    }
+}
+
+impl SnsSesChannels {
+    /// Hands the webhook to its queue: durable from here on, delivered and retried by the
+    /// merchant-webhook function.
+    async fn enqueue_webhook(&self, message: &Outgoing) -> Result<String, SendError> {
+        let queue = self
+            .webhooks
+            .as_ref()
+            .ok_or_else(|| SendError::Rejected("no merchant webhook queue is configured".into()))?;
+        let body = serde_json::to_string(&QueuedWebhook {
+            url: message.to.clone(),
+            body: message.body.clone(),
+        })
+        .map_err(|e| SendError::Rejected(e.to_string()))?;
+        let output = queue
+            .sqs
+            .send_message()
+            .queue_url(&queue.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    e.code(),
+                    aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                )
+            })?;
+        Ok(output.message_id().unwrap_or_default().to_string())
     }
 }

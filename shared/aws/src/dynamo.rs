@@ -12,10 +12,14 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use doorstep_core::catalog::{BestSellers, Neighbours, Product};
+use doorstep_core::chrono::NaiveDate;
 use doorstep_core::chrono::{DateTime, Utc};
-use doorstep_core::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
+use doorstep_core::ids::{
+    CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
+};
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
 use serde::de::DeserializeOwned;
@@ -157,6 +161,29 @@ impl DynamoStore {
         &self.client
     }
 
+    /// Every item of one partition.
+    pub(crate) async fn query_partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// One item by key, strongly consistent.
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let output = self
@@ -170,6 +197,58 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(output.item)
+    }
+
+    /// Items by key, up to 100 a request, retrying what DynamoDB leaves unprocessed; in no order.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<(String, &str)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    HashMap::from([("pk".into(), s(pk.clone())), ("sk".into(), s(*sk))])
+                })
+                .collect();
+            for attempt in 0..8u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                    found.extend(items);
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    // Throttled: back off a little before asking again.
+                    let millis = 20u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "batch read left keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(found)
     }
 
     async fn query_index(
@@ -349,6 +428,162 @@ impl Store for DynamoStore {
             .get_item(format!("DEDUPE#{dedupe_key}"), "DEDUPE")
             .await?;
         Ok(unexpired(item.as_ref()))
+    }
+
+    async fn get_shipments(&self, keys: &[ShipmentKey]) -> Result<Vec<Shipment>, StoreError> {
+        let keys = keys
+            .iter()
+            .map(|k| (shipment_pk(&k.carrier, &k.tracking_number), "META"))
+            .collect();
+        self.batch_get(keys).await?.iter().map(read).collect()
+    }
+
+    async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| (format!("PRODUCT#{id}"), "META"))
+            .collect();
+        self.batch_get(keys).await?.iter().map(read).collect()
+    }
+
+    async fn save_product(
+        &self,
+        product: &Product,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("PRODUCT#{}", product.id))),
+            ("sk".to_string(), s("META")),
+            ("entity".to_string(), s("product")),
+            ("doc".to_string(), doc(product)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn get_neighbours(&self, ids: &[ProductId]) -> Result<Vec<Neighbours>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| (format!("NEIGHBOURS#{id}"), "META"))
+            .collect();
+        self.batch_get(keys).await?.iter().map(read).collect()
+    }
+
+    async fn save_neighbours(
+        &self,
+        neighbours: &Neighbours,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let item = HashMap::from([
+            (
+                "pk".to_string(),
+                s(format!("NEIGHBOURS#{}", neighbours.product)),
+            ),
+            ("sk".to_string(), s("META")),
+            ("entity".to_string(), s("neighbours")),
+            ("doc".to_string(), doc(neighbours)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError> {
+        // Kept a little longer than best sellers look back.
+        let ttl = day
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp() + 40 * 86_400)
+            .unwrap_or_default();
+        for product in products {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("SALES#{day}")))
+                .key("sk", s(product.as_str()))
+                .update_expression("ADD #count :one SET #ttl = :ttl")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":ttl", n(ttl))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn sales_since(&self, first_day: NaiveDate) -> Result<Vec<(ProductId, u64)>, StoreError> {
+        let mut totals: HashMap<String, u64> = HashMap::new();
+        let today = Utc::now().date_naive();
+        let mut day = first_day;
+        while day <= today {
+            for item in self.query_partition(format!("SALES#{day}")).await? {
+                let product = item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+                let count = item
+                    .get("count")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if let Some(product) = product {
+                    *totals.entry(product).or_default() += count;
+                }
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        Ok(totals
+            .into_iter()
+            .filter_map(|(p, c)| Some((ProductId::parse(&p)?, c)))
+            .collect())
+    }
+
+    async fn get_best_sellers(&self) -> Result<Option<BestSellers>, StoreError> {
+        self.get_item("BESTSELLERS".into(), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    async fn save_best_sellers(&self, best: &BestSellers) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("BESTSELLERS"))
+            .item("sk", s("META"))
+            .item("entity", s("best_sellers"))
+            .item("doc", doc(best)?)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn record_click(&self, product: &ProductId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("CLICKS"))
+            .key("sk", s(product.as_str()))
+            .update_expression("ADD clicks :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn clicks(&self, limit: usize) -> Result<Vec<(ProductId, u64)>, StoreError> {
+        let mut clicks: Vec<(ProductId, u64)> = self
+            .query_partition("CLICKS".into())
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let product = ProductId::parse(item.get("sk")?.as_s().ok()?)?;
+                let count = item.get("clicks")?.as_n().ok()?.parse().ok()?;
+                Some((product, count))
+            })
+            .collect();
+        clicks.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.cmp(b)));
+        clicks.truncate(limit);
+        Ok(clicks)
     }
 
     async fn get_pending_link(

@@ -85,9 +85,65 @@ pub async fn notifier_wiring() -> Result<
         configuration_set: settings.ses_configuration_set.clone(),
         sms_sender_id: settings.sms_sender_id.clone(),
         sms_origination_number: settings.sms_origination_number.clone(),
+        webhooks: std::env::var("MERCHANT_WEBHOOK_QUEUE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|queue_url| crate::channels::WebhookQueue {
+                sqs: aws_sdk_sqs::Client::new(&aws),
+                queue_url,
+            }),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     Ok((store, channels, dead_letters, settings))
+}
+
+/// The admin API: the table and the admin token (`{SECRETS_PATH}/admin-token` in SSM). Without
+/// a token the function refuses to start rather than serve an open admin API.
+pub async fn admin_wiring() -> Result<(DynamoStore, doorstep_core::secrets::Secret), ConfigError> {
+    let (aws, table) = aws_and_table().await?;
+    let secrets_path = env("SECRETS_PATH")?;
+    let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
+    let token = secrets
+        .get(ADMIN_TOKEN)
+        .cloned()
+        .ok_or(ConfigError::Missing(
+            "the admin-token parameter under SECRETS_PATH",
+        ))?;
+    Ok((
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        token,
+    ))
+}
+
+/// The SSM parameter (under `SECRETS_PATH`) holding the admin API's bearer token.
+pub const ADMIN_TOKEN: &str = "admin-token";
+/// The SSM parameter (under `SECRETS_PATH`) holding the merchant webhook's signing key.
+pub const MERCHANT_WEBHOOK_SECRET: &str = "merchant-webhook";
+
+/// The merchant-webhook function: the HTTP client, the signing key (SSM; `None` when it is not
+/// set, so deliveries fail and are kept), and SQS for backoff.
+pub async fn merchant_webhook_wiring() -> Result<
+    (
+        Option<doorstep_core::secrets::Secret>,
+        aws_sdk_sqs::Client,
+        String,
+    ),
+    ConfigError,
+> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let secrets_path = env("SECRETS_PATH")?;
+    let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
+    let secret = secrets.get(MERCHANT_WEBHOOK_SECRET).cloned();
+    if secret.is_none() {
+        tracing::error!(
+            "no {MERCHANT_WEBHOOK_SECRET} parameter under SECRETS_PATH: webhooks cannot be signed and will wait in the queue"
+        );
+    }
+    Ok((
+        secret,
+        aws_sdk_sqs::Client::new(&aws),
+        env("MERCHANT_WEBHOOK_QUEUE_URL")?,
+    ))
 }
 
 /// The table and the settings (preferences).

@@ -28,6 +28,9 @@ fn customer(locale: &str) -> Customer {
         consents: Consents::default(),
         tier: Some("Gold".into()),
         marketing_suppressed_until: None,
+        purchased: vec![],
+        refunded: vec![],
+        disliked: vec![],
         preferences_token: Token::random(),
         updated_at: Utc::now(),
         version: 1,
@@ -58,6 +61,7 @@ fn message() -> MessageContext {
         parcels_remaining: 1,
         order_complete: false,
         attempt: 1,
+        choice: None,
     }
 }
 

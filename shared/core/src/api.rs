@@ -25,6 +25,13 @@ pub fn shipment_json(shipment: &Shipment) -> Value {
             "location": e.location,
             "code": e.raw_code,
         })).collect::<Vec<_>>(),
+        "delivery_choice": shipment.delivery_choice.as_ref().map(|c| json!({
+            "choice": c.choice,
+            "date": c.date.map(|d| d.to_string()),
+            "note": c.note,
+            "chosen_at": c.chosen_at.to_rfc3339(),
+            "attempt": c.attempt,
+        })),
         "created_at": shipment.created_at.to_rfc3339(),
         "updated_at": shipment.updated_at.to_rfc3339(),
     })

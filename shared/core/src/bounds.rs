@@ -5,7 +5,10 @@
 
 use crate::model::{TrackingEvent, TrackingUpdate};
 use crate::providers::ParseError;
-use crate::store_events::{CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent};
+use crate::store_events::{
+    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, ProductSnapshot, RefundSnapshot,
+    StoreEvent,
+};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 /// No instant or date before this is believed (no parcel Doorstep tracks is that old).
@@ -241,6 +244,7 @@ fn bound_order(order: &mut OrderSnapshot, now: DateTime<Utc>) -> Result<(), Pars
     check_id("order.id", &order.external_id)?;
     cap_in_place(&mut order.name, MAX_CODE_CHARS);
     cap_option(&mut order.currency, 8);
+    cap_option(&mut order.ship_to_city, MAX_NAME_CHARS);
     for (field, time) in [
         ("order.created_at", order.created_at),
         ("order.updated_at", order.updated_at),
@@ -271,11 +275,59 @@ fn bound_order(order: &mut OrderSnapshot, now: DateTime<Utc>) -> Result<(), Pars
     Ok(())
 }
 
+/// URLs (product pages, images) longer than this are dropped rather than kept.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// A URL a page may link to: http(s), short, no characters that could break out of an attribute
+/// (templates escape anyway). Anything else is dropped.
+fn bound_url(url: &mut Option<String>) {
+    let keep = url.as_deref().is_some_and(|u| {
+        let u = u.trim();
+        (u.starts_with("https://") || u.starts_with("http://"))
+            && u.chars().count() <= MAX_URL_CHARS
+            && !u.contains(|c: char| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c))
+    });
+    if !keep {
+        *url = None;
+    }
+}
+
+fn bound_product(product: &mut ProductSnapshot, now: DateTime<Utc>) -> Result<(), ParseError> {
+    check_id("product.id", &product.external_id)?;
+    cap_in_place(&mut product.title, MAX_TITLE_CHARS);
+    cap_option(&mut product.handle, MAX_CODE_CHARS * 4);
+    cap_option(&mut product.price, 32);
+    cap_option(&mut product.currency, 8);
+    bound_url(&mut product.url);
+    bound_url(&mut product.image_url);
+    if let Some(t) = product.updated_at {
+        check_instant("product.updated_at", t, now)?;
+    }
+    Ok(())
+}
+
+fn bound_refund(refund: &mut RefundSnapshot) -> Result<(), ParseError> {
+    check_id("refund.order_id", &refund.order_external_id)?;
+    check_id("refund.id", &refund.refund_id)?;
+    if refund.line_item_ids.len() + refund.product_ids.len() > MAX_LINE_ITEMS {
+        return Err(ParseError::Invalid {
+            field: "refund.line_items",
+            reason: format!("more than {MAX_LINE_ITEMS} lines"),
+        });
+    }
+    for id in refund.line_item_ids.iter().chain(&refund.product_ids) {
+        check_id("refund.line_items", id)?;
+    }
+    Ok(())
+}
+
 /// Checks and caps a store event.
 pub fn bound_store_event(event: &mut StoreEvent, now: DateTime<Utc>) -> Result<(), ParseError> {
     match event {
         StoreEvent::Order(order) => bound_order(order, now),
         StoreEvent::Fulfillment(fulfillment) => bound_fulfillment(fulfillment, now),
+        StoreEvent::Product(product) => bound_product(product, now),
+        StoreEvent::Refund(refund) => bound_refund(refund),
         StoreEvent::Ping => Ok(()),
     }
 }

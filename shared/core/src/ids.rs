@@ -241,6 +241,37 @@ impl fmt::Display for CustomerId {
     }
 }
 
+/// A product: `{platform}:{the store's product id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProductId(String);
+
+impl ProductId {
+    pub fn new(platform: Provider, external_id: &str) -> Self {
+        Self(format!("{}:{}", platform.as_str(), external_id.trim()))
+    }
+
+    /// An id as stored or as it appears in a URL (`shopify:632910392`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (platform, external) = raw.split_once(':')?;
+        let platform: Provider = platform.parse().ok()?;
+        let plausible = !external.trim().is_empty()
+            && external.len() <= crate::bounds::MAX_ID_CHARS
+            && !external.contains(char::is_control);
+        plausible.then(|| Self::new(platform, external))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One parcel: its carrier and tracking number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShipmentKey {

@@ -2,7 +2,8 @@
 //! Every write is conditional on the version read; a conflict means "read again and re-apply"
 //! ([`optimistic::with_retries`]).
 
-use crate::ids::{CarrierSlug, CustomerId, OrderId, TrackingNumber};
+use crate::catalog::{self, Neighbours, Product};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, ProductId, TrackingNumber};
 use crate::model::{
     Customer, Order, OrderLink, PendingLink, Provider, Shipment, ShipmentRef, TrackingEvent,
     TrackingUpdate,
@@ -10,7 +11,10 @@ use crate::model::{
 use crate::optimistic::{self, UpdateError};
 use crate::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
 use crate::rules;
-use crate::store_events::{FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, StoreEvent};
+use crate::store_events::{
+    FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, ProductSnapshot, RefundSnapshot,
+    StoreEvent,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -146,6 +150,8 @@ pub async fn apply_store_event(
             )
             .await?;
         }
+        StoreEvent::Product(snapshot) => apply_product(store, *snapshot, now).await?,
+        StoreEvent::Refund(refund) => apply_refund(store, refund, now).await?,
         StoreEvent::Ping => {}
     }
     if let Some(key) = delivery_key {
@@ -180,7 +186,8 @@ async fn apply_order(
     );
     let customer_id = customer.id.clone();
     if !stale {
-        upsert_customer(store, customer).await?;
+        let history = purchase_history(&snapshot, stored.as_ref());
+        upsert_customer(store, customer, &history).await?;
     }
     let mut refs = Vec::new();
     for fulfillment in &snapshot.fulfillments {
@@ -196,7 +203,218 @@ async fn apply_order(
         store.save_order(&order, expected).await
     })
     .await?;
+    count_purchases(store, id, now).await
+}
+
+/// What an order adds to its customer's histories: the products bought, and those refunded.
+struct PurchaseHistory {
+    bought: Vec<ProductId>,
+    refunded: Vec<ProductId>,
+}
+
+fn purchase_history(snapshot: &OrderSnapshot, stored: Option<&Order>) -> PurchaseHistory {
+    let product = |line: &crate::model::LineItem| {
+        line.product_id
+            .as_deref()
+            .map(|p| ProductId::new(snapshot.platform, p))
+    };
+    let refunded_lines = stored
+        .map(|o| o.refunded_line_items.as_slice())
+        .unwrap_or(&[]);
+    PurchaseHistory {
+        bought: snapshot.line_items.iter().filter_map(product).collect(),
+        refunded: snapshot
+            .line_items
+            .iter()
+            .filter(|l| snapshot.refunded || refunded_lines.contains(&l.id))
+            .filter_map(product)
+            .collect(),
+    }
+}
+
+/// Counts an order's products into co-purchases and the day's sales, once: the order's
+/// `counted` flag is set first (only one writer can set it), then the counts follow. A crash
+/// between the two loses one order's counts rather than doubling them.
+async fn count_purchases(
+    store: &dyn Store,
+    id: &OrderId,
+    now: DateTime<Utc>,
+) -> Result<(), IngestError> {
+    let claimed = optimistic::with_retries(move || async move {
+        let Some(mut order) = store.get_order(id).await? else {
+            return Ok(None);
+        };
+        if order.counted || order.cancelled || order.customer_id.is_none() {
+            return Ok(None);
+        }
+        let expected = Some(order.version);
+        order.counted = true;
+        store.save_order(&order, expected).await?;
+        Ok(Some(order))
+    })
+    .await?;
+    let Some(order) = claimed else {
+        return Ok(());
+    };
+    let products = catalog::counted_products(&order);
+    if products.len() > 1 {
+        for product in &products {
+            add_neighbours(store, product, &products).await?;
+        }
+    }
+    let day = order.created_at.unwrap_or(now).date_naive();
+    store.add_sales(day, &products).await?;
     Ok(())
+}
+
+async fn add_neighbours(
+    store: &dyn Store,
+    product: &ProductId,
+    bought_with: &[ProductId],
+) -> Result<(), IngestError> {
+    optimistic::with_retries(move || async move {
+        let stored = store
+            .get_neighbours(std::slice::from_ref(product))
+            .await?
+            .into_iter()
+            .next();
+        let expected = stored.as_ref().map(|n| n.version);
+        let mut list = stored.unwrap_or_else(|| Neighbours::new(product.clone()));
+        list.add(bought_with);
+        store.save_neighbours(&list, expected).await
+    })
+    .await?;
+    Ok(())
+}
+
+/// A product from the store: kept as the newest snapshot says (an older one changes nothing).
+async fn apply_product(
+    store: &dyn Store,
+    snapshot: ProductSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), IngestError> {
+    let id = &ProductId::new(snapshot.platform, &snapshot.external_id);
+    let snapshot = &snapshot;
+    optimistic::with_retries(move || async move {
+        let stored = store
+            .get_products(std::slice::from_ref(id))
+            .await?
+            .into_iter()
+            .next();
+        if is_stale(
+            stored.as_ref().and_then(|p| p.source_updated_at),
+            snapshot.updated_at,
+        ) {
+            return Ok(());
+        }
+        let expected = stored.as_ref().map(|p| p.version);
+        let product = Product {
+            id: id.clone(),
+            title: snapshot.title.clone(),
+            url: snapshot.url.clone(),
+            handle: snapshot.handle.clone(),
+            image_url: snapshot.image_url.clone(),
+            price: snapshot.price.clone(),
+            currency: snapshot.currency.clone(),
+            active: snapshot.active,
+            in_stock: snapshot.in_stock,
+            source_updated_at: snapshot.updated_at,
+            updated_at: now,
+            version: expected.unwrap_or(0),
+        };
+        store.save_product(&product, expected).await
+    })
+    .await?;
+    Ok(())
+}
+
+/// A refund: the order remembers which lines were refunded (a refund for an order not seen yet
+/// waits on a placeholder), and the customer never gets those products recommended.
+async fn apply_refund(
+    store: &dyn Store,
+    refund: RefundSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), IngestError> {
+    let id = &OrderId::new(refund.platform, &refund.order_external_id);
+    let refund = &refund;
+    let order = optimistic::with_retries(move || async move {
+        let existing = store.get_order(id).await?;
+        let expected = existing.as_ref().map(|o| o.version);
+        let mut order = existing.unwrap_or_else(|| {
+            placeholder_order(id, refund.platform, &refund.order_external_id, now)
+        });
+        let lines: Vec<String> = match refund.line_item_ids.is_empty() {
+            true => order.line_items.iter().map(|l| l.id.clone()).collect(),
+            false => refund.line_item_ids.clone(),
+        };
+        let before = order.refunded_line_items.len();
+        for line in lines {
+            if !order.refunded_line_items.contains(&line) {
+                order.refunded_line_items.push(line);
+            }
+        }
+        if order.refunded_line_items.len() != before || expected.is_none() {
+            order.updated_at = now;
+            store.save_order(&order, expected).await?;
+        }
+        Ok(order)
+    })
+    .await?;
+    let Some(customer_id) = &order.customer_id else {
+        return Ok(());
+    };
+    let mut products: Vec<ProductId> = refund
+        .product_ids
+        .iter()
+        .map(|p| ProductId::new(refund.platform, p))
+        .collect();
+    for line in order
+        .line_items
+        .iter()
+        .filter(|l| order.refunded_line_items.contains(&l.id))
+    {
+        if let Some(p) = line.product_id.as_deref() {
+            products.push(ProductId::new(order.platform, p));
+        }
+    }
+    let products = &products;
+    optimistic::with_retries(move || async move {
+        let Some(mut customer) = store.get_customer(customer_id).await? else {
+            return Ok(());
+        };
+        let expected = Some(customer.version);
+        if Customer::remember(&mut customer.refunded, products) {
+            store.save_customer(&customer, expected).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+fn placeholder_order(
+    id: &OrderId,
+    platform: Provider,
+    external_id: &str,
+    now: DateTime<Utc>,
+) -> Order {
+    Order {
+        id: id.clone(),
+        platform,
+        name: format!("#{external_id}"),
+        customer_id: None,
+        currency: None,
+        line_items: Vec::new(),
+        shipments: Vec::new(),
+        cancelled: false,
+        created_at: None,
+        source_updated_at: None,
+        updated_at: now,
+        ship_to_city: None,
+        refunded_line_items: Vec::new(),
+        counted: false,
+        version: 0,
+    }
 }
 
 /// The order after a snapshot, or `None` when it changes nothing (an older snapshot that adds
@@ -214,24 +432,40 @@ fn merge_order(
     );
     let mut order = match existing {
         Some(existing) if stale => existing,
-        existing => Order {
-            id: snapshot.order_id(),
-            platform: snapshot.platform,
-            name: snapshot.name.clone(),
-            customer_id: Some(customer_id.clone()),
-            currency: snapshot.currency.clone(),
-            line_items: snapshot.line_items.clone(),
-            shipments: existing
+        existing => {
+            let mut refunded = existing
                 .as_ref()
-                .map(|o| o.shipments.clone())
-                .unwrap_or_default(),
-            // A cancellation is final, whatever order the webhooks came in.
-            cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
-            created_at: snapshot.created_at,
-            source_updated_at: snapshot.updated_at,
-            updated_at: now,
-            version: existing.as_ref().map(|o| o.version).unwrap_or(0),
-        },
+                .map(|o| o.refunded_line_items.clone())
+                .unwrap_or_default();
+            if snapshot.refunded {
+                for line in &snapshot.line_items {
+                    if !refunded.contains(&line.id) {
+                        refunded.push(line.id.clone());
+                    }
+                }
+            }
+            Order {
+                id: snapshot.order_id(),
+                platform: snapshot.platform,
+                name: snapshot.name.clone(),
+                customer_id: Some(customer_id.clone()),
+                currency: snapshot.currency.clone(),
+                line_items: snapshot.line_items.clone(),
+                shipments: existing
+                    .as_ref()
+                    .map(|o| o.shipments.clone())
+                    .unwrap_or_default(),
+                // A cancellation is final, whatever order the webhooks came in.
+                cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
+                created_at: snapshot.created_at,
+                source_updated_at: snapshot.updated_at,
+                updated_at: now,
+                ship_to_city: snapshot.ship_to_city.clone(),
+                refunded_line_items: refunded,
+                counted: existing.as_ref().is_some_and(|o| o.counted),
+                version: existing.as_ref().map(|o| o.version).unwrap_or(0),
+            }
+        }
     };
     let added = merge_refs(&mut order.shipments, refs);
     if stale && !added {
@@ -267,10 +501,14 @@ fn merge_refs(shipments: &mut Vec<ShipmentRef>, refs: &[ShipmentRef]) -> bool {
     added
 }
 
-async fn upsert_customer(store: &dyn Store, incoming: Customer) -> Result<(), IngestError> {
+async fn upsert_customer(
+    store: &dyn Store,
+    incoming: Customer,
+    history: &PurchaseHistory,
+) -> Result<(), IngestError> {
     let incoming = &incoming;
     optimistic::with_retries(move || async move {
-        let (customer, expected) = match store.get_customer(&incoming.id).await? {
+        let (mut customer, expected) = match store.get_customer(&incoming.id).await? {
             Some(mut existing) => {
                 let version = existing.version;
                 existing.merge_from(incoming.clone());
@@ -278,6 +516,8 @@ async fn upsert_customer(store: &dyn Store, incoming: Customer) -> Result<(), In
             }
             None => (incoming.clone(), None),
         };
+        Customer::remember(&mut customer.purchased, &history.bought);
+        Customer::remember(&mut customer.refunded, &history.refunded);
         store.save_customer(&customer, expected).await
     })
     .await?;
@@ -297,20 +537,8 @@ async fn add_shipments_to_order(
     optimistic::with_retries(move || async move {
         let existing = store.get_order(id).await?;
         let expected = existing.as_ref().map(|o| o.version);
-        let mut order = existing.unwrap_or_else(|| Order {
-            id: id.clone(),
-            platform,
-            name: format!("#{external_id}"),
-            customer_id: None,
-            currency: None,
-            line_items: Vec::new(),
-            shipments: Vec::new(),
-            cancelled: false,
-            created_at: None,
-            source_updated_at: None,
-            updated_at: now,
-            version: 0,
-        });
+        let mut order =
+            existing.unwrap_or_else(|| placeholder_order(id, platform, external_id, now));
         if !merge_refs(&mut order.shipments, refs) && expected.is_some() {
             return Ok(());
         }

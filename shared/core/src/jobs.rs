@@ -14,6 +14,8 @@ named_enum! {
     pub enum Job {
         /// Messages quiet hours (or a busy claim) held back, now due.
         DeferredSends,
+        /// The store's best sellers of the last 30 days, for recommendations' fallback.
+        BestSellers,
     }
 }
 
@@ -30,15 +32,21 @@ impl Job {
                 every: Duration::from_secs(60),
                 description: "sends what quiet hours deferred and is now due",
             },
+            Self::BestSellers => JobSpec {
+                every: Duration::from_secs(24 * 3600),
+                description: "ranks the last 30 days' sales for the recommendations' fallback",
+            },
         }
     }
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobReport {
     pub job: Job,
     pub messages: Summary,
+    /// What else it did, for the operator (`{"products": 12}`).
+    pub detail: serde_json::Value,
 }
 
 /// Runs one job now.
@@ -48,8 +56,13 @@ pub async fn run(
     notifier: &Notifier<'_>,
     now: DateTime<Utc>,
 ) -> Result<JobReport, NotifyError> {
-    let messages = match job {
-        Job::DeferredSends => notifier.process_due(now).await?,
+    let (messages, detail) = match job {
+        Job::DeferredSends => (notifier.process_due(now).await?, serde_json::Value::Null),
+        Job::BestSellers => {
+            let best = crate::catalog::refresh_best_sellers(notifier.store, now).await?;
+            let detail = serde_json::json!({"products": best.products.len()});
+            (Summary::default(), detail)
+        }
     };
     tracing::info!(
         sent = messages.sent,
@@ -57,7 +70,11 @@ pub async fn run(
         suppressed = messages.suppressed,
         "job done"
     );
-    Ok(JobReport { job, messages })
+    Ok(JobReport {
+        job,
+        messages,
+        detail,
+    })
 }
 
 #[cfg(test)]

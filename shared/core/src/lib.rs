@@ -9,12 +9,15 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod admin;
 pub mod api;
 pub mod bounds;
+pub mod catalog;
 pub mod contact;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod merchant_webhook;
 pub mod model;
 mod names;
 pub mod notify;
@@ -30,6 +33,7 @@ pub mod signature;
 pub mod status;
 pub mod store_events;
 pub mod timezone;
+pub mod tracking;
 pub mod webhook;
 
 pub use chrono;

@@ -1,7 +1,8 @@
 //! The records Doorstep keeps: shipments with their history, orders, customers.
 
 use crate::contact::{Contact, EmailAddress, PhoneNumber};
-use crate::ids::{CarrierSlug, CustomerId, OrderId, ShipmentKey, Token, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber};
+use crate::names::named_enum;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::TimezoneSource;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -147,9 +148,40 @@ pub struct Shipment {
     pub order: Option<OrderLink>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the customer chose after a failed attempt (the tracking page's delivery choices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_choice: Option<DeliveryChoice>,
     /// Optimistic-concurrency version: every write requires the version it read.
     #[serde(default)]
     pub version: u64,
+}
+
+named_enum! {
+    "snake_case";
+    /// What a customer can ask for after a failed delivery.
+    pub enum ChoiceKind {
+        Redeliver,
+        SafePlace,
+        Neighbour,
+        PickupPoint,
+        CorrectAddress,
+    }
+}
+
+/// A customer's answer to a failed delivery, one per attempt (a new answer for the same attempt
+/// replaces the last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryChoice {
+    pub choice: ChoiceKind,
+    /// The day to deliver again (`redeliver`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// Where to leave it, which neighbour, the corrected address, or which pickup point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub chosen_at: DateTime<Utc>,
+    /// The failed attempt it answers (1 for the first).
+    pub attempt: usize,
 }
 
 impl Shipment {
@@ -166,8 +198,29 @@ impl Shipment {
             order: None,
             created_at: now,
             updated_at: now,
+            delivery_choice: None,
             version: 0,
         }
+    }
+
+    /// Failed delivery attempts so far.
+    pub fn failed_attempts(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.status == ShipmentStatus::FailedAttempt)
+            .count()
+    }
+
+    /// Whether the customer can say what should happen next: a delivery failed, or an exception
+    /// about the address or the recipient, and the journey is not over.
+    pub fn awaits_delivery_choice(&self) -> bool {
+        let failed = self.status == ShipmentStatus::FailedAttempt;
+        let fixable = self.status == ShipmentStatus::Exception
+            && matches!(
+                self.reason,
+                Some(ExceptionReason::Address | ExceptionReason::Recipient)
+            );
+        (failed || fixable) && !self.status.is_terminal()
     }
 
     pub fn order_id(&self) -> Option<&OrderId> {
@@ -219,8 +272,33 @@ pub struct Order {
     /// The store's own update time: an older snapshot never overwrites a newer one.
     pub source_updated_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The shipping address's city: all of the address the tracking page may show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to_city: Option<String>,
+    /// Line items refunded (ids), from refunds or a fully refunded order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunded_line_items: Vec<String>,
+    /// Its products were counted into co-purchases and sales (once per order).
+    #[serde(default)]
+    pub counted: bool,
     #[serde(default)]
     pub version: u64,
+}
+
+impl Order {
+    /// The products on the order, each once, in order.
+    pub fn product_ids(&self) -> Vec<ProductId> {
+        let mut ids: Vec<ProductId> = Vec::new();
+        for line in &self.line_items {
+            if let Some(external) = line.product_id.as_deref() {
+                let id = ProductId::new(self.platform, external);
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
 }
 
 /// Consents per kind and channel. Transactional is on unless the customer opted out;
@@ -262,6 +340,15 @@ pub struct Customer {
     /// No marketing until then (set after a poor review).
     #[serde(default)]
     pub marketing_suppressed_until: Option<DateTime<Utc>>,
+    /// Products bought (newest last, the last [`Customer::HISTORY`]): never recommended again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purchased: Vec<ProductId>,
+    /// Products refunded: never recommended again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunded: Vec<ProductId>,
+    /// Products the customer reviewed poorly: never recommended again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disliked: Vec<ProductId>,
     /// Unguessable id for the preferences page.
     pub preferences_token: Token,
     pub updated_at: DateTime<Utc>,
@@ -270,6 +357,31 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// How many products each history keeps (the oldest go first).
+    pub const HISTORY: usize = 200;
+
+    /// Adds products to one of the customer's histories, each once, keeping the newest.
+    pub fn remember(history: &mut Vec<ProductId>, products: &[ProductId]) -> bool {
+        let before = history.len();
+        for product in products {
+            if !history.contains(product) {
+                history.push(product.clone());
+            }
+        }
+        if history.len() > Self::HISTORY {
+            let excess = history.len() - Self::HISTORY;
+            history.drain(..excess);
+        }
+        history.len() != before
+    }
+
+    /// Whether a product must never be recommended to this customer.
+    pub fn excludes(&self, product: &ProductId) -> bool {
+        self.purchased.contains(product)
+            || self.refunded.contains(product)
+            || self.disliked.contains(product)
+    }
+
     /// Takes what a new order says about the customer, keeping what only Doorstep knows (tier,
     /// suppressions, token) and a profile timezone over an address-derived one.
     pub fn merge_from(&mut self, newer: Customer) {

@@ -11,23 +11,50 @@ pub struct PageResponse {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Headers beyond the defaults every page gets (no caching, no referrer, no script); a
+    /// header named here replaces its default.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl PageResponse {
     pub fn html(status: u16, body: String) -> Self {
-        Self {
-            status,
-            content_type: "text/html; charset=utf-8",
-            body,
-        }
+        Self::with_type(status, "text/html; charset=utf-8", body)
     }
 
     pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self::with_type(status, "text/plain; charset=utf-8", body.into())
+    }
+
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::with_type(status, "application/json", body.to_string())
+    }
+
+    pub fn with_type(status: u16, content_type: &'static str, body: String) -> Self {
         Self {
             status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.into(),
+            content_type,
+            body,
+            headers: Vec::new(),
         }
+    }
+
+    /// A `303 See Other` to `location` (after a form post, so a reload does not post again).
+    pub fn see_other(location: String) -> Self {
+        Self::text(303, "").header("location", location)
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The value of a header this response sets itself.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,6 +74,14 @@ fn environment() -> &'static Environment<'static> {
 pub fn render(name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
     environment()
         .get_template(&format!("pages/{name}.html.j2"))?
+        .render(minijinja::Value::from(minijinja::value::Serde(&context)))
+}
+
+/// Renders `pages/{name}.j2`, text that is not HTML (the tracking page's stylesheet). Values
+/// are still HTML-escaped, so only trusted ones belong in it.
+pub fn render_text(name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
+    environment()
+        .get_template(&format!("pages/{name}.j2"))?
         .render(minijinja::Value::from(minijinja::value::Serde(&context)))
 }
 

@@ -1,9 +1,10 @@
 //! Ports: what the domain needs from storage. Adapters live in `doorstep-aws` and `doorstep-embedded`.
 
-use crate::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
+use crate::catalog::{BestSellers, Neighbours, Product};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber};
 use crate::model::{Customer, Order, PendingLink, Shipment};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,4 +90,33 @@ pub trait Store: Send + Sync {
     /// Whether a store webhook delivery id was fully processed before.
     async fn delivery_seen(&self, key: &str) -> Result<bool, StoreError>;
     async fn mark_delivery(&self, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Several parcels at once (an order's other parcels); unknown ones are left out.
+    async fn get_shipments(&self, keys: &[ShipmentKey]) -> Result<Vec<Shipment>, StoreError>;
+
+    // The catalog (see `crate::catalog`).
+    /// Several products at once; unknown ones are left out.
+    async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError>;
+    async fn save_product(
+        &self,
+        product: &Product,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
+    /// Several products' neighbour lists at once; products with none are left out.
+    async fn get_neighbours(&self, ids: &[ProductId]) -> Result<Vec<Neighbours>, StoreError>;
+    async fn save_neighbours(
+        &self,
+        neighbours: &Neighbours,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
+    /// Counts one sale of each product on a day (atomic increments).
+    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError>;
+    /// Every product's sales from `first_day` on, summed (the best-sellers job; one read per day).
+    async fn sales_since(&self, first_day: NaiveDate) -> Result<Vec<(ProductId, u64)>, StoreError>;
+    async fn get_best_sellers(&self) -> Result<Option<BestSellers>, StoreError>;
+    async fn save_best_sellers(&self, best: &BestSellers) -> Result<(), StoreError>;
+    /// Counts a click on a recommended product (atomic).
+    async fn record_click(&self, product: &ProductId) -> Result<(), StoreError>;
+    /// Clicks per product, most clicked first.
+    async fn clicks(&self, limit: usize) -> Result<Vec<(ProductId, u64)>, StoreError>;
 }

@@ -30,6 +30,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Read from settings files as the plain string it is.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Secret)
+    }
+}
+
 pub const DEFAULT_UPS_CLIENT_ID: &str = "doorstep";
 
 /// Webhook secrets by name (the registry's `secret` names), plus the optional extras some schemes take.

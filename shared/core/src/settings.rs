@@ -7,16 +7,17 @@
 
 use crate::notify::messages::Message;
 use crate::notify::settings::{quiet_hours_setting, Channel, QuietHours};
+use crate::secrets::Secret;
 use crate::store_events::MerchantDefaults;
 use chrono::NaiveTime;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 /// Every setting has a default, so an empty file (or no variable at all) is valid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// The shop's name, shown in every message.
@@ -30,7 +31,7 @@ pub struct Settings {
     /// For customers whose store sends no locale.
     pub default_locale: String,
     /// SMS quiet hours in each customer's zone; `off` for none.
-    #[serde(with = "quiet_hours_setting")]
+    #[serde(deserialize_with = "quiet_hours_setting::deserialize")]
     pub quiet_hours: Option<QuietHours>,
     /// Channels per message; messages not listed use their defaults.
     pub channels: BTreeMap<Message, Vec<Channel>>,
@@ -46,6 +47,39 @@ pub struct Settings {
     pub claim_lease_s: u32,
     /// The local runner prunes changes it has processed after this many days.
     pub retention_days: u32,
+    /// The shop's storefront (`https://shop.example.com`): product pages, "spend your points".
+    pub store_url: Option<String>,
+    /// The tracking page's logo.
+    pub logo_url: Option<String>,
+    /// The tracking page's accent colour, `#rgb` or `#rrggbb`.
+    pub accent_color: String,
+    /// Where the tracking page sends a shopper who needs help.
+    pub support_url: Option<String>,
+    /// Where the shop hears about delivery choices (and later alerts).
+    pub merchant_email: Option<String>,
+    /// Where the shop's systems hear about them, as signed POSTs.
+    pub merchant_webhook_url: Option<String>,
+    /// The key those POSTs are signed with (`Doorstep-Signature`). On AWS it comes from SSM.
+    pub merchant_webhook_secret: Option<Secret>,
+    pub recommendations: Recommendations,
+}
+
+/// Product recommendations on the tracking page.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recommendations {
+    pub enabled: bool,
+    /// How many at most (1 to 12).
+    pub count: usize,
+}
+
+impl Default for Recommendations {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            count: 4,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -69,6 +103,14 @@ impl Default for Settings {
             template_dir: None,
             claim_lease_s: 300,
             retention_days: 7,
+            store_url: None,
+            logo_url: None,
+            accent_color: "#1a1a1a".into(),
+            support_url: None,
+            merchant_email: None,
+            merchant_webhook_url: None,
+            merchant_webhook_secret: None,
+            recommendations: Recommendations::default(),
         }
     }
 }
@@ -104,6 +146,14 @@ pub const ENVIRONMENT: &[(&str, &str, Form)] = &[
     ("TEMPLATE_DIR", "template_dir", Form::Text),
     ("CLAIM_LEASE_S", "claim_lease_s", Form::Json),
     ("RETENTION_DAYS", "retention_days", Form::Json),
+    ("STORE_URL", "store_url", Form::Text),
+    ("LOGO_URL", "logo_url", Form::Text),
+    ("ACCENT_COLOR", "accent_color", Form::Text),
+    ("SUPPORT_URL", "support_url", Form::Text),
+    ("MERCHANT_EMAIL", "merchant_email", Form::Text),
+    ("MERCHANT_WEBHOOK_URL", "merchant_webhook_url", Form::Text),
+    ("RECOMMENDATIONS", "recommendations.enabled", Form::Json),
+    ("RECOMMENDATIONS_COUNT", "recommendations.count", Form::Json),
 ];
 
 /// A setting that cannot be used, named as the merchant wrote it.
@@ -203,16 +253,35 @@ impl Settings {
             let reason = format!("'{}' is not an email address", self.sender_email);
             return Err(("sender_email", reason));
         }
-        let url = &self.public_base_url;
-        let url_ok = (url.starts_with("https://") || url.starts_with("http://"))
-            && !url.contains(char::is_whitespace);
-        if !url_ok {
-            return Err(("public_base_url", format!("'{url}' is not an http(s) URL")));
+        let urls = [
+            ("public_base_url", Some(&self.public_base_url)),
+            ("store_url", self.store_url.as_ref()),
+            ("logo_url", self.logo_url.as_ref()),
+            ("support_url", self.support_url.as_ref()),
+            ("merchant_webhook_url", self.merchant_webhook_url.as_ref()),
+        ];
+        for (key, url) in urls {
+            if let Some(url) = url.filter(|url| !is_web_url(url)) {
+                return Err((key, format!("'{url}' is not an http(s) URL")));
+            }
+        }
+        if let Some(email) = &self.merchant_email {
+            if crate::contact::EmailAddress::parse(email).is_err() {
+                return Err((
+                    "merchant_email",
+                    format!("'{email}' is not an email address"),
+                ));
+            }
+        }
+        if !is_colour(&self.accent_color) {
+            let reason = format!("'{}' is not a colour like #1a1a1a", self.accent_color);
+            return Err(("accent_color", reason));
         }
         for (key, value, range) in [
             ("sms_max_segments", self.sms_max_segments, 1..=10),
             ("claim_lease_s", self.claim_lease_s as usize, 1..=86_400),
             ("retention_days", self.retention_days as usize, 1..=3_650),
+            ("recommendations.count", self.recommendations.count, 1..=12),
         ] {
             if !range.contains(&value) {
                 let reason = format!(
@@ -246,6 +315,24 @@ impl Settings {
     pub fn base_url(&self) -> &str {
         self.public_base_url.trim_end_matches('/')
     }
+}
+
+/// An absolute http(s) URL with nothing a page could be tricked by (no spaces, quotes or brackets).
+fn is_web_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !url.contains(|c: char| c.is_whitespace() || "\"'<>`".contains(c))
+    })
+}
+
+/// `#rgb` or `#rrggbb`.
+pub(crate) fn is_colour(raw: &str) -> bool {
+    raw.strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Sets `key` (dotted for sections) in a JSON object, making sections as needed.

@@ -27,8 +27,41 @@ impl Default for MerchantDefaults {
 pub enum StoreEvent {
     Order(Box<OrderSnapshot>),
     Fulfillment(FulfillmentSnapshot),
+    Product(Box<ProductSnapshot>),
+    Refund(RefundSnapshot),
     /// A store's connectivity check (WooCommerce pings a new webhook): acknowledged, nothing stored.
     Ping,
+}
+
+/// A product as the store describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductSnapshot {
+    pub platform: Provider,
+    pub external_id: String,
+    pub title: String,
+    /// The product page, when the store sends it (WooCommerce's permalink).
+    pub url: Option<String>,
+    /// Shopify's handle: the page is `{store_url}/products/{handle}`.
+    pub handle: Option<String>,
+    pub image_url: Option<String>,
+    /// Decimal string in the store's currency.
+    pub price: Option<String>,
+    pub currency: Option<String>,
+    /// Published and for sale (not a draft, not archived).
+    pub active: bool,
+    pub in_stock: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Money given back on an order: which lines (none listed means the whole order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundSnapshot {
+    pub platform: Provider,
+    pub order_external_id: String,
+    pub refund_id: String,
+    pub line_item_ids: Vec<String>,
+    /// The refunded lines' products, when the store names them.
+    pub product_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +76,10 @@ pub struct OrderSnapshot {
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub fulfillments: Vec<FulfillmentSnapshot>,
+    /// The shipping address's city.
+    pub ship_to_city: Option<String>,
+    /// The store says the whole order was refunded.
+    pub refunded: bool,
 }
 
 impl OrderSnapshot {
@@ -123,6 +160,9 @@ impl CustomerSnapshot {
             },
             tier: None,
             marketing_suppressed_until: None,
+            purchased: Vec::new(),
+            refunded: Vec::new(),
+            disliked: Vec::new(),
             preferences_token: Token::random(),
             updated_at: now,
             version: 0,

@@ -5,8 +5,12 @@
 //! rather than on a blocking thread pool.
 
 use async_trait::async_trait;
+use doorstep_core::catalog::{BestSellers, Neighbours, Product};
+use doorstep_core::chrono::NaiveDate;
 use doorstep_core::chrono::{DateTime, Utc};
-use doorstep_core::ids::{CarrierSlug, CustomerId, OrderId, Token, TrackingNumber};
+use doorstep_core::ids::{
+    CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
+};
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -72,6 +76,17 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     at INTEGER NOT NULL
 );
+-- The catalog: products, their neighbour lists, daily sales, best sellers, clicks.
+CREATE TABLE IF NOT EXISTS products (id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS neighbours (id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sales (
+    day TEXT NOT NULL,
+    product TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, product)
+);
+CREATE TABLE IF NOT EXISTS best_sellers (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clicks (product TEXT PRIMARY KEY, count INTEGER NOT NULL);
 -- Changes whose notification failed, waiting for their next try (they never block later ones).
 CREATE TABLE IF NOT EXISTS notify_retries (
     seq INTEGER PRIMARY KEY,
@@ -79,6 +94,16 @@ CREATE TABLE IF NOT EXISTS notify_retries (
     retry_at INTEGER NOT NULL,
     error TEXT NOT NULL
 );
+-- Webhooks to the merchant, queued with the log entry that sent them, until their endpoint takes them.
+CREATE TABLE IF NOT EXISTS merchant_webhooks (
+    key TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS merchant_webhooks_by_next_at ON merchant_webhooks (next_at);
 -- Work that failed too often, set aside with its reason (GET /api/dead-letters).
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +191,29 @@ impl SqliteStore {
             .map_err(unavailable)?;
         row.map(|(doc, version)| from_doc(&doc, version))
             .transpose()
+    }
+
+    /// The versioned records of a table with these ids (one statement), in the ids' order.
+    fn versioned_rows<'a, T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(&format!("SELECT doc, version FROM {table} WHERE id = ?1"))
+            .map_err(unavailable)?;
+        let mut found = Vec::new();
+        for id in ids {
+            let row = statement
+                .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .optional()
+                .map_err(unavailable)?;
+            if let Some((doc, version)) = row {
+                found.push(from_doc(&doc, version)?);
+            }
+        }
+        Ok(found)
     }
 
     fn shipments_where(&self, clause: &str, param: &str) -> Result<Vec<Shipment>, StoreError> {
@@ -484,5 +532,152 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn get_shipments(&self, keys: &[ShipmentKey]) -> Result<Vec<Shipment>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(shipment) = self
+                .get_shipment(&key.carrier, &key.tracking_number)
+                .await?
+            {
+                found.push(shipment);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        self.versioned_rows("products", ids.iter().map(ProductId::as_str))
+    }
+
+    async fn save_product(
+        &self,
+        product: &Product,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let doc = to_doc(product)?;
+        versioned_upsert(
+            &mut *self.conn()?,
+            "products",
+            product.id.as_str(),
+            None,
+            &doc,
+            expected_version,
+            None,
+        )
+    }
+
+    async fn get_neighbours(&self, ids: &[ProductId]) -> Result<Vec<Neighbours>, StoreError> {
+        self.versioned_rows("neighbours", ids.iter().map(ProductId::as_str))
+    }
+
+    async fn save_neighbours(
+        &self,
+        neighbours: &Neighbours,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let doc = to_doc(neighbours)?;
+        versioned_upsert(
+            &mut *self.conn()?,
+            "neighbours",
+            neighbours.product.as_str(),
+            None,
+            &doc,
+            expected_version,
+            None,
+        )
+    }
+
+    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        for product in products {
+            tx.execute(
+                "INSERT INTO sales (day, product, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT(day, product) DO UPDATE SET count = count + 1",
+                params![day.to_string(), product.as_str()],
+            )
+            .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)
+    }
+
+    async fn sales_since(&self, first_day: NaiveDate) -> Result<Vec<(ProductId, u64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT product, SUM(count) FROM sales WHERE day >= ?1 GROUP BY product",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([first_day.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(unavailable)?;
+        let mut sales = Vec::new();
+        for row in rows {
+            let (product, count) = row.map_err(unavailable)?;
+            if let Some(product) = ProductId::parse(&product) {
+                sales.push((product, u64::try_from(count).unwrap_or(0)));
+            }
+        }
+        Ok(sales)
+    }
+
+    async fn get_best_sellers(&self) -> Result<Option<BestSellers>, StoreError> {
+        let doc: Option<String> = self
+            .conn()?
+            .query_row("SELECT doc FROM best_sellers WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(unavailable)?;
+        doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn save_best_sellers(&self, best: &BestSellers) -> Result<(), StoreError> {
+        let doc = to_doc(best)?;
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO best_sellers (id, doc) VALUES (1, ?1)",
+                [doc],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn record_click(&self, product: &ProductId) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT INTO clicks (product, count) VALUES (?1, 1)
+                 ON CONFLICT(product) DO UPDATE SET count = count + 1",
+                [product.as_str()],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn clicks(&self, limit: usize) -> Result<Vec<(ProductId, u64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT product, count FROM clicks ORDER BY count DESC, product LIMIT ?1",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(unavailable)?;
+        let mut clicks = Vec::new();
+        for row in rows {
+            let (product, count) = row.map_err(unavailable)?;
+            if let Some(product) = ProductId::parse(&product) {
+                clicks.push((product, u64::try_from(count).unwrap_or(0)));
+            }
+        }
+        Ok(clicks)
     }
 }

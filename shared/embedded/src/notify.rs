@@ -4,12 +4,15 @@
 use crate::{unavailable, SqliteStore};
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::merchant_webhook::Delivery;
 use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::policy::Suppressions;
+use doorstep_core::notify::ports::State;
 use doorstep_core::notify::ports::{
     Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore,
 };
 use doorstep_core::notify::service::Change;
+use doorstep_core::notify::settings::Channel;
 use doorstep_core::ports::StoreError;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -22,6 +25,16 @@ fn parse_doc<T: serde::de::DeserializeOwned>(doc: &str) -> Result<Box<T>, String
     serde_json::from_str(doc)
         .map(Box::new)
         .map_err(|e| e.to_string())
+}
+
+/// A merchant webhook waiting in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedWebhook {
+    /// The message key that sent it.
+    pub key: String,
+    pub delivery: Delivery,
+    /// Tries so far.
+    pub attempts: u32,
 }
 
 /// A change row as stored; `change()` reads its documents (which may be unreadable).
@@ -184,6 +197,100 @@ impl SqliteStore {
         self.conn()?
             .execute("DELETE FROM notify_retries WHERE seq = ?1", [seq])
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Merchant webhooks whose next try is due, oldest first.
+    pub fn due_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedWebhook>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT key, url, body, attempts FROM merchant_webhooks WHERE next_at <= ?1
+                 ORDER BY next_at, key LIMIT ?2",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map(params![now.timestamp(), limit as i64], |r| {
+                Ok(QueuedWebhook {
+                    key: r.get(0)?,
+                    delivery: Delivery {
+                        url: r.get(1)?,
+                        body: r.get(2)?,
+                    },
+                    attempts: r.get(3)?,
+                })
+            })
+            .map_err(unavailable)?;
+        rows.map(|row| row.map_err(unavailable)).collect()
+    }
+
+    /// Queues a webhook again (a dead letter put back to work), due now.
+    pub fn queue_webhook(
+        &self,
+        key: &str,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO merchant_webhooks (key, url, body, attempts, next_at) VALUES (?1, ?2, ?3, 0, ?4)",
+                params![key, delivery.url, delivery.body, now.timestamp()],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The merchant took it.
+    pub fn webhook_delivered(&self, key: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .execute("DELETE FROM merchant_webhooks WHERE key = ?1", [key])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A try failed: the next one is at `next_at`.
+    pub fn webhook_failed(
+        &self,
+        key: &str,
+        attempts: u32,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "UPDATE merchant_webhooks SET attempts = ?2, next_at = ?3, error = ?4 WHERE key = ?1",
+                params![key, attempts, next_at.timestamp(), error],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Moves a webhook that failed its last try to the dead letters, in one transaction.
+    pub fn webhook_dead(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO dead_letters (source, reference, error, attempts, payload, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                letter.source,
+                letter.reference,
+                letter.error,
+                letter.attempts,
+                letter.payload.to_string(),
+                letter.at.timestamp()
+            ],
+        )
+        .map_err(unavailable)?;
+        tx.execute(
+            "DELETE FROM merchant_webhooks WHERE key = ?1",
+            [&letter.reference],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
         Ok(())
     }
 
@@ -422,6 +529,16 @@ impl NotifyStore for SqliteStore {
         )
         .map_err(unavailable)?;
         insert_log(&tx, entry)?;
+        // A webhook is queued in the same transaction as its log entry: once, and never lost.
+        if let (Channel::Webhook, State::Sent, Some(url), Some(body)) =
+            (entry.channel, entry.state, &entry.to, &entry.body)
+        {
+            tx.execute(
+                "INSERT OR IGNORE INTO merchant_webhooks (key, url, body, next_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key, url, body, now.timestamp()],
+            )
+            .map_err(unavailable)?;
+        }
         tx.commit().map_err(unavailable)?;
         Ok(())
     }

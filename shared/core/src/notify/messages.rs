@@ -24,6 +24,8 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     Customer,
+    /// The shop: `merchant_email`, `merchant_webhook_url` (no consent, no quiet hours).
+    Merchant,
 }
 
 pub struct MessageSpec {
@@ -46,11 +48,14 @@ named_enum! {
         AvailableForPickup,
         Delivered,
         ReturnToSender,
+        /// To the shop: a customer answered a failed delivery on the tracking page.
+        DeliveryChoice,
     }
 }
 
 const EMAIL: &[Channel] = &[Channel::Email];
 const EMAIL_AND_SMS: &[Channel] = &[Channel::Email, Channel::Sms];
+const EMAIL_AND_WEBHOOK: &[Channel] = &[Channel::Email, Channel::Webhook];
 
 impl Message {
     /// The message's declaration. Exhaustive: a new variant needs its line to compile.
@@ -71,6 +76,12 @@ impl Message {
             Self::AvailableForPickup => shipping(Milestone::AvailableForPickup, EMAIL_AND_SMS),
             Self::Delivered => shipping(Milestone::Delivered, EMAIL_AND_SMS),
             Self::ReturnToSender => shipping(Milestone::ReturnToSender, EMAIL),
+            Self::DeliveryChoice => MessageSpec {
+                kind: Kind::Transactional,
+                audience: Audience::Merchant,
+                channels: EMAIL_AND_WEBHOOK,
+                milestone: None,
+            },
         }
     }
 

@@ -1,7 +1,7 @@
 //! Per milestone and channel: send now, defer until a time, or suppress with a reason. Pure.
 
 pub use super::messages::Kind;
-use super::messages::Message;
+use super::messages::{Audience, Message};
 use super::settings::{Channel, QuietHours};
 use crate::model::Customer;
 use crate::settings::Settings;
@@ -45,6 +45,7 @@ fn unreachable_reason(
             _ if suppressions.sms_opted_out => Some("phone number opted out of SMS"),
             _ => None,
         },
+        Channel::Webhook => Some("customers are not sent webhooks"),
     }
 }
 
@@ -124,6 +125,9 @@ pub fn plan(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Vec<(Channel, Decision)> {
+    if message.spec().audience == Audience::Merchant {
+        return merchant_plan(message, settings);
+    }
     let kind = message.kind();
     let chosen = settings.channels_for(message);
     let mut plan: Vec<(Channel, Decision)> = chosen
@@ -132,7 +136,9 @@ pub fn plan(
         .collect();
     if settings.fallback {
         for &channel in &chosen {
-            let other = channel.other();
+            let Some(other) = channel.other() else {
+                continue;
+            };
             if chosen.contains(&other) || plan.iter().any(|(c, _)| *c == other) {
                 continue;
             }
@@ -145,6 +151,33 @@ pub fn plan(
         }
     }
     plan
+}
+
+/// Messages for the shop itself: sent to the addresses its settings give, at any hour; a
+/// channel with no address configured is skipped with that reason.
+fn merchant_plan(message: Message, settings: &Settings) -> Vec<(Channel, Decision)> {
+    settings
+        .channels_for(message)
+        .into_iter()
+        .map(|channel| {
+            let decision = match merchant_address(channel, settings) {
+                Some(_) => Decision::Send,
+                None => Decision::Suppress {
+                    reason: format!("the settings give the shop no {channel} address"),
+                },
+            };
+            (channel, decision)
+        })
+        .collect()
+}
+
+/// Where the shop hears on a channel: `merchant_email`, `merchant_webhook_url`.
+pub fn merchant_address(channel: Channel, settings: &Settings) -> Option<&str> {
+    match channel {
+        Channel::Email => settings.merchant_email.as_deref(),
+        Channel::Webhook => settings.merchant_webhook_url.as_deref(),
+        Channel::Sms => None,
+    }
 }
 
 /// The end of the quiet window `now` falls in (in the customer's zone), or `None` outside it.

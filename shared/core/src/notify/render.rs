@@ -75,6 +75,17 @@ pub struct MessageContext {
     pub order_complete: bool,
     /// Failed attempts so far.
     pub attempt: usize,
+    /// The customer's answer to a failed delivery (messages to the shop).
+    pub choice: Option<ChoiceLine>,
+}
+
+/// A delivery choice as a message to the shop shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChoiceLine {
+    /// `redeliver`, `safe_place`, `neighbour`, `pickup_point`, `correct_address`.
+    pub choice: String,
+    pub date: Option<NaiveDate>,
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,7 +185,13 @@ impl Renderer {
             .estimated_delivery
             .map(|d| format_date_short(d, lang))
             .into();
+        if let Some(date) = facts.choice.as_ref().and_then(|c| c.date) {
+            values["choice"]["date"] = format_date(date, lang).into();
+        }
         values["lang"] = lang.into();
+        // Messages to the shop carry no customer links (preferences, unsubscribe).
+        values["for_shop"] =
+            (message.spec().audience == super::messages::Audience::Merchant).into();
         values["t"] = serde_json::to_value(phrases(lang)).unwrap_or_default();
         let context = minijinja::Value::from(minijinja::value::Serde(&values));
         let path = |part: &str| format!("{lang}/{}.{part}.j2", message.as_str());
@@ -187,6 +204,11 @@ impl Renderer {
                 let segments = sms::measure(&body).segments;
                 Ok(Rendered::Sms { body, segments })
             }
+            Channel::Webhook => Err(RenderError {
+                template: "webhook".into(),
+                missing: true,
+                detail: "a webhook's body is built from the records, not rendered".into(),
+            }),
             Channel::Email => {
                 let subject = collapse(&self.render_one(&path("subject"), &context)?);
                 values["message"] = collapse(&self.render_one(&path("email"), &context)?).into();
@@ -308,6 +330,16 @@ pub fn format_date_short(date: NaiveDate, lang: &str) -> String {
             date.day(),
             EN_SHORT_MONTHS[month]
         ),
+    }
+}
+
+/// A day close enough that the year goes without saying: "Monday 5 August", "วันจันทร์ที่ 5 สิงหาคม".
+pub fn format_day(date: NaiveDate, lang: &str) -> String {
+    let day = date.weekday().num_days_from_monday() as usize;
+    let month = date.month0() as usize;
+    match lang {
+        "th" => format!("วัน{}ที่ {} {}", TH_DAYS[day], date.day(), TH_MONTHS[month]),
+        _ => format!("{} {} {}", EN_DAYS[day], date.day(), EN_MONTHS[month]),
     }
 }
 

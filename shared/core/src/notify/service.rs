@@ -6,14 +6,14 @@
 //! lease ends and decided again then.
 
 use super::keys::{About, MessageKey, Occasion};
-use super::messages::{Kind, Message};
+use super::messages::{Audience, Kind, Message};
 use super::milestones::{order_milestones, shipment_milestones, superseded, Milestone};
 use super::policy::{self, Decision};
 use super::ports::{
     Channels, Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore, Outgoing, SendError,
     State,
 };
-use super::render::{ItemLine, MessageContext, RenderError, Rendered, Renderer};
+use super::render::{ChoiceLine, ItemLine, MessageContext, RenderError, Rendered, Renderer};
 use super::settings::Channel;
 use crate::ids::OrderId;
 use crate::model::{Customer, Order, Shipment};
@@ -91,7 +91,7 @@ pub struct Notifier<'a> {
 }
 
 /// Everything one occasion's messages are about.
-struct Subject<'s> {
+pub struct Subject<'s> {
     occasion: Occasion,
     customer: &'s Customer,
     order: &'s Order,
@@ -167,7 +167,7 @@ impl Notifier<'_> {
         };
         let zone = policy::zone(&customer, self.settings);
         let reached = shipment_milestones(old, new, zone);
-        if reached.is_empty() {
+        if reached.is_empty() && choice_made(old, new).is_none() {
             return Ok(());
         }
         let parcels_remaining = self.parcels_remaining(&order, new).await?;
@@ -179,6 +179,16 @@ impl Notifier<'_> {
             }
             false => None,
         };
+        if let Some(occasion) = choice_made(old, new) {
+            let subject = Subject {
+                occasion,
+                customer: &customer,
+                order: &order,
+                shipment: Some(new),
+                parcels_remaining,
+            };
+            self.notify_occasion(&subject, now, summary).await?;
+        }
         for reached in reached {
             let overtaken = current
                 .as_ref()
@@ -603,11 +613,17 @@ impl Notifier<'_> {
     ) -> LogEntry {
         let customer = subject.customer;
         let message = subject.message();
+        let to = match message.spec().audience {
+            Audience::Customer => address(customer, channel),
+            Audience::Merchant => {
+                policy::merchant_address(channel, self.settings).map(str::to_string)
+            }
+        };
         LogEntry {
             key: subject.key(channel),
             customer_id: customer.id.clone(),
             channel,
-            to: address(customer, channel),
+            to,
             subject: None,
             body: None,
             html: None,
@@ -632,6 +648,25 @@ impl Notifier<'_> {
         entry: &mut LogEntry,
     ) -> Result<Outgoing, NotifyError> {
         let to = entry.to.clone().unwrap_or_default();
+        let kind = subject.message().kind();
+        if channel == Channel::Webhook {
+            let body = webhook_payload(self.settings, subject, &entry.key).to_string();
+            entry.body = Some(body.clone());
+            return Ok(Outgoing {
+                channel,
+                to,
+                subject: None,
+                body,
+                html: None,
+                kind,
+                unsubscribe_url: None,
+            });
+        }
+        // The shop reads its messages in the shop's language.
+        let locale = match subject.message().spec().audience {
+            Audience::Customer => subject.customer.locale.as_str(),
+            Audience::Merchant => self.settings.default_locale.as_str(),
+        };
         let context = message_context(
             self.settings,
             &MessageSubject {
@@ -645,11 +680,10 @@ impl Notifier<'_> {
         let rendered = self.renderer.render(
             subject.message(),
             channel,
-            &subject.customer.locale,
+            locale,
             &self.settings.default_locale,
             &context,
         )?;
-        let kind = subject.message().kind();
         let unsubscribe_url = (kind == Kind::Marketing).then(|| {
             format!(
                 "{}/p/{}/unsubscribe",
@@ -693,7 +727,53 @@ fn address(customer: &Customer, channel: Channel) -> Option<String> {
             .as_ref()
             .and_then(|p| p.usable())
             .map(|p| p.as_str().to_string()),
+        Channel::Webhook => None,
     }
+}
+
+/// A new delivery choice on a parcel (a changed one for the same attempt counts too: the shop
+/// is told again).
+fn choice_made(old: Option<&Shipment>, new: &Shipment) -> Option<Occasion> {
+    let choice = new.delivery_choice.as_ref()?;
+    if old.and_then(|o| o.delivery_choice.as_ref()) == Some(choice) {
+        return None;
+    }
+    Some(Occasion::new(
+        About::Shipment(new.key()),
+        Message::DeliveryChoice,
+        Some(format!(
+            "{}-{}",
+            choice.attempt,
+            choice.chosen_at.timestamp_millis()
+        )),
+    ))
+}
+
+/// The JSON a merchant webhook carries: what happened, to which parcel, order and customer.
+/// The envelope (`event`, `event_id`, `occurred_at`) is the same for every event.
+pub fn webhook_payload(
+    settings: &Settings,
+    subject: &Subject<'_>,
+    key: &MessageKey,
+) -> serde_json::Value {
+    let shipment = subject.shipment.map(|s| {
+        serde_json::json!({
+            "carrier": s.carrier,
+            "tracking_number": s.tracking_number,
+            "status": s.status,
+            "tracking_url": format!("{}/t/{}", settings.base_url(), s.tracking_token),
+        })
+    });
+    let choice = subject.shipment.and_then(|s| s.delivery_choice.as_ref());
+    serde_json::json!({
+        "event": subject.message(),
+        "event_id": key.to_string(),
+        "occurred_at": choice.map(|c| c.chosen_at),
+        "shipment": shipment,
+        "order": {"id": subject.order.id, "name": subject.order.name},
+        "customer": {"id": subject.customer.id, "first_name": subject.customer.first_name},
+        "delivery_choice": choice,
+    })
 }
 
 /// What a message is about, as rendering needs it.
@@ -768,12 +848,14 @@ pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> Mes
         items: items(order, shipment),
         parcels_remaining,
         order_complete: delivered && parcels_remaining == 0,
-        attempt: shipment.map_or(0, |s| {
-            s.events
-                .iter()
-                .filter(|e| e.status == ShipmentStatus::FailedAttempt)
-                .count()
-        }),
+        attempt: shipment.map_or(0, Shipment::failed_attempts),
+        choice: shipment
+            .and_then(|s| s.delivery_choice.as_ref())
+            .map(|c| ChoiceLine {
+                choice: c.choice.as_str().to_string(),
+                date: c.date,
+                note: c.note.clone(),
+            }),
     }
 }
 

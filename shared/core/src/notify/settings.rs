@@ -10,14 +10,18 @@ named_enum! {
     pub enum Channel {
         Sms,
         Email,
+        /// A signed POST to the merchant's own system.
+        Webhook,
     }
 }
 
 impl Channel {
-    pub fn other(self) -> Self {
+    /// The channel that stands in when this one cannot reach a customer.
+    pub fn other(self) -> Option<Self> {
         match self {
-            Self::Sms => Self::Email,
-            Self::Email => Self::Sms,
+            Self::Sms => Some(Self::Email),
+            Self::Email => Some(Self::Sms),
+            Self::Webhook => None,
         }
     }
 }
@@ -47,20 +51,13 @@ impl QuietHours {
 /// The `quiet_hours` setting: a table, a `HH:MM-HH:MM` range, or `off`.
 pub(crate) mod quiet_hours_setting {
     use super::QuietHours;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer};
 
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {
         Range(String),
         Table(QuietHours),
-    }
-
-    pub fn serialize<S: Serializer>(value: &Option<QuietHours>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(hours) => hours.serialize(s),
-            None => s.serialize_str("off"),
-        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D::Error> {

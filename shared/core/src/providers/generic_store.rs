@@ -4,7 +4,10 @@
 use super::{id_string, parse_json, parse_time, ParseError};
 use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider, ShippedItem};
-use crate::store_events::{CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent};
+use crate::store_events::{
+    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, ProductSnapshot, RefundSnapshot,
+    StoreEvent,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -37,6 +40,46 @@ enum Body {
         event_id: Option<String>,
         fulfillment: Fulfillment,
     },
+    Product {
+        event_id: Option<String>,
+        product: Product,
+    },
+    Refund {
+        event_id: Option<String>,
+        refund: Refund,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Product {
+    id: Value,
+    title: String,
+    url: Option<String>,
+    image_url: Option<String>,
+    price: Option<Value>,
+    currency: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default = "yes")]
+    in_stock: bool,
+    updated_at: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refund {
+    id: Value,
+    order_id: Value,
+    /// Empty for the whole order.
+    #[serde(default)]
+    line_item_ids: Vec<Value>,
+    #[serde(default)]
+    product_ids: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +119,7 @@ struct Customer {
 struct Address {
     country_code: Option<String>,
     province_code: Option<String>,
+    city: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +201,37 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
             event_id,
             fulfillment: f,
         } => Ok((StoreEvent::Fulfillment(fulfillment(f, None)?), event_id)),
+        Body::Product { event_id, product } => Ok((
+            StoreEvent::Product(Box::new(ProductSnapshot {
+                platform: Provider::GenericStore,
+                external_id: id_string(&product.id).ok_or(ParseError::Missing("product.id"))?,
+                title: product.title,
+                url: product.url,
+                handle: None,
+                image_url: product.image_url,
+                price: product.price.as_ref().and_then(id_string),
+                currency: product.currency,
+                active: product.active,
+                in_stock: product.in_stock,
+                updated_at: product
+                    .updated_at
+                    .as_deref()
+                    .map(|t| parse_time("product.updated_at", t))
+                    .transpose()?,
+            })),
+            event_id,
+        )),
+        Body::Refund { event_id, refund } => Ok((
+            StoreEvent::Refund(RefundSnapshot {
+                platform: Provider::GenericStore,
+                order_external_id: id_string(&refund.order_id)
+                    .ok_or(ParseError::Missing("refund.order_id"))?,
+                refund_id: id_string(&refund.id).ok_or(ParseError::Missing("refund.id"))?,
+                line_item_ids: refund.line_item_ids.iter().filter_map(id_string).collect(),
+                product_ids: refund.product_ids.iter().filter_map(id_string).collect(),
+            }),
+            event_id,
+        )),
         Body::Order { event_id, order } => {
             let order = *order;
             let external_id = id_string(&order.id).ok_or(ParseError::Missing("order.id"))?;
@@ -220,6 +295,8 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
                     .map(|t| parse_time("order.updated_at", t))
                     .transpose()?,
                 fulfillments,
+                ship_to_city: order.shipping_address.as_ref().and_then(|a| a.city.clone()),
+                refunded: false,
             };
             Ok((StoreEvent::Order(Box::new(snapshot)), event_id))
         }

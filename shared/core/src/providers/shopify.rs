@@ -1,4 +1,5 @@
-//! Shopify `orders/create|updated|cancelled` and `fulfillments/create|update`.
+//! Shopify `orders/create|updated|cancelled`, `fulfillments/create|update`,
+//! `products/create|update` and `refunds/create`.
 //! Auth: `X-Shopify-Hmac-Sha256` = base64(HMAC-SHA256(app secret, raw body)); topic from
 //! `X-Shopify-Topic`; deliveries deduped on `X-Shopify-Webhook-Id`.
 
@@ -9,7 +10,8 @@ use crate::model::{LineItem, Provider, ShippedItem};
 use crate::signature::{hmac_base64, verify_hmac_base64, AuthError};
 use crate::status::{lookup, ExceptionReason, ShipmentStatus, StatusRow};
 use crate::store_events::{
-    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent, StoreReportedStatus,
+    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, ProductSnapshot, RefundSnapshot,
+    StoreEvent, StoreReportedStatus,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,6 +80,7 @@ struct Order {
     customer_locale: Option<String>,
     buyer_accepts_marketing: Option<bool>,
     cancelled_at: Option<String>,
+    financial_status: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
     customer: Option<ShopifyCustomer>,
@@ -107,6 +110,7 @@ struct Consent {
 #[derive(Deserialize)]
 struct Address {
     first_name: Option<String>,
+    city: Option<String>,
     phone: Option<String>,
     country_code: Option<String>,
     province_code: Option<String>,
@@ -286,6 +290,12 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
     let created_at = time("created_at", &order.created_at)?;
     let updated_at = time("updated_at", &order.updated_at)?;
     let cancelled = cancelled_topic || order.cancelled_at.is_some();
+    let ship_to_city = order
+        .shipping_address
+        .as_ref()
+        .and_then(|a| a.city.clone())
+        .filter(|c| !c.trim().is_empty());
+    let refunded = order.financial_status.as_deref() == Some("refunded");
     let fulfillments = order
         .fulfillments
         .into_iter()
@@ -302,6 +312,126 @@ fn order(order: Order, cancelled_topic: bool) -> Result<OrderSnapshot, ParseErro
         created_at,
         updated_at,
         fulfillments,
+        ship_to_city,
+        refunded,
+    })
+}
+
+#[derive(Deserialize)]
+struct ShopifyProduct {
+    id: Value,
+    title: Option<String>,
+    handle: Option<String>,
+    /// `active`, `draft` or `archived`; older API versions send none (then `published_at` says).
+    status: Option<String>,
+    published_at: Option<String>,
+    updated_at: Option<String>,
+    #[serde(default)]
+    variants: Vec<Variant>,
+    image: Option<Image>,
+    #[serde(default)]
+    images: Vec<Image>,
+}
+
+#[derive(Deserialize)]
+struct Variant {
+    price: Option<Value>,
+    inventory_quantity: Option<i64>,
+    inventory_management: Option<String>,
+    inventory_policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    src: Option<String>,
+}
+
+impl Variant {
+    /// Sellable now: stock on hand, stock not tracked, or sold when out of stock.
+    fn available(&self) -> bool {
+        self.inventory_quantity.is_some_and(|q| q > 0)
+            || self.inventory_management.is_none()
+            || self.inventory_policy.as_deref() == Some("continue")
+    }
+}
+
+fn product(product: ShopifyProduct) -> Result<ProductSnapshot, ParseError> {
+    let external_id = id_string(&product.id).ok_or(ParseError::Missing("id"))?;
+    let active = match product.status.as_deref() {
+        Some(status) => status == "active",
+        None => product.published_at.is_some(),
+    };
+    let price = product
+        .variants
+        .iter()
+        .filter_map(|v| v.price.as_ref().and_then(id_string))
+        .min_by(|a, b| {
+            let value = |p: &str| p.parse::<f64>().unwrap_or(f64::MAX);
+            value(a).total_cmp(&value(b))
+        });
+    let image_url = product
+        .image
+        .as_ref()
+        .or(product.images.first())
+        .and_then(|i| i.src.clone());
+    Ok(ProductSnapshot {
+        platform: Provider::Shopify,
+        external_id,
+        title: product.title.unwrap_or_default(),
+        url: None,
+        handle: product.handle.filter(|h| !h.trim().is_empty()),
+        image_url,
+        price,
+        currency: None,
+        active,
+        in_stock: product.variants.iter().any(Variant::available),
+        updated_at: product
+            .updated_at
+            .as_deref()
+            .map(|t| parse_time("updated_at", t))
+            .transpose()?,
+    })
+}
+
+#[derive(Deserialize)]
+struct Refund {
+    id: Value,
+    order_id: Value,
+    #[serde(default)]
+    refund_line_items: Vec<RefundLine>,
+}
+
+#[derive(Deserialize)]
+struct RefundLine {
+    line_item_id: Option<Value>,
+    line_item: Option<RefundedItem>,
+}
+
+#[derive(Deserialize)]
+struct RefundedItem {
+    product_id: Option<Value>,
+}
+
+fn refund(refund: Refund) -> Result<RefundSnapshot, ParseError> {
+    let lines = &refund.refund_line_items;
+    Ok(RefundSnapshot {
+        platform: Provider::Shopify,
+        order_external_id: id_string(&refund.order_id).ok_or(ParseError::Missing("order_id"))?,
+        refund_id: id_string(&refund.id).ok_or(ParseError::Missing("id"))?,
+        line_item_ids: lines
+            .iter()
+            .filter_map(|l| l.line_item_id.as_ref().and_then(id_string))
+            .collect(),
+        product_ids: lines
+            .iter()
+            .filter_map(|l| {
+                l.line_item
+                    .as_ref()?
+                    .product_id
+                    .as_ref()
+                    .and_then(id_string)
+            })
+            .collect(),
     })
 }
 
@@ -316,6 +446,10 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
             parse_json(body)?,
             None,
         )?)),
+        "products/create" | "products/update" => {
+            Ok(StoreEvent::Product(Box::new(product(parse_json(body)?)?)))
+        }
+        "refunds/create" => Ok(StoreEvent::Refund(refund(parse_json(body)?)?)),
         other => Err(ParseError::Unsupported(super::truncate(other))),
     }
 }

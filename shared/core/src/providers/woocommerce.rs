@@ -1,4 +1,4 @@
-//! WooCommerce `order.created` / `order.updated`.
+//! WooCommerce `order.created` / `order.updated` and `product.created` / `product.updated`.
 //! Auth: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret, raw body)); topic from
 //! `X-WC-Webhook-Topic`; deliveries deduped on `X-WC-Webhook-Delivery-ID`. Tracking numbers come from
 //! the Shipment Tracking extension's `_wc_shipment_tracking_items` order meta.
@@ -8,7 +8,9 @@ use super::{id_string, parse_json, parse_time, InboundRequest, ParseError};
 use crate::ids::{CarrierSlug, TrackingNumber};
 use crate::model::{LineItem, Provider};
 use crate::signature::{hmac_base64, verify_hmac_base64, AuthError};
-use crate::store_events::{CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, StoreEvent};
+use crate::store_events::{
+    CustomerSnapshot, FulfillmentSnapshot, OrderSnapshot, ProductSnapshot, StoreEvent,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -64,6 +66,7 @@ struct Order {
 #[derive(Deserialize)]
 struct Address {
     first_name: Option<String>,
+    city: Option<String>,
     email: Option<String>,
     phone: Option<String>,
     country: Option<String>,
@@ -225,10 +228,59 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
         return Ok(StoreEvent::Ping);
     }
     match topic.ok_or(ParseError::Missing("X-WC-Webhook-Topic header"))? {
-        "order.created" | "order.updated" => {}
-        other => return Err(ParseError::Unsupported(super::truncate(other))),
+        "order.created" | "order.updated" => order(parse_json(body)?),
+        "product.created" | "product.updated" => {
+            Ok(StoreEvent::Product(Box::new(product(parse_json(body)?)?)))
+        }
+        other => Err(ParseError::Unsupported(super::truncate(other))),
     }
-    let order: Order = parse_json(body)?;
+}
+
+#[derive(Deserialize)]
+struct WooProduct {
+    id: Value,
+    name: Option<String>,
+    permalink: Option<String>,
+    /// `publish`, `draft`, `pending`, `private`.
+    status: Option<String>,
+    price: Option<Value>,
+    /// `instock`, `outofstock`, `onbackorder`.
+    stock_status: Option<String>,
+    date_modified_gmt: Option<String>,
+    #[serde(default)]
+    images: Vec<WooImage>,
+}
+
+#[derive(Deserialize)]
+struct WooImage {
+    src: Option<String>,
+}
+
+fn product(product: WooProduct) -> Result<ProductSnapshot, ParseError> {
+    Ok(ProductSnapshot {
+        platform: Provider::WooCommerce,
+        external_id: id_string(&product.id).ok_or(ParseError::Missing("id"))?,
+        title: product
+            .name
+            .as_deref()
+            .map(|name| html_escape::decode_html_entities(name).into_owned())
+            .unwrap_or_default(),
+        url: blank_to_none(&product.permalink),
+        handle: None,
+        image_url: product.images.first().and_then(|i| blank_to_none(&i.src)),
+        price: product.price.as_ref().and_then(id_string),
+        currency: None,
+        active: product.status.as_deref() == Some("publish"),
+        in_stock: product.stock_status.as_deref() != Some("outofstock"),
+        updated_at: product
+            .date_modified_gmt
+            .as_deref()
+            .map(|t| parse_time("date_modified_gmt", t))
+            .transpose()?,
+    })
+}
+
+fn order(order: Order) -> Result<StoreEvent, ParseError> {
     let external_id = id_string(&order.id).ok_or(ParseError::Missing("id"))?;
     let meta = order_meta(&order.meta_data)?;
     let line_items = order
@@ -264,5 +316,11 @@ pub fn parse(topic: Option<&str>, body: &[u8]) -> Result<StoreEvent, ParseError>
         created_at: time("date_created_gmt", &order.date_created_gmt)?,
         updated_at: time("date_modified_gmt", &order.date_modified_gmt)?,
         fulfillments,
+        ship_to_city: order
+            .shipping
+            .as_ref()
+            .and_then(|a| blank_to_none(&a.city))
+            .or_else(|| order.billing.as_ref().and_then(|a| blank_to_none(&a.city))),
+        refunded: order.status.as_deref() == Some("refunded"),
     })))
 }

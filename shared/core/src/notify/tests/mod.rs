@@ -32,6 +32,9 @@ fn customer(zone: &str) -> Customer {
         consents: Consents::default(),
         tier: None,
         marketing_suppressed_until: None,
+        purchased: vec![],
+        refunded: vec![],
+        disliked: vec![],
         preferences_token: Token::random(),
         updated_at: at("2024-01-01T00:00:00Z"),
         version: 1,
@@ -232,6 +235,9 @@ fn an_order_is_confirmed_once_and_never_when_cancelled() {
         created_at: None,
         source_updated_at: None,
         updated_at: at("2024-01-01T00:00:00Z"),
+        ship_to_city: None,
+        refunded_line_items: vec![],
+        counted: false,
         version: 1,
     };
     assert_eq!(
@@ -519,6 +525,7 @@ fn message() -> MessageContext {
         parcels_remaining: 1,
         order_complete: false,
         attempt: 1,
+        choice: None,
     }
 }
 
