@@ -27,6 +27,10 @@ done
 echo "== cold start and warm latency (Lambda Runtime API emulated on loopback, moto behind)"
 DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py target/release "${WARM_INVOCATIONS:-200}"
 
+echo "== the schedule's index: the points-expiry job on 1,000,000 lots (SQLite) and on moto"
+cargo bench -p doorstep-embedded --bench due_index 2>&1 | grep -E '^(SQLite|points-expiry)'
+DOORSTEP_MOTO_URL="http://127.0.0.1:$port" cargo bench -p doorstep-aws --bench due_index 2>&1 | grep -E '^(DynamoDB|points-expiry)'
+
 if [ "${1:-}" != "--no-criterion" ]; then
   echo "== criterion: verify + parse + normalize per provider (baseline: serde_json::Value parse)"
   cargo bench -p doorstep-core --bench providers --bench notify --bench tracking -- --noplot 2>&1 | grep -E '^(carrier|store|notify|tracking)|time:'

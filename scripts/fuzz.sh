@@ -45,6 +45,7 @@ for target in $targets; do
     woocommerce) { printf '\000'; cat tests/fixtures/providers/woocommerce_order_created_rest_v3_example.json; } > "$corpus/order.json"
       { printf '\003'; cat tests/fixtures/providers/woocommerce_product_rest_v3_example.json; } > "$corpus/product.json" ;;
     tracking) printf '\006%s' 'choice=safe_place&note=%3Cb%3Eback+door%3C%2Fb%3E&date=2026-11-30' > "$corpus/form" ;;
+    generic_loyalty) printf '%s' '{"event_id":"txn-1","customer":{"id":"shopify:7","email":"nok@example.com"},"type":"earn","points":120,"reason":"welcome","occurred_at":"2026-11-01T10:00:00Z","expires_at":"2027-11-01T00:00:00Z"}' > "$corpus/earn.json" ;;
     ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
     preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
     render) printf '\003%s' 'Nok <script>alert(1)</script> ข้อความ' > "$corpus/name" ;;

@@ -392,6 +392,148 @@ pub async fn the_catalog_reads_in_batches_and_counts(store: &dyn Store) {
     assert_eq!(got[0].tracking_token, b.tracking_token);
 }
 
+/// Loyalty accounts are versioned; the schedule's index returns what is filed up to a day, in
+/// day order, and forgets what was removed; customers are found by email.
+pub async fn accounts_the_due_index_and_email_lookup(store: &dyn Store) {
+    use doorstep_core::loyalty::{Account, Earn, Source};
+    use doorstep_core::ports::{DueEntry, DueKind};
+    let unique: String = doorstep_core::ids::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let id = customer_id(&format!("shopify:{unique}"));
+    assert!(store.get_account(&id).await.unwrap().is_none());
+    let mut account = Account::new(id.clone());
+    let now = Utc::now();
+    account
+        .earn(
+            Earn {
+                id: "e1".into(),
+                source: Source::External,
+                points: 10,
+                earned_at: now,
+                pending: false,
+                expires_at: None,
+                order_id: None,
+                reason: None,
+            },
+            &Default::default(),
+            now,
+        )
+        .unwrap();
+    store.save_account(&account, None).await.unwrap();
+    assert!(matches!(
+        store.save_account(&account, None).await,
+        Err(WriteError::Conflict)
+    ));
+    let read = store.get_account(&id).await.unwrap().unwrap();
+    assert_eq!((read.version, read.balance(now)), (1, 10));
+    store.save_account(&read, Some(1)).await.unwrap();
+    assert!(matches!(
+        store.save_account(&read, Some(1)).await,
+        Err(WriteError::Conflict)
+    ));
+
+    // A kind of its own per run keeps runs on one moto apart.
+    let kind = DueKind::Pickup;
+    let today = Utc::now().date_naive();
+    let subject = |n: u32| format!("{unique}#{n}");
+    for (days, n) in [(-3, 1), (0, 2), (0, 3), (5, 4)] {
+        store
+            .add_due(kind, today + Duration::days(days), &subject(n))
+            .await
+            .unwrap();
+    }
+    let mine = |entries: Vec<DueEntry>| -> Vec<(i64, String)> {
+        entries
+            .into_iter()
+            .filter(|e| e.subject.starts_with(&unique))
+            .map(|e| ((e.day - today).num_days(), e.subject))
+            .collect()
+    };
+    let due = mine(store.due_subjects(kind, today, 100).await.unwrap());
+    assert_eq!(due, [(-3, subject(1)), (0, subject(2)), (0, subject(3))]);
+    store
+        .remove_due(&DueEntry {
+            kind,
+            day: today - Duration::days(3),
+            subject: subject(1),
+        })
+        .await
+        .unwrap();
+    store
+        .remove_due(&DueEntry {
+            kind,
+            day: today,
+            subject: subject(2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        mine(store.due_subjects(kind, today, 100).await.unwrap()),
+        [(0, subject(3))]
+    );
+    // Filed for an earlier day after the index moved on: still found.
+    store
+        .add_due(kind, today - Duration::days(1), &subject(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        mine(store.due_subjects(kind, today, 100).await.unwrap()),
+        [(-1, subject(5)), (0, subject(3))]
+    );
+    assert_eq!(
+        mine(
+            store
+                .due_subjects(kind, today + Duration::days(5), 100)
+                .await
+                .unwrap()
+        )
+        .len(),
+        3,
+        "the future day is read when its day comes"
+    );
+
+    let mut customer = Customer {
+        id: id.clone(),
+        first_name: None,
+        email: Some(doorstep_core::contact::Contact::email(&format!(
+            "Nok.{unique}@Example.com"
+        ))),
+        phone: None,
+        locale: "th".into(),
+        timezone: "Asia/Bangkok".into(),
+        timezone_source: TimezoneSource::Profile,
+        consents: Consents::default(),
+        tier: None,
+        marketing_suppressed_until: None,
+        purchased: vec![],
+        refunded: vec![],
+        disliked: vec![],
+        preferences_token: doorstep_core::ids::Token::random(),
+        updated_at: Utc::now(),
+        version: 0,
+    };
+    store.save_customer(&customer, None).await.unwrap();
+    let key = format!("nok.{unique}@example.com");
+    assert_eq!(
+        store
+            .find_customer_by_email(&key)
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(id.clone())
+    );
+    customer.email = None;
+    store.save_customer(&customer, Some(1)).await.unwrap();
+    assert!(
+        store.find_customer_by_email(&key).await.unwrap().is_none(),
+        "an address removed is not found"
+    );
+}
+
 macro_rules! contract_suite {
     ($adapter:ident => $make:expr) => {
         mod $adapter {
@@ -421,6 +563,10 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn deliveries_are_remembered_until_they_expire() {
                 super::deliveries_are_remembered_until_they_expire(&$make).await
+            }
+            #[tokio::test]
+            async fn accounts_the_due_index_and_email_lookup() {
+                super::accounts_the_due_index_and_email_lookup(&$make).await
             }
             #[tokio::test]
             async fn the_catalog_reads_in_batches_and_counts() {

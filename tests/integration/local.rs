@@ -18,20 +18,26 @@ fn local_router() -> axum::Router {
 }
 
 pub fn local_app() -> Arc<LocalApp> {
+    local_app_with(doorstep_core::settings::Settings {
+        brand: "Baan Shop".into(),
+        public_base_url: "https://shop.example.com".into(),
+        default_timezone: "Asia/Bangkok".into(),
+        ..Default::default()
+    })
+}
+
+/// The runner on a fresh in-memory database with these settings.
+pub fn local_app_with(settings: doorstep_core::settings::Settings) -> Arc<LocalApp> {
     let outbox = std::env::temp_dir().join(format!(
         "doorstep-outbox-{}-{}.jsonl",
         std::process::id(),
         doorstep_core::ids::random_token()
     ));
-    let settings = doorstep_core::settings::Settings {
-        brand: "Baan Shop".into(),
-        public_base_url: "https://shop.example.com".into(),
-        default_timezone: "Asia/Bangkok".into(),
-        ..Default::default()
-    };
+    let mut config = config();
+    config.settings = settings.clone();
     Arc::new(LocalApp::new(
         Arc::new(sqlite_store()),
-        config(),
+        config,
         settings,
         FileOutbox::new(outbox),
         ADMIN,

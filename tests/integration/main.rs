@@ -4,6 +4,7 @@ mod contract;
 mod handlers;
 mod joins;
 mod local;
+mod loyalty;
 mod notify_aws;
 mod notify_contract;
 mod notify_local;

@@ -6,7 +6,7 @@ use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::render::LOCALES;
 use doorstep_core::notify::settings::Channel;
 use doorstep_core::providers::registry::{secret_names, Provider, Route};
-use doorstep_tests::{carrier_auth, store_headers};
+use doorstep_tests::{carrier_auth, loyalty_headers, store_headers};
 
 fn repo_file(path: &str) -> String {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
@@ -25,6 +25,7 @@ fn fuzz_target(provider: Provider) -> &'static str {
         Provider::Shopify => "shopify",
         Provider::WooCommerce => "woocommerce",
         Provider::GenericStore => "generic_store",
+        Provider::GenericLoyalty => "generic_loyalty",
     }
 }
 
@@ -59,6 +60,7 @@ fn every_provider_is_documented_fuzzed_signed_and_has_its_secret_in_the_template
         match spec.route() {
             Route::Carriers => drop(carrier_auth(spec.slug, b"{}")),
             Route::Stores => drop(store_headers(spec.slug, None, None, b"{}")),
+            Route::Loyalty => drop(loyalty_headers(spec.slug, b"{}")),
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The admin API's routes: the handler only translates.
+//! The admin API's routes (`doorstep_core::admin::ROUTES`): the handler only translates.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use doorstep_apigw::{bad_encoding, json_response, Request};
-use doorstep_core::admin::{self, AdminRequest};
+use doorstep_core::admin::{self, Admin, AdminRequest};
+use doorstep_core::chrono::Utc;
+use doorstep_core::notify::service::NotifierSource;
 use doorstep_core::ports::Store;
 use doorstep_core::secrets::Secret;
 use doorstep_core::webhook::WebhookResponse;
@@ -11,6 +13,8 @@ use std::sync::Arc;
 pub struct App {
     pub store: Arc<dyn Store>,
     pub admin_token: Secret,
+    /// Runs jobs by hand (`POST /api/jobs/{job}/run`) with the notifier's own wiring.
+    pub jobs: Arc<dyn NotifierSource>,
 }
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
@@ -22,15 +26,22 @@ pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2ht
         .iter()
         .find(|(name, _)| name == "authorization")
         .map(|(_, value)| value.as_str());
+    let notifier = app.jobs.notifier();
+    let admin = Admin {
+        store: app.store.as_ref(),
+        token: &app.admin_token,
+        settings: notifier.settings,
+        notifier,
+    };
     let (status, body) = admin::handle(
-        app.store.as_ref(),
-        &app.admin_token,
+        &admin,
         AdminRequest {
             route_key: &request.route_key,
             path_params: &request.path_parameters,
             query: request.query.as_deref(),
             authorization,
         },
+        Utc::now(),
     )
     .await;
     json_response(&WebhookResponse {

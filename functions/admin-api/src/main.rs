@@ -1,4 +1,5 @@
-//! Lambda entry point: the table and the admin token (SSM) once per cold start.
+//! Lambda entry point: the table, the admin token (SSM) and the notifier's wiring (for running
+//! jobs by hand) once per cold start.
 
 use admin_api::{handle, App};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -12,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let app = App {
         store: Arc::new(store),
         admin_token,
+        jobs: Arc::new(notifier::App::from_env().await?),
     };
     let app = &app;
     lambda_runtime::run(service_fn(

@@ -83,6 +83,13 @@ pub fn change_of(record: &EventRecord) -> Result<Option<Change>, UnreadableRecor
                 .transpose()?,
             new: document(&entity, &new)?,
         }),
+        "loyalty" => Some(Change::Account {
+            old: old
+                .as_deref()
+                .map(|doc| document::<doorstep_core::loyalty::Account>(&entity, doc))
+                .transpose()?,
+            new: document(&entity, &new)?,
+        }),
         _ => None,
     })
 }
@@ -106,6 +113,12 @@ impl App {
     }
 
     pub fn notifier(&self) -> Notifier<'_> {
+        doorstep_core::notify::service::NotifierSource::notifier(self)
+    }
+}
+
+impl doorstep_core::notify::service::NotifierSource for App {
+    fn notifier(&self) -> Notifier<'_> {
         Notifier {
             store: self.store.as_ref(),
             notify: self.notify.as_ref(),

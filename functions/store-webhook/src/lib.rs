@@ -1,4 +1,4 @@
-//! `POST /webhooks/stores/{platform}`.
+//! `POST /webhooks/stores/{platform}` and `POST /webhooks/loyalty/{program}`.
 //! The handler only translates: API Gateway event in, domain call, API Gateway response out.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -15,18 +15,20 @@ pub struct App {
 }
 
 pub const STORE_ROUTE: &str = "POST /webhooks/stores/{platform}";
+pub const LOYALTY_ROUTE: &str = "POST /webhooks/loyalty/{program}";
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     let Ok(request) = Request::from_event(event) else {
         return bad_encoding();
     };
-    if request.route_key != STORE_ROUTE {
-        return no_route(&request.route_key);
-    }
-    let platform = request.path_param("platform");
+    let (route, slug) = match request.route_key.as_str() {
+        STORE_ROUTE => (Route::Stores, request.path_param("platform")),
+        LOYALTY_ROUTE => (Route::Loyalty, request.path_param("program")),
+        other => return no_route(other),
+    };
     let response = webhook::webhook(
-        Route::Stores,
-        &platform,
+        route,
+        &slug,
         request.inbound(),
         &app.config,
         app.store.as_ref(),

@@ -2,6 +2,7 @@
 //! the same handler code the Lambdas run (requests become API Gateway v2 events and back).
 
 pub mod config;
+pub mod import;
 pub mod notifier;
 pub mod pages;
 pub mod serve;
@@ -29,7 +30,7 @@ pub struct LocalApp {
     pub store: Arc<SqliteStore>,
     pub carriers: carrier_webhook::App,
     pub stores: store_webhook::App,
-    pub notifier: LocalNotifier,
+    pub notifier: Arc<LocalNotifier>,
     pub preferences: preferences::App,
     pub tracking: tracking_page::App,
     pub admin: admin_api::App,
@@ -45,6 +46,7 @@ impl LocalApp {
         admin_token: impl Into<String>,
     ) -> Self {
         let admin_token: String = admin_token.into();
+        let notifier = Arc::new(LocalNotifier::new(store.clone(), outbox, settings.clone()));
         let shared: Arc<dyn Store> = store.clone();
         Self {
             carriers: carrier_webhook::App {
@@ -66,8 +68,9 @@ impl LocalApp {
             admin: admin_api::App {
                 store: shared.clone(),
                 admin_token: Secret::new(admin_token.clone()),
+                jobs: notifier.clone(),
             },
-            notifier: LocalNotifier::new(store.clone(), outbox, settings),
+            notifier,
             store,
             admin_token: Secret::new(admin_token),
         }
@@ -79,11 +82,17 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/webhooks/carriers/ups/token", post(ups_token))
         .route("/webhooks/carriers/{provider}", post(carrier))
         .route("/webhooks/stores/{platform}", post(store))
+        .route("/webhooks/loyalty/{program}", post(loyalty))
         .route(
             "/api/shipments/{carrier}/{tracking_number}",
             get(admin_shipment),
         )
         .route("/api/clicks", get(admin_clicks))
+        .route("/api/customers/{customer_id}", get(admin_customer))
+        .route("/api/customers/{customer_id}/loyalty", get(admin_loyalty))
+        .route("/api/loyalty", get(admin_loyalty_by_email))
+        .route("/api/jobs/{job}/run", post(admin_job_run))
+        .route("/api/jobs/{job}/preview", get(admin_job_preview))
         .route("/t/{token}", get(tracking_page))
         .route("/t/{token}/delivery-choice", post(delivery_choice))
         .route("/api/t/{token}", get(tracking_api))
@@ -224,6 +233,20 @@ async fn store(
     .await
 }
 
+async fn loyalty(
+    State(app): State<Arc<LocalApp>>,
+    Path(program): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/webhooks/loyalty/{program}",
+        &[("program", &program)],
+        |e| store_webhook::handle(&app.stores, e),
+    )
+    .await
+}
+
 async fn preferences_page(
     State(app): State<Arc<LocalApp>>,
     Path(token): Path<String>,
@@ -318,6 +341,67 @@ async fn admin_clicks(State(app): State<Arc<LocalApp>>, request: Request) -> Res
         admin_api::handle(&app.admin, e)
     })
     .await
+}
+
+/// An admin route with one path parameter, through the admin-api handler.
+async fn admin_with(
+    app: &LocalApp,
+    request: Request,
+    route: &str,
+    name: &str,
+    value: &str,
+) -> Response {
+    via_lambda(request, route, &[(name, value)], |e| {
+        admin_api::handle(&app.admin, e)
+    })
+    .await
+}
+
+async fn admin_customer(
+    State(app): State<Arc<LocalApp>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    admin_with(
+        &app,
+        request,
+        "/api/customers/{customer_id}",
+        "customer_id",
+        &id,
+    )
+    .await
+}
+
+async fn admin_loyalty(
+    State(app): State<Arc<LocalApp>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let route = "/api/customers/{customer_id}/loyalty";
+    admin_with(&app, request, route, "customer_id", &id).await
+}
+
+async fn admin_loyalty_by_email(State(app): State<Arc<LocalApp>>, request: Request) -> Response {
+    via_lambda(request, "/api/loyalty", &[], |e| {
+        admin_api::handle(&app.admin, e)
+    })
+    .await
+}
+
+async fn admin_job_run(
+    State(app): State<Arc<LocalApp>>,
+    Path(job): Path<String>,
+    request: Request,
+) -> Response {
+    admin_with(&app, request, "/api/jobs/{job}/run", "job", &job).await
+}
+
+async fn admin_job_preview(
+    State(app): State<Arc<LocalApp>>,
+    Path(job): Path<String>,
+    request: Request,
+) -> Response {
+    admin_with(&app, request, "/api/jobs/{job}/preview", "job", &job).await
 }
 
 fn unauthorized() -> Response {

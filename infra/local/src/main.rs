@@ -18,6 +18,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("import-loyalty") => std::process::exit(doorstep_local::import::run(&args[1..]).await),
+        Some("--help" | "-h") => {
+            println!("doorstep-local: every Doorstep route on this machine (see docs/local.md)");
+            println!("{}", doorstep_local::import::USAGE);
+            return Ok(());
+        }
+        Some(other) => {
+            eprintln!(
+                "unknown command '{other}'\n{}",
+                doorstep_local::import::USAGE
+            );
+            std::process::exit(1);
+        }
+        None => {}
+    }
+
     let config = LocalConfig::load(|name| std::env::var(name).ok())?;
     // One runner per data dir: the lock makes every in-progress claim found at start an orphan.
     let _lock = config.lock_data_dir()?;
@@ -46,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         WebhookConfig {
             secrets: config.secrets.clone(),
             defaults: config.defaults.clone(),
+            settings: config.settings.clone(),
         },
         config.settings.clone(),
         outbox,

@@ -38,6 +38,19 @@ struct Failure {
     transient: bool,
 }
 
+impl doorstep_core::notify::service::NotifierSource for LocalNotifier {
+    fn notifier(&self) -> Notifier<'_> {
+        Notifier {
+            store: self.store.as_ref(),
+            notify: self.store.as_ref(),
+            channels: &self.outbox,
+            dead_letters: self.store.as_ref(),
+            renderer: &self.renderer,
+            settings: &self.settings,
+        }
+    }
+}
+
 impl LocalNotifier {
     pub fn new(store: Arc<SqliteStore>, outbox: FileOutbox, settings: Settings) -> Self {
         let renderer = Renderer::new(settings.template_dir.clone(), settings.sms_max_segments);
@@ -55,14 +68,7 @@ impl LocalNotifier {
     }
 
     fn notifier(&self) -> Notifier<'_> {
-        Notifier {
-            store: self.store.as_ref(),
-            notify: self.store.as_ref(),
-            channels: &self.outbox,
-            dead_letters: self.store.as_ref(),
-            renderer: &self.renderer,
-            settings: &self.settings,
-        }
+        doorstep_core::notify::service::NotifierSource::notifier(self)
     }
 
     /// Retries what is due, processes every change written since the last tick, runs the

@@ -106,7 +106,8 @@ impl SnsSesChannels {
             ));
         }
         let sms_type = match message.kind {
-            Kind::Transactional => "Transactional",
+            // Points about to expire are an account notice, not a promotion.
+            Kind::Transactional | Kind::Rewards => "Transactional",
             Kind::Marketing => "Promotional",
         };
         let mut publish = self

@@ -20,8 +20,11 @@ use doorstep_core::chrono::{DateTime, Utc};
 use doorstep_core::ids::{
     CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
 };
+use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
-use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
+use doorstep_core::ports::{
+    DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -29,6 +32,11 @@ use std::collections::HashMap;
 pub const TRACKING_NUMBER_INDEX: &str = "by_tracking_number";
 pub const TOKEN_INDEX: &str = "by_tracking_token";
 pub const PREFERENCES_INDEX: &str = "by_preferences_token";
+pub const EMAIL_INDEX: &str = "by_email";
+/// How far back the schedule's index is read the first time (later runs start at a cursor).
+const DUE_FIRST_LOOKBACK_DAYS: i64 = 7;
+/// Days one run walks at most (a long outage is caught up over several runs).
+const DUE_MAX_DAYS_PER_RUN: i64 = 400;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -36,6 +44,67 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Counts reads and their capacity units when set (benchmarks; off in the functions).
+    meter: Option<std::sync::Arc<ReadMeter>>,
+}
+
+/// What a store read, sized by DynamoDB's rules: an item's size is the UTF-8 length of its
+/// attribute names plus its values; a strongly consistent read costs one unit per 4 KB, per
+/// item for `GetItem` and `BatchGetItem`, over the whole response for `Query`.
+#[derive(Debug, Default)]
+pub struct ReadMeter {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub items: std::sync::atomic::AtomicU64,
+    pub read_units: std::sync::atomic::AtomicU64,
+}
+
+fn value_size(value: &AttributeValue) -> u64 {
+    match value {
+        AttributeValue::S(s) => s.len() as u64,
+        // Numbers: about one byte per two significant digits, plus one.
+        AttributeValue::N(n) => (n.len() as u64).div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len() as u64,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() as u64 + value_size(v))
+                .sum::<u64>()
+        }
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<u64>(),
+        AttributeValue::Ss(v) => v.iter().map(|s| s.len() as u64).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| (n.len() as u64).div_ceil(2) + 1).sum(),
+        _ => 1,
+    }
+}
+
+/// An item's size as DynamoDB bills it.
+pub fn item_size(item: &Item) -> u64 {
+    item.iter()
+        .map(|(k, v)| k.len() as u64 + value_size(v))
+        .sum()
+}
+
+impl ReadMeter {
+    fn record(&self, items: &[Item], per_item: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        const UNIT: u64 = 4096;
+        let units = match per_item {
+            true => items
+                .iter()
+                .map(|i| item_size(i).div_ceil(UNIT).max(1))
+                .sum(),
+            false => items
+                .iter()
+                .map(item_size)
+                .sum::<u64>()
+                .div_ceil(UNIT)
+                .max(1),
+        };
+        self.requests.fetch_add(1, Relaxed);
+        self.items.fetch_add(items.len() as u64, Relaxed);
+        self.read_units.fetch_add(units, Relaxed);
+    }
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
@@ -145,11 +214,61 @@ fn next_version(expected: Option<u64>) -> i64 {
     expected.map_or(1, |v| v as i64 + 1)
 }
 
+/// The schedule's bucket of a kind's day: `DUE#{kind}#{YYYY-MM-DD}`.
+fn due_bucket(kind: DueKind, day: NaiveDate) -> String {
+    format!("DUE#{kind}#{day}")
+}
+
+fn day_start(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp())
+        .unwrap_or_default()
+}
+
+impl DynamoStore {
+    /// The oldest day of a kind's index that may hold work.
+    async fn due_cursor(&self, kind: DueKind) -> Result<Option<NaiveDate>, StoreError> {
+        let item = self.get_item(format!("DUECURSOR#{kind}"), "CURSOR").await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("day"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|d| d.parse().ok()))
+    }
+
+    async fn set_due_cursor(&self, kind: DueKind, day: NaiveDate) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("DUECURSOR#{kind}")))
+            .item("sk", s("CURSOR"))
+            .item("entity", s("cursor"))
+            .item("day", s(day.to_string()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            meter: None,
+        }
+    }
+
+    /// The same store, counting what it reads into `meter`.
+    pub fn metered(mut self, meter: std::sync::Arc<ReadMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    fn metered_read(&self, items: &[Item], per_item: bool) {
+        if let Some(meter) = &self.meter {
+            meter.record(items, per_item);
         }
     }
 
@@ -176,7 +295,9 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            items.extend(output.items.unwrap_or_default());
+            let page = output.items.unwrap_or_default();
+            self.metered_read(&page, false);
+            items.extend(page);
             start = output.last_evaluated_key;
             if start.is_none() {
                 return Ok(items);
@@ -196,6 +317,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        self.metered_read(output.item.as_slice(), true);
         Ok(output.item)
     }
 
@@ -229,6 +351,7 @@ impl DynamoStore {
                     .await
                     .map_err(unavailable)?;
                 if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                    self.metered_read(&items, true);
                     found.extend(items);
                 }
                 pending = output
@@ -586,6 +709,123 @@ impl Store for DynamoStore {
         Ok(clicks)
     }
 
+    async fn get_account(&self, customer: &CustomerId) -> Result<Option<Account>, StoreError> {
+        self.get_item(format!("ACCOUNT#{customer}"), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    async fn save_account(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let item = HashMap::from([
+            (
+                "pk".to_string(),
+                s(format!("ACCOUNT#{}", account.customer_id)),
+            ),
+            ("sk".to_string(), s("META")),
+            // The notifier's stream filter passes `loyalty` (a tier rise is announced).
+            ("entity".to_string(), s("loyalty")),
+            ("doc".to_string(), doc(account)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EMAIL_INDEX)
+            .key_condition_expression("email = :email")
+            .expression_attribute_values(":email", s(email))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut customers: Vec<Customer> =
+            output.items().iter().map(read).collect::<Result<_, _>>()?;
+        // Two customers with one address (a guest and an account): the same one every time.
+        customers.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(customers.into_iter().next())
+    }
+
+    async fn add_due(
+        &self,
+        kind: DueKind,
+        day: NaiveDate,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(due_bucket(kind, day)))
+            .item("sk", s(subject))
+            .item("entity", s("due"))
+            // A bucket is read on its day; a year later nothing can still be waiting in it.
+            .item("ttl", n(day_start(day) + 400 * 86_400))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match self.due_cursor(kind).await? {
+            Some(cursor) if cursor <= day => Ok(()),
+            _ => self.set_due_cursor(kind, day).await,
+        }
+    }
+
+    async fn due_subjects(
+        &self,
+        kind: DueKind,
+        through: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        let start = match self.due_cursor(kind).await? {
+            Some(cursor) => cursor,
+            None => through - doorstep_core::chrono::Duration::days(DUE_FIRST_LOOKBACK_DAYS),
+        };
+        let stop = through.min(start + doorstep_core::chrono::Duration::days(DUE_MAX_DAYS_PER_RUN));
+        let mut entries = Vec::new();
+        let mut oldest_with_work = None;
+        let mut day = start;
+        while day <= stop && entries.len() < limit {
+            let items = self.query_partition(due_bucket(kind, day)).await?;
+            if !items.is_empty() && oldest_with_work.is_none() {
+                oldest_with_work = Some(day);
+            }
+            for item in items {
+                if let Some(subject) = item.get("sk").and_then(|v| v.as_s().ok()) {
+                    entries.push(DueEntry {
+                        kind,
+                        day,
+                        subject: subject.clone(),
+                    });
+                }
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        // Next time start at the oldest day that still held work (served entries are removed).
+        self.set_due_cursor(kind, oldest_with_work.unwrap_or(day.min(through)))
+            .await?;
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(due_bucket(entry.kind, entry.day)))
+            .key("sk", s(entry.subject.as_str()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn get_pending_link(
         &self,
         tracking: &TrackingNumber,
@@ -673,6 +913,11 @@ impl Store for DynamoStore {
             ),
             ("doc".to_string(), doc(customer)?),
         ]);
+        let mut item = item;
+        // The sparse `by_email` index finds a customer by address (loyalty lookups).
+        if let Some(email) = customer.email_key() {
+            item.insert("email".into(), s(email));
+        }
         self.put_versioned(item, expected_version).await
     }
 

@@ -58,6 +58,7 @@ pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigErro
     let config = WebhookConfig {
         secrets,
         defaults: settings.merchant_defaults(),
+        settings,
     };
     Ok((store, config))
 }

@@ -62,6 +62,8 @@ fn message() -> MessageContext {
         order_complete: false,
         attempt: 1,
         choice: None,
+        points: None,
+        stalled_days: None,
     }
 }
 

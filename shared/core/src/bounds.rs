@@ -153,6 +153,44 @@ fn cap_option(text: &mut Option<String>, max: usize) {
     }
 }
 
+/// The most points one loyalty entry may move (far above any real program; keeps sums total).
+pub const MAX_POINTS: u64 = 1_000_000_000;
+
+/// Checks another program's loyalty event: times in range, an earn's expiry ahead, ids and text
+/// capped.
+pub fn bound_loyalty_event(
+    event: &mut crate::loyalty::service::ExternalEvent,
+    now: DateTime<Utc>,
+) -> Result<(), ParseError> {
+    use crate::loyalty::service::ExternalKind;
+    check_id("event_id", &event.event_id)?;
+    if let Some(id) = &event.customer.id {
+        check_id("customer.id", id)?;
+    }
+    if let Some(email) = &event.customer.email {
+        check_id("customer.email", email)?;
+    }
+    check_instant("occurred_at", event.occurred_at, now)?;
+    if let Some(expires) = event.expires_at {
+        if expires <= now && matches!(event.kind, ExternalKind::Earn | ExternalKind::Adjust) {
+            return Err(out_of_range(
+                "expires_at",
+                expires.to_rfc3339(),
+                "is in the past",
+            ));
+        }
+        if expires > later(now, Duration::days(366 * 10)) {
+            return Err(out_of_range(
+                "expires_at",
+                expires.to_rfc3339(),
+                "is more than 10 years ahead",
+            ));
+        }
+    }
+    cap_option(&mut event.reason, MAX_DESCRIPTION_CHARS);
+    Ok(())
+}
+
 /// Refuses an identifier that is too long to be one.
 pub fn check_id(field: &'static str, id: &str) -> Result<(), ParseError> {
     if id.chars().nth(MAX_ID_CHARS).is_some() {

@@ -6,6 +6,7 @@
 
 use crate::names::named_enum;
 use crate::notify::service::{Notifier, NotifyError, Summary};
+use crate::ports::DueKind;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -16,6 +17,13 @@ named_enum! {
         DeferredSends,
         /// The store's best sellers of the last 30 days, for recommendations' fallback.
         BestSellers,
+        /// Points expire, pending points become available, tiers follow, expiry reminders go out.
+        PointsExpiry,
+        /// Parcels silent in transit for `stalled_days`, or past their estimated day, reach
+        /// the `delayed` milestone.
+        StalledShipments,
+        /// Parcels waiting at a pickup point `pickup_reminder_days` get a reminder.
+        PickupReminders,
     }
 }
 
@@ -35,6 +43,19 @@ impl Job {
             Self::BestSellers => JobSpec {
                 every: Duration::from_secs(24 * 3600),
                 description: "ranks the last 30 days' sales for the recommendations' fallback",
+            },
+            Self::PointsExpiry => JobSpec {
+                every: Duration::from_secs(3600),
+                description: "expires points, releases pending ones, sends expiry reminders",
+            },
+            Self::StalledShipments => JobSpec {
+                every: Duration::from_secs(3600),
+                description:
+                    "reports parcels silent in transit, or past their estimate, as delayed",
+            },
+            Self::PickupReminders => JobSpec {
+                every: Duration::from_secs(3600),
+                description: "reminds customers of parcels waiting at a pickup point",
             },
         }
     }
@@ -63,6 +84,21 @@ pub async fn run(
             let detail = serde_json::json!({"products": best.products.len()});
             (Summary::default(), detail)
         }
+        Job::PointsExpiry => {
+            let outcome = crate::loyalty::service::run_job(notifier, now, false).await?;
+            (
+                outcome.messages,
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
+        }
+        Job::StalledShipments | Job::PickupReminders => {
+            let kind = due_kind(job).unwrap_or(DueKind::Stalled);
+            let outcome = crate::reminders::run_job(notifier, kind, now, false).await?;
+            (
+                outcome.messages,
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
+        }
     };
     tracing::info!(
         sent = messages.sent,
@@ -74,6 +110,42 @@ pub async fn run(
         job,
         messages,
         detail,
+    })
+}
+
+fn due_kind(job: Job) -> Option<DueKind> {
+    match job {
+        Job::StalledShipments => Some(DueKind::Stalled),
+        Job::PickupReminders => Some(DueKind::Pickup),
+        Job::PointsExpiry => Some(DueKind::Loyalty),
+        Job::DeferredSends | Job::BestSellers => None,
+    }
+}
+
+/// What a run at `at` would send, without sending or writing anything (`GET
+/// /api/jobs/{job}/preview?at=`).
+pub async fn preview(
+    job: Job,
+    notifier: &Notifier<'_>,
+    at: DateTime<Utc>,
+) -> Result<serde_json::Value, NotifyError> {
+    Ok(match job {
+        Job::DeferredSends => {
+            let due = notifier.notify.due(at, 1_000).await?;
+            serde_json::json!({"job": job, "at": at, "would_send": due.iter().map(|d| serde_json::json!({
+                "key": d.key.redacted(), "message": d.key.occasion.message, "channel": d.key.channel, "due": d.due,
+            })).collect::<Vec<_>>()})
+        }
+        Job::BestSellers => serde_json::json!({"job": job, "at": at, "would_send": []}),
+        Job::PointsExpiry => {
+            let outcome = crate::loyalty::service::run_job(notifier, at, true).await?;
+            serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.reminders})
+        }
+        Job::StalledShipments | Job::PickupReminders => {
+            let kind = due_kind(job).unwrap_or(DueKind::Stalled);
+            let outcome = crate::reminders::run_job(notifier, kind, at, true).await?;
+            serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.reminders})
+        }
     })
 }
 

@@ -309,6 +309,16 @@ pub struct Consents {
     pub transactional_sms: bool,
     pub marketing_email: bool,
     pub marketing_sms: bool,
+    /// Points and rewards (expiry reminders, tier changes): on unless the customer opted out.
+    /// Records from before these existed read as on.
+    #[serde(default = "yes")]
+    pub rewards_email: bool,
+    #[serde(default = "yes")]
+    pub rewards_sms: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Consents {
@@ -318,6 +328,8 @@ impl Default for Consents {
             transactional_sms: true,
             marketing_email: false,
             marketing_sms: false,
+            rewards_email: true,
+            rewards_sms: true,
         }
     }
 }
@@ -375,6 +387,15 @@ impl Customer {
         history.len() != before
     }
 
+    /// The email address lookups use (`GET /api/loyalty?email=`, loyalty webhooks): the usable
+    /// address, lower case.
+    pub fn email_key(&self) -> Option<String> {
+        self.email
+            .as_ref()
+            .and_then(|e| e.usable())
+            .map(|e| e.as_str().to_lowercase())
+    }
+
     /// Whether a product must never be recommended to this customer.
     pub fn excludes(&self, product: &ProductId) -> bool {
         self.purchased.contains(product)
@@ -395,7 +416,12 @@ impl Customer {
             self.timezone = newer.timezone;
             self.timezone_source = newer.timezone_source;
         }
-        self.consents = newer.consents;
+        // Stores know nothing of rewards messages: those choices are Doorstep's to keep.
+        self.consents = Consents {
+            rewards_email: self.consents.rewards_email,
+            rewards_sms: self.consents.rewards_sms,
+            ..newer.consents
+        };
         self.updated_at = newer.updated_at;
     }
 }
@@ -406,6 +432,13 @@ pub struct PendingLink {
     pub tracking_number: TrackingNumber,
     pub link: OrderLink,
     pub created_at: DateTime<Utc>,
+}
+
+/// An email address as lookups key it (see [`Customer::email_key`]); `None` when it is not one.
+pub fn email_key(raw: &str) -> Option<String> {
+    crate::contact::EmailAddress::parse(raw)
+        .ok()
+        .map(|e| e.as_str().to_lowercase())
 }
 
 /// A normalized locale tag: lower-case, `-` separated.

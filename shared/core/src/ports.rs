@@ -2,6 +2,7 @@
 
 use crate::catalog::{BestSellers, Neighbours, Product};
 use crate::ids::{CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber};
+use crate::loyalty::Account;
 use crate::model::{Customer, Order, PendingLink, Shipment};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -119,4 +120,49 @@ pub trait Store: Send + Sync {
     async fn record_click(&self, product: &ProductId) -> Result<(), StoreError>;
     /// Clicks per product, most clicked first.
     async fn clicks(&self, limit: usize) -> Result<Vec<(ProductId, u64)>, StoreError>;
+
+    // Loyalty (see `crate::loyalty`).
+    async fn get_account(&self, customer: &CustomerId) -> Result<Option<Account>, StoreError>;
+    /// Versioned like the other records; a write is a change the notifier sees (tier upgrades).
+    async fn save_account(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
+    /// The customer with this email address (normalized, lower case), if any.
+    async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError>;
+
+    // The schedule's index: what falls due on which day, so a job reads only that.
+    /// Files `subject` (a customer id, a parcel's key) under `day` for `kind`'s job.
+    async fn add_due(&self, kind: DueKind, day: NaiveDate, subject: &str)
+        -> Result<(), StoreError>;
+    /// What is filed under `kind` on `through` or earlier, oldest day first.
+    async fn due_subjects(
+        &self,
+        kind: DueKind,
+        through: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError>;
+    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
+}
+
+crate::names::named_enum! {
+    "kebab-case";
+    /// The schedule's indexes, one per job that reads one.
+    pub enum DueKind {
+        /// Loyalty accounts: a lot expires or becomes available, a reminder day starts.
+        Loyalty,
+        /// Parcels that may have gone silent (or whose estimated day ended).
+        Stalled,
+        /// Parcels waiting at a pickup point.
+        Pickup,
+    }
+}
+
+/// One subject filed under a day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DueEntry {
+    pub kind: DueKind,
+    pub day: NaiveDate,
+    pub subject: String,
 }

@@ -10,7 +10,7 @@ use crate::ports::Store;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-const FIELDS: [(&str, &str, &str); 4] = [
+const FIELDS: [(&str, &str, &str); 6] = [
     (
         "transactional_email",
         "Order and delivery updates by email",
@@ -31,6 +31,16 @@ const FIELDS: [(&str, &str, &str); 4] = [
         "Offers and news by SMS",
         "ข้อเสนอและข่าวสารทาง SMS",
     ),
+    (
+        "rewards_email",
+        "Points and rewards by email",
+        "คะแนนสะสมและสิทธิพิเศษทางอีเมล",
+    ),
+    (
+        "rewards_sms",
+        "Points and rewards by SMS",
+        "คะแนนสะสมและสิทธิพิเศษทาง SMS",
+    ),
 ];
 
 fn consent(consents: &Consents, field: &str) -> bool {
@@ -38,7 +48,9 @@ fn consent(consents: &Consents, field: &str) -> bool {
         "transactional_email" => consents.transactional_email,
         "transactional_sms" => consents.transactional_sms,
         "marketing_email" => consents.marketing_email,
-        _ => consents.marketing_sms,
+        "marketing_sms" => consents.marketing_sms,
+        "rewards_email" => consents.rewards_email,
+        _ => consents.rewards_sms,
     }
 }
 
@@ -54,6 +66,8 @@ pub fn consents_from_form(form: &[u8]) -> Consents {
         transactional_sms: on("transactional_sms"),
         marketing_email: on("marketing_email"),
         marketing_sms: on("marketing_sms"),
+        rewards_email: on("rewards_email"),
+        rewards_sms: on("rewards_sms"),
     }
 }
 
@@ -188,7 +202,9 @@ mod tests {
                 transactional_email: true,
                 transactional_sms: false,
                 marketing_email: false,
-                marketing_sms: true
+                marketing_sms: true,
+                rewards_email: false,
+                rewards_sms: false,
             }
         );
         assert_eq!(
@@ -197,7 +213,9 @@ mod tests {
                 transactional_email: false,
                 transactional_sms: false,
                 marketing_email: false,
-                marketing_sms: false
+                marketing_sms: false,
+                rewards_email: false,
+                rewards_sms: false,
             }
         );
     }

@@ -62,6 +62,84 @@ pub struct Settings {
     /// The key those POSTs are signed with (`Doorstep-Signature`). On AWS it comes from SSM.
     pub merchant_webhook_secret: Option<Secret>,
     pub recommendations: Recommendations,
+    /// Points, tiers and expiry reminders; `None` (no `[loyalty]` table, no `LOYALTY_*`
+    /// variable) turns loyalty off.
+    pub loyalty: Option<LoyaltySettings>,
+    pub reminders: Reminders,
+}
+
+/// How points expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryPolicy {
+    /// Each lot `expiry_months` after it was earned.
+    Fixed,
+    /// Every lot `expiry_months` after the customer's last earn or spend.
+    Rolling,
+}
+
+/// A VIP tier: reached with `min_points` earned over the trailing 12 months.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierThreshold {
+    pub name: String,
+    pub min_points: u64,
+}
+
+/// The `[loyalty]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoyaltySettings {
+    /// Points per unit of the order's currency (of its subtotal).
+    pub points_per_unit: f64,
+    /// Days after an order's last parcel is delivered before its points can be spent.
+    pub pending_days: u32,
+    pub expiry: ExpiryPolicy,
+    pub expiry_months: u32,
+    pub warning_days: u32,
+    pub last_chance_days: u32,
+    /// Money per point in the store's currency; `None` shows points only.
+    pub point_value: Option<f64>,
+    /// Lowest first.
+    pub tiers: Vec<TierThreshold>,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        let tier = |name: &str, min_points| TierThreshold {
+            name: name.into(),
+            min_points,
+        };
+        Self {
+            points_per_unit: 1.0,
+            pending_days: 14,
+            expiry: ExpiryPolicy::Fixed,
+            expiry_months: 12,
+            warning_days: 30,
+            last_chance_days: 7,
+            point_value: None,
+            tiers: vec![tier("Member", 0), tier("Silver", 500), tier("Gold", 2000)],
+        }
+    }
+}
+
+/// The `[reminders]` table: shipping reminders the schedule sends without a carrier event.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reminders {
+    /// A parcel in transit with no scan for this long is reported delayed.
+    pub stalled_days: u32,
+    /// A parcel waiting at a pickup point this long gets a reminder.
+    pub pickup_reminder_days: u32,
+}
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Self {
+            stalled_days: 4,
+            pickup_reminder_days: 3,
+        }
+    }
 }
 
 /// Product recommendations on the tracking page.
@@ -111,6 +189,8 @@ impl Default for Settings {
             merchant_webhook_url: None,
             merchant_webhook_secret: None,
             recommendations: Recommendations::default(),
+            loyalty: None,
+            reminders: Reminders::default(),
         }
     }
 }
@@ -154,6 +234,28 @@ pub const ENVIRONMENT: &[(&str, &str, Form)] = &[
     ("MERCHANT_WEBHOOK_URL", "merchant_webhook_url", Form::Text),
     ("RECOMMENDATIONS", "recommendations.enabled", Form::Json),
     ("RECOMMENDATIONS_COUNT", "recommendations.count", Form::Json),
+    (
+        "LOYALTY_POINTS_PER_UNIT",
+        "loyalty.points_per_unit",
+        Form::Json,
+    ),
+    ("LOYALTY_PENDING_DAYS", "loyalty.pending_days", Form::Json),
+    ("LOYALTY_EXPIRY", "loyalty.expiry", Form::Text),
+    ("LOYALTY_EXPIRY_MONTHS", "loyalty.expiry_months", Form::Json),
+    ("LOYALTY_WARNING_DAYS", "loyalty.warning_days", Form::Json),
+    (
+        "LOYALTY_LAST_CHANCE_DAYS",
+        "loyalty.last_chance_days",
+        Form::Json,
+    ),
+    ("LOYALTY_POINT_VALUE", "loyalty.point_value", Form::Json),
+    ("LOYALTY_TIERS", "loyalty.tiers", Form::Json),
+    ("STALLED_DAYS", "reminders.stalled_days", Form::Json),
+    (
+        "PICKUP_REMINDER_DAYS",
+        "reminders.pickup_reminder_days",
+        Form::Json,
+    ),
 ];
 
 /// A setting that cannot be used, named as the merchant wrote it.
@@ -282,6 +384,16 @@ impl Settings {
             ("claim_lease_s", self.claim_lease_s as usize, 1..=86_400),
             ("retention_days", self.retention_days as usize, 1..=3_650),
             ("recommendations.count", self.recommendations.count, 1..=12),
+            (
+                "reminders.stalled_days",
+                self.reminders.stalled_days as usize,
+                1..=60,
+            ),
+            (
+                "reminders.pickup_reminder_days",
+                self.reminders.pickup_reminder_days as usize,
+                1..=30,
+            ),
         ] {
             if !range.contains(&value) {
                 let reason = format!(
@@ -291,6 +403,78 @@ impl Settings {
                 );
                 return Err((key, reason));
             }
+        }
+        self.validate_loyalty()
+    }
+
+    /// `[loyalty]`'s rules: numbers in range, a warning before the last chance, tiers in order.
+    fn validate_loyalty(&self) -> Result<(), (&'static str, String)> {
+        let Some(loyalty) = &self.loyalty else {
+            return Ok(());
+        };
+        if !(loyalty.points_per_unit.is_finite()
+            && (0.0..=1_000_000.0).contains(&loyalty.points_per_unit))
+        {
+            return Err((
+                "loyalty.points_per_unit",
+                format!("{} is not between 0 and 1000000", loyalty.points_per_unit),
+            ));
+        }
+        if let Some(value) = loyalty.point_value {
+            if !(value.is_finite() && (0.0..=1_000_000.0).contains(&value)) {
+                return Err((
+                    "loyalty.point_value",
+                    format!("{value} is not between 0 and 1000000"),
+                ));
+            }
+        }
+        for (key, value, range) in [
+            ("loyalty.pending_days", loyalty.pending_days, 0..=365),
+            ("loyalty.expiry_months", loyalty.expiry_months, 1..=120),
+            ("loyalty.warning_days", loyalty.warning_days, 1..=365),
+            (
+                "loyalty.last_chance_days",
+                loyalty.last_chance_days,
+                1..=365,
+            ),
+        ] {
+            if !range.contains(&value) {
+                let reason = format!(
+                    "{value} is out of range ({} to {})",
+                    range.start(),
+                    range.end()
+                );
+                return Err((key, reason));
+            }
+        }
+        if loyalty.last_chance_days >= loyalty.warning_days {
+            return Err((
+                "loyalty.last_chance_days",
+                format!(
+                    "{} must be fewer than warning_days ({})",
+                    loyalty.last_chance_days, loyalty.warning_days
+                ),
+            ));
+        }
+        let mut previous: Option<&TierThreshold> = None;
+        for tier in &loyalty.tiers {
+            let name = tier.name.trim();
+            if name.is_empty() || name.chars().count() > 40 {
+                return Err((
+                    "loyalty.tiers",
+                    "a tier needs a name of 1 to 40 characters".into(),
+                ));
+            }
+            if let Some(previous) = previous {
+                if tier.min_points <= previous.min_points {
+                    let reason = format!(
+                        "tiers must be listed from the lowest min_points up ({} comes after {})",
+                        tier.name, previous.name
+                    );
+                    return Err(("loyalty.tiers", reason));
+                }
+            }
+            previous = Some(tier);
         }
         Ok(())
     }

@@ -157,6 +157,7 @@ impl CustomerSnapshot {
                     .unwrap_or(defaults_consents.transactional_sms),
                 marketing_email: self.accepts_email_marketing.unwrap_or(false),
                 marketing_sms: self.accepts_sms_marketing.unwrap_or(false),
+                ..defaults_consents
             },
             tier: None,
             marketing_suppressed_until: None,

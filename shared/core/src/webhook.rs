@@ -21,6 +21,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct WebhookConfig {
     pub secrets: Secrets,
     pub defaults: MerchantDefaults,
+    /// The merchant's settings (the loyalty route applies `[loyalty]`).
+    pub settings: crate::settings::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,10 @@ enum WebhookError {
     BadPayload(ParseError),
     #[error("storage failed; retry later")]
     Storage(#[from] IngestError),
+    /// Well-formed and signed, but the rules refuse it (an unknown customer, a spend over the
+    /// balance): 422 with the reason; nothing was written.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<ProviderError> for WebhookError {
@@ -85,6 +91,7 @@ impl WebhookError {
             Self::Unauthorized(_) => 401,
             Self::BadPayload(_) => 400,
             Self::Storage(_) => 503,
+            Self::Refused(_) => 422,
         };
         // The provider name comes from the URL and the reason may quote the payload: both are
         // logged escaped.
@@ -111,6 +118,7 @@ pub enum Inbound {
         /// `{provider}:{the store's delivery id}`, which dedupes redeliveries.
         delivery_key: Option<String>,
     },
+    Loyalty(Box<crate::loyalty::service::ExternalEvent>),
 }
 
 /// Verifies a request with its provider's scheme, parses it, and checks it at the edge. Nothing is
@@ -153,6 +161,11 @@ pub fn verify_and_parse(
                 event,
                 delivery_key,
             })
+        }
+        Parser::Loyalty(parse) => {
+            let mut event = parse(req.body)?;
+            bounds::bound_loyalty_event(&mut event, now)?;
+            Ok(Inbound::Loyalty(Box::new(event)))
         }
     }
 }
@@ -203,8 +216,44 @@ async fn handle_webhook(
             tracing::info!(outcome = ?outcome, "store webhook accepted");
             json!({ "status": "ok", "result": outcome })
         }
+        Inbound::Loyalty(event) => apply_loyalty(store, &config.settings, &event, now).await?,
     };
     Ok(WebhookResponse::json(200, body))
+}
+
+async fn apply_loyalty(
+    store: &dyn Store,
+    settings: &crate::settings::Settings,
+    event: &crate::loyalty::service::ExternalEvent,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, WebhookError> {
+    use crate::loyalty::service::{apply_external, LoyaltyError};
+    use crate::loyalty::LedgerError;
+    match apply_external(store, settings, event, now).await {
+        Ok(updated) => {
+            tracing::info!(kind = event.kind.as_str(), result = ?updated.applied, "loyalty webhook accepted");
+            Ok(json!({
+                "status": "ok",
+                "result": updated.applied,
+                "balance": updated.account.balance(now),
+                "pending": updated.account.pending(),
+                "tier": updated.account.tier,
+            }))
+        }
+        Err(LoyaltyError::Ledger(e @ (LedgerError::NoPoints | LedgerError::ExpiryPast))) => {
+            Err(WebhookError::BadPayload(ParseError::Invalid {
+                field: match e {
+                    LedgerError::ExpiryPast => "expires_at",
+                    _ => "points",
+                },
+                reason: e.to_string(),
+            }))
+        }
+        Err(
+            e @ (LoyaltyError::Off | LoyaltyError::UnknownCustomer(_) | LoyaltyError::Ledger(_)),
+        ) => Err(WebhookError::Refused(e.to_string())),
+        Err(LoyaltyError::Update(e)) => Err(WebhookError::Storage(IngestError::from(e))),
+    }
 }
 
 async fn apply_tracking(

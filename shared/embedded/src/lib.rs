@@ -11,8 +11,9 @@ use doorstep_core::chrono::{DateTime, Utc};
 use doorstep_core::ids::{
     CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
 };
+use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
-use doorstep_core::ports::{ShipmentWrite, Store, StoreError, WriteError};
+use doorstep_core::ports::{DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use std::path::Path;
@@ -87,6 +88,15 @@ CREATE TABLE IF NOT EXISTS sales (
 );
 CREATE TABLE IF NOT EXISTS best_sellers (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clicks (product TEXT PRIMARY KEY, count INTEGER NOT NULL);
+-- Loyalty accounts (lots and ledger as one versioned document each), and the schedule's index:
+-- what falls due on which day, so a job reads only that.
+CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS due (
+    kind TEXT NOT NULL,
+    day TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    PRIMARY KEY (kind, day, subject)
+);
 -- Changes whose notification failed, waiting for their next try (they never block later ones).
 CREATE TABLE IF NOT EXISTS notify_retries (
     seq INTEGER PRIMARY KEY,
@@ -120,7 +130,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 const MIGRATIONS: &[(&str, &str, &str)] = &[
     ("changes", "at", "INTEGER NOT NULL DEFAULT 0"),
     ("message_log", "at", "INTEGER NOT NULL DEFAULT 0"),
+    ("customers", "email", "TEXT"),
 ];
+
+/// Indexes on migrated columns, made once the columns exist.
+const AFTER_MIGRATIONS: &str =
+    "CREATE INDEX IF NOT EXISTS customers_by_email ON customers (email);";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -165,6 +180,7 @@ impl SqliteStore {
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         migrate(&conn)?;
+        conn.execute_batch(AFTER_MIGRATIONS).map_err(unavailable)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -270,7 +286,7 @@ fn versioned_upsert(
     conn: &mut Connection,
     table: &str,
     id: &str,
-    extra: Option<(&str, &str)>,
+    extra: &[(&str, Option<&str>)],
     doc: &str,
     expected: Option<u64>,
     feed: Option<&str>,
@@ -300,22 +316,24 @@ fn versioned_upsert(
         .map_err(unavailable)?;
     }
     let version = next_version(expected);
-    match extra {
-        Some((column, value)) => tx.execute(
-            &format!(
-                "INSERT INTO {table} (id, {column}, version, doc) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET {column} = excluded.{column}, version = excluded.version, doc = excluded.doc"
-            ),
-            params![id, value, version, doc],
-        ),
-        None => tx.execute(
-            &format!(
-                "INSERT INTO {table} (id, version, doc) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET version = excluded.version, doc = excluded.doc"
-            ),
-            params![id, version, doc],
-        ),
+    // Columns beside the document that lookups use (tokens, email).
+    let columns: String = extra.iter().map(|(c, _)| format!(", {c}")).collect();
+    let values: String = (0..extra.len()).map(|i| format!(", ?{}", i + 4)).collect();
+    let updates: String = extra
+        .iter()
+        .map(|(c, _)| format!(", {c} = excluded.{c}"))
+        .collect();
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&id, &version, &doc];
+    for (_, value) in extra {
+        bound.push(value);
     }
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (id, version, doc{columns}) VALUES (?1, ?2, ?3{values})
+             ON CONFLICT(id) DO UPDATE SET version = excluded.version, doc = excluded.doc{updates}"
+        ),
+        bound.as_slice(),
+    )
     .map_err(unavailable)?;
     tx.commit().map_err(unavailable)?;
     Ok(())
@@ -470,7 +488,7 @@ impl Store for SqliteStore {
             &mut *self.conn()?,
             "orders",
             order.id.as_str(),
-            None,
+            &[],
             &doc,
             expected_version,
             Some("order"),
@@ -504,7 +522,13 @@ impl Store for SqliteStore {
             &mut *self.conn()?,
             "customers",
             customer.id.as_str(),
-            Some(("preferences_token", customer.preferences_token.as_str())),
+            &[
+                (
+                    "preferences_token",
+                    Some(customer.preferences_token.as_str()),
+                ),
+                ("email", customer.email_key().as_deref()),
+            ],
             &doc,
             expected_version,
             None,
@@ -561,7 +585,7 @@ impl Store for SqliteStore {
             &mut *self.conn()?,
             "products",
             product.id.as_str(),
-            None,
+            &[],
             &doc,
             expected_version,
             None,
@@ -582,7 +606,7 @@ impl Store for SqliteStore {
             &mut *self.conn()?,
             "neighbours",
             neighbours.product.as_str(),
-            None,
+            &[],
             &doc,
             expected_version,
             None,
@@ -679,5 +703,90 @@ impl Store for SqliteStore {
             }
         }
         Ok(clicks)
+    }
+
+    async fn get_account(&self, customer: &CustomerId) -> Result<Option<Account>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM accounts WHERE id = ?1",
+            [customer.as_str()],
+        )
+    }
+
+    async fn save_account(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let doc = to_doc(account)?;
+        versioned_upsert(
+            &mut *self.conn()?,
+            "accounts",
+            account.customer_id.as_str(),
+            &[],
+            &doc,
+            expected_version,
+            Some("loyalty"),
+        )
+    }
+
+    async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM customers WHERE email = ?1 ORDER BY id LIMIT 1",
+            [email],
+        )
+    }
+
+    async fn add_due(
+        &self,
+        kind: DueKind,
+        day: NaiveDate,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT OR IGNORE INTO due (kind, day, subject) VALUES (?1, ?2, ?3)",
+                params![kind.as_str(), day.to_string(), subject],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn due_subjects(
+        &self,
+        kind: DueKind,
+        through: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT day, subject FROM due WHERE kind = ?1 AND day <= ?2 ORDER BY day, subject LIMIT ?3",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map(
+                params![kind.as_str(), through.to_string(), limit as i64],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(unavailable)?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (day, subject) = row.map_err(unavailable)?;
+            let day = day
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("due day {day}: {e}")))?;
+            entries.push(DueEntry { kind, day, subject });
+        }
+        Ok(entries)
+    }
+
+    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "DELETE FROM due WHERE kind = ?1 AND day = ?2 AND subject = ?3",
+                params![entry.kind.as_str(), entry.day.to_string(), entry.subject],
+            )
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

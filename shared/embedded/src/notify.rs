@@ -59,6 +59,10 @@ impl RawChange {
                 old: old.map(parse_doc).transpose()?,
                 new: parse_doc(&self.new_doc)?,
             }),
+            "loyalty" => Some(Change::Account {
+                old: old.map(parse_doc).transpose()?,
+                new: parse_doc(&self.new_doc)?,
+            }),
             _ => None,
         })
     }

@@ -5,7 +5,7 @@
 
 use super::messages::Message;
 use super::settings::Channel;
-use crate::ids::{CarrierSlug, OrderId, ShipmentKey, TrackingNumber};
+use crate::ids::{CarrierSlug, CustomerId, OrderId, ShipmentKey, TrackingNumber};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -14,13 +14,18 @@ use std::fmt;
 pub enum About {
     Shipment(ShipmentKey),
     Order(OrderId),
+    /// Messages about the customer's own account (points, tiers): `customer:{id}`.
+    Customer(CustomerId),
 }
+
+const CUSTOMER_PREFIX: &str = "customer:";
 
 impl fmt::Display for About {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Shipment(shipment) => shipment.fmt(f),
             Self::Order(order) => order.fmt(f),
+            Self::Customer(customer) => write!(f, "{CUSTOMER_PREFIX}{customer}"),
         }
     }
 }
@@ -30,10 +35,14 @@ impl About {
         match self {
             Self::Shipment(shipment) => shipment.redacted(),
             Self::Order(order) => order.to_string(),
+            Self::Customer(customer) => format!("{CUSTOMER_PREFIX}{customer}"),
         }
     }
 
     fn parse(raw: &str) -> Option<Self> {
+        if let Some(customer) = raw.strip_prefix(CUSTOMER_PREFIX) {
+            return CustomerId::parse(customer).map(Self::Customer);
+        }
         match raw.split_once('#') {
             Some((carrier, tracking)) => Some(Self::Shipment(ShipmentKey {
                 carrier: CarrierSlug::parse(carrier)?,

@@ -18,6 +18,9 @@ pub enum Kind {
     Transactional,
     /// Recommendations, review requests, offers: only with consent for that channel.
     Marketing,
+    /// Points and rewards: expiry reminders, tier changes. On unless the customer opted out of
+    /// them (their own category on the preferences page).
+    Rewards,
 }
 
 /// Who a message is for.
@@ -50,6 +53,14 @@ named_enum! {
         ReturnToSender,
         /// To the shop: a customer answered a failed delivery on the tracking page.
         DeliveryChoice,
+        /// Points expire in `warning_days`.
+        PointsExpiryWarning,
+        /// Points expire in `last_chance_days`.
+        PointsExpiryLastChance,
+        /// The customer reached a higher tier.
+        TierUpgrade,
+        /// A parcel has waited at a pickup point `pickup_reminder_days`.
+        PickupReminder,
     }
 }
 
@@ -80,6 +91,24 @@ impl Message {
                 kind: Kind::Transactional,
                 audience: Audience::Merchant,
                 channels: EMAIL_AND_WEBHOOK,
+                milestone: None,
+            },
+            Self::PointsExpiryWarning | Self::PointsExpiryLastChance => MessageSpec {
+                kind: Kind::Rewards,
+                audience: Audience::Customer,
+                channels: EMAIL_AND_SMS,
+                milestone: None,
+            },
+            Self::TierUpgrade => MessageSpec {
+                kind: Kind::Rewards,
+                audience: Audience::Customer,
+                channels: EMAIL,
+                milestone: None,
+            },
+            Self::PickupReminder => MessageSpec {
+                kind: Kind::Transactional,
+                audience: Audience::Customer,
+                channels: EMAIL_AND_SMS,
                 milestone: None,
             },
         }

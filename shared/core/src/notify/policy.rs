@@ -69,6 +69,12 @@ fn consent_reason(
         (Kind::Marketing, Channel::Sms) if !consents.marketing_sms => {
             Some("no consent to marketing SMS")
         }
+        (Kind::Rewards, Channel::Email) if !consents.rewards_email => {
+            Some("opted out of points and rewards by email")
+        }
+        (Kind::Rewards, Channel::Sms) if !consents.rewards_sms => {
+            Some("opted out of points and rewards by SMS")
+        }
         (Kind::Marketing, _)
             if customer
                 .marketing_suppressed_until

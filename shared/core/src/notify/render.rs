@@ -77,6 +77,27 @@ pub struct MessageContext {
     pub attempt: usize,
     /// The customer's answer to a failed delivery (messages to the shop).
     pub choice: Option<ChoiceLine>,
+    /// Points and tier (rewards messages).
+    pub points: Option<PointsLine>,
+    /// Days without a scan, when the schedule (not the carrier) found the parcel late.
+    pub stalled_days: Option<u32>,
+}
+
+/// What a rewards message says about the customer's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PointsLine {
+    /// The points the message is about (those expiring, or the balance).
+    pub points: u64,
+    /// Their worth in the store's currency (`฿12.50`), when the merchant set a point value.
+    pub value: Option<String>,
+    /// The day they expire, in the customer's calendar.
+    pub expires_on: Option<NaiveDate>,
+    /// Everything spendable now.
+    pub balance: u64,
+    /// The tier reached (tier upgrades).
+    pub tier: Option<String>,
+    /// Where to spend them (`store_url`).
+    pub spend_url: Option<String>,
 }
 
 /// A delivery choice as a message to the shop shows it.
@@ -187,6 +208,10 @@ impl Renderer {
             .into();
         if let Some(date) = facts.choice.as_ref().and_then(|c| c.date) {
             values["choice"]["date"] = format_date(date, lang).into();
+        }
+        if let Some(date) = facts.points.as_ref().and_then(|p| p.expires_on) {
+            values["points"]["expires_on"] = format_date(date, lang).into();
+            values["points"]["expires_on_short"] = format_date_short(date, lang).into();
         }
         values["lang"] = lang.into();
         // Messages to the shop carry no customer links (preferences, unsubscribe).

@@ -13,6 +13,7 @@ use super::ports::{
     Channels, Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore, Outgoing, SendError,
     State,
 };
+pub use super::render::PointsLine;
 use super::render::{ChoiceLine, ItemLine, MessageContext, RenderError, Rendered, Renderer};
 use super::settings::Channel;
 use crate::ids::OrderId;
@@ -35,6 +36,11 @@ pub enum Change {
         old: Option<Box<Order>>,
         new: Box<Order>,
     },
+    /// A loyalty account (a tier rise is announced).
+    Account {
+        old: Option<Box<crate::loyalty::Account>>,
+        new: Box<crate::loyalty::Account>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,18 @@ pub enum NotifyError {
     Send(SendError),
     #[error(transparent)]
     Render(#[from] RenderError),
+}
+
+impl From<crate::loyalty::service::LoyaltyError> for NotifyError {
+    fn from(e: crate::loyalty::service::LoyaltyError) -> Self {
+        use crate::loyalty::service::LoyaltyError;
+        use crate::optimistic::UpdateError;
+        match e {
+            LoyaltyError::Update(UpdateError::Store(e)) => Self::Store(e),
+            // Many writers at once, or a rule refusing what the stream says: worth another try.
+            other => Self::Store(StoreError::Unavailable(other.to_string())),
+        }
+    }
 }
 
 impl NotifyError {
@@ -64,7 +82,7 @@ pub fn backoff_secs(attempt: u32) -> i64 {
 }
 
 /// What processing did, for logs and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub sent: usize,
     pub deferred: usize,
@@ -90,14 +108,23 @@ pub struct Notifier<'a> {
     pub settings: &'a Settings,
 }
 
+/// Whatever can hand out a notifier (the notifier Lambda's wiring, the local runner's): the
+/// admin API runs jobs through it.
+pub trait NotifierSource: Send + Sync {
+    fn notifier(&self) -> Notifier<'_>;
+}
+
 /// Everything one occasion's messages are about.
 pub struct Subject<'s> {
-    occasion: Occasion,
-    customer: &'s Customer,
-    order: &'s Order,
-    shipment: Option<&'s Shipment>,
+    pub occasion: Occasion,
+    pub customer: &'s Customer,
+    /// `None` for messages about the customer's own account (points, tiers).
+    pub order: Option<&'s Order>,
+    pub shipment: Option<&'s Shipment>,
     /// The order's other parcels not delivered yet (split orders).
-    parcels_remaining: usize,
+    pub parcels_remaining: usize,
+    /// Points, for rewards messages.
+    pub points: Option<PointsLine>,
 }
 
 impl Subject<'_> {
@@ -145,6 +172,11 @@ impl Notifier<'_> {
             }
             Change::Order { old, new } => {
                 self.order_changed(old.as_deref(), new, now, &mut summary)
+                    .await?;
+                crate::loyalty::service::order_changed(self.store, self.settings, new, now).await?;
+            }
+            Change::Account { old, new } => {
+                self.account_changed(old.as_deref(), new, now, &mut summary)
                     .await?
             }
         }
@@ -166,6 +198,9 @@ impl Notifier<'_> {
             return Ok(());
         };
         let zone = policy::zone(&customer, self.settings);
+        // The schedule's checks (silence, pickup) and the order's points follow the parcel.
+        crate::reminders::index(self.store, self.settings, old, new, zone).await?;
+        crate::loyalty::service::shipment_changed(self.store, self.settings, old, new, now).await?;
         let reached = shipment_milestones(old, new, zone);
         if reached.is_empty() && choice_made(old, new).is_none() {
             return Ok(());
@@ -183,9 +218,10 @@ impl Notifier<'_> {
             let subject = Subject {
                 occasion,
                 customer: &customer,
-                order: &order,
+                order: Some(&order),
                 shipment: Some(new),
                 parcels_remaining,
+                points: None,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -196,9 +232,10 @@ impl Notifier<'_> {
             let subject = Subject {
                 occasion: reached.occasion,
                 customer: &customer,
-                order: &order,
+                order: Some(&order),
                 shipment: Some(new),
                 parcels_remaining,
+                points: None,
             };
             if overtaken {
                 for channel in self.settings.channels_for(subject.message()) {
@@ -211,6 +248,25 @@ impl Notifier<'_> {
             self.notify_occasion(&subject, now, summary).await?;
         }
         Ok(())
+    }
+
+    /// A loyalty account changed: a rise in tier is congratulated (once per tier).
+    async fn account_changed(
+        &self,
+        old: Option<&crate::loyalty::Account>,
+        new: &crate::loyalty::Account,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let Some(occasion) = crate::loyalty::service::tier_upgrade(self.settings, old, new) else {
+            return Ok(());
+        };
+        let Some(customer) = self.store.get_customer(&new.customer_id).await? else {
+            return Ok(());
+        };
+        let subject =
+            crate::loyalty::service::tier_subject(self.settings, occasion, &customer, new, now);
+        self.notify_occasion(&subject, now, summary).await
     }
 
     async fn order_changed(
@@ -227,9 +283,10 @@ impl Notifier<'_> {
             let subject = Subject {
                 occasion: reached.occasion,
                 customer: &customer,
-                order: &order,
+                order: Some(&order),
                 shipment: None,
                 parcels_remaining: 0,
+                points: None,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -245,9 +302,10 @@ impl Notifier<'_> {
                 let subject = Subject {
                     occasion: reached.occasion,
                     customer: &customer,
-                    order: &order,
+                    order: Some(&order),
                     shipment: Some(&shipment),
                     parcels_remaining,
+                    points: None,
                 };
                 self.notify_occasion(&subject, now, summary).await?;
             }
@@ -310,18 +368,23 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let occasion = &deferred.key.occasion;
+        if let About::Customer(customer_id) = &occasion.about {
+            return self
+                .one_due_for_customer(deferred, customer_id, now, summary)
+                .await;
+        }
         let shipment = match &occasion.about {
             About::Shipment(key) => {
                 self.store
                     .get_shipment(&key.carrier, &key.tracking_number)
                     .await?
             }
-            About::Order(_) => None,
+            About::Order(_) | About::Customer(_) => None,
         };
         let order_id = match (&occasion.about, &shipment) {
             (About::Order(id), _) => Some(id.clone()),
             (About::Shipment(_), Some(shipment)) => shipment.order_id().cloned(),
-            (About::Shipment(_), None) => None,
+            (About::Shipment(_) | About::Customer(_), _) => None,
         };
         let Some(order_id) = order_id else {
             return Ok(());
@@ -336,9 +399,10 @@ impl Notifier<'_> {
         let subject = Subject {
             occasion: occasion.clone(),
             customer: &customer,
-            order: &order,
+            order: Some(&order),
             shipment: shipment.as_ref(),
             parcels_remaining,
+            points: None,
         };
         let channel = deferred.key.channel;
         let overtaken = match (occasion.message.milestone(), &shipment) {
@@ -362,7 +426,47 @@ impl Notifier<'_> {
             .await
     }
 
-    async fn order_and_customer(
+    /// A deferred message about a customer's own account, decided again from fresh records:
+    /// the points it announces are counted again (a reminder for points since spent is not sent).
+    async fn one_due_for_customer(
+        &self,
+        deferred: &Deferred,
+        customer_id: &crate::ids::CustomerId,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
+        let Some(customer) = self.store.get_customer(customer_id).await? else {
+            return Ok(());
+        };
+        let occasion = deferred.key.occasion.clone();
+        let channel = deferred.key.channel;
+        let points = crate::loyalty::service::points_line(self, &occasion, &customer, now).await?;
+        let subject = Subject {
+            occasion,
+            customer: &customer,
+            order: None,
+            shipment: None,
+            parcels_remaining: 0,
+            points,
+        };
+        if let Some(reason) = crate::loyalty::service::nothing_to_say(&subject) {
+            return self.suppress(&subject, channel, reason, now, summary).await;
+        }
+        let suppressions = self.suppressions(&customer).await?;
+        let decision = policy::decide(
+            subject.message().kind(),
+            channel,
+            &customer,
+            suppressions,
+            self.settings,
+            now,
+        );
+        self.carry_out(&subject, channel, decision, now, summary)
+            .await
+    }
+
+    /// An order and its customer (`None` while either is missing, or the order is a placeholder).
+    pub(crate) async fn order_and_customer(
         &self,
         order_id: &OrderId,
     ) -> Result<Option<(Order, Customer)>, NotifyError> {
@@ -434,8 +538,8 @@ impl Notifier<'_> {
         Ok(self.notify.suppressions(email, phone).await?)
     }
 
-    /// Every channel's decision for one occasion, carried out.
-    async fn notify_occasion(
+    /// Every channel's decision for one occasion, carried out (the jobs call it too).
+    pub async fn notify_occasion(
         &self,
         subject: &Subject<'_>,
         now: DateTime<Utc>,
@@ -630,7 +734,7 @@ impl Notifier<'_> {
             kind: message.kind(),
             message,
             milestone: message.milestone(),
-            order_id: Some(subject.order.id.clone()),
+            order_id: subject.order.map(|o| o.id.clone()),
             tracking_number: subject.shipment.map(|s| s.tracking_number.clone()),
             locale: customer.locale.clone(),
             state,
@@ -675,6 +779,8 @@ impl Notifier<'_> {
                 order: subject.order,
                 shipment: subject.shipment,
                 parcels_remaining: subject.parcels_remaining,
+                points: subject.points.clone(),
+                detail: subject.occasion.detail.as_deref(),
             },
         );
         let rendered = self.renderer.render(
@@ -770,7 +876,7 @@ pub fn webhook_payload(
         "event_id": key.to_string(),
         "occurred_at": choice.map(|c| c.chosen_at),
         "shipment": shipment,
-        "order": {"id": subject.order.id, "name": subject.order.name},
+        "order": subject.order.map(|o| serde_json::json!({"id": o.id, "name": o.name})),
         "customer": {"id": subject.customer.id, "first_name": subject.customer.first_name},
         "delivery_choice": choice,
     })
@@ -780,10 +886,13 @@ pub fn webhook_payload(
 pub struct MessageSubject<'s> {
     pub message: Message,
     pub customer: &'s Customer,
-    pub order: &'s Order,
+    pub order: Option<&'s Order>,
     pub shipment: Option<&'s Shipment>,
     /// The order's other parcels not delivered yet (split orders).
     pub parcels_remaining: usize,
+    pub points: Option<PointsLine>,
+    /// The occasion's detail (`stalled-…` for a parcel the schedule found silent).
+    pub detail: Option<&'s str>,
 }
 
 /// The items a message lists: the parcel's own (when the store said which), else the order's.
@@ -830,7 +939,7 @@ pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> Mes
         brand: settings.brand.clone(),
         first_name: subject.customer.first_name.clone(),
         tier: subject.customer.tier.clone(),
-        order_name: order.name.clone(),
+        order_name: order.map(|o| o.name.clone()).unwrap_or_default(),
         carrier: shipment
             .map(|s| carrier_name(s.carrier.as_str()))
             .unwrap_or_default(),
@@ -845,7 +954,7 @@ pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> Mes
         estimated_delivery: shipment
             .filter(|s| s.status != ShipmentStatus::Exception || delayed)
             .and_then(|s| s.estimated_delivery.as_ref().map(|e| e.latest)),
-        items: items(order, shipment),
+        items: order.map(|o| items(o, shipment)).unwrap_or_default(),
         parcels_remaining,
         order_complete: delivered && parcels_remaining == 0,
         attempt: shipment.map_or(0, Shipment::failed_attempts),
@@ -856,6 +965,12 @@ pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> Mes
                 date: c.date,
                 note: c.note.clone(),
             }),
+        points: subject.points.clone(),
+        // A parcel the schedule found silent (not a carrier's word) says how long it has been.
+        stalled_days: subject
+            .detail
+            .filter(|d| d.starts_with(crate::reminders::STALLED_PREFIX))
+            .map(|_| settings.reminders.stalled_days),
     }
 }
 

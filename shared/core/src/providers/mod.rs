@@ -4,6 +4,7 @@
 pub mod aftership;
 pub mod easypost;
 pub mod generic;
+pub mod generic_loyalty;
 pub mod generic_store;
 pub mod registry;
 pub mod seventeen_track;

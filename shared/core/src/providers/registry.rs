@@ -31,6 +31,10 @@ named_enum! {
         #[serde(rename = "generic-store", alias = "generic_store")]
         #[strum(serialize = "generic-store")]
         GenericStore,
+        /// Points from another loyalty program.
+        #[serde(rename = "generic-loyalty")]
+        #[strum(serialize = "generic-loyalty")]
+        GenericLoyalty,
     }
 }
 
@@ -48,6 +52,7 @@ impl Provider {
             Self::Shopify => &shopify::SPEC,
             Self::WooCommerce => &woocommerce::SPEC,
             Self::GenericStore => &generic_store::SPEC,
+            Self::GenericLoyalty => &generic_loyalty::SPEC,
         }
     }
 
@@ -68,6 +73,7 @@ impl Provider {
 pub enum Route {
     Carriers,
     Stores,
+    Loyalty,
 }
 
 /// A store delivery, parsed: the event and the id the store gave this delivery (for dedupe).
@@ -97,6 +103,7 @@ impl StoreDelivery {
 pub enum Parser {
     Carrier(fn(&[u8]) -> Result<Vec<TrackingUpdate>, ParseError>),
     Store(fn(&InboundRequest<'_>) -> Result<StoreDelivery, ParseError>),
+    Loyalty(fn(&[u8]) -> Result<crate::loyalty::service::ExternalEvent, ParseError>),
 }
 
 /// What a provider's signature check may use: its own secret, the extras some schemes take
@@ -125,6 +132,7 @@ impl ProviderSpec {
         match self.parser {
             Parser::Carrier(_) => Route::Carriers,
             Parser::Store(_) => Route::Stores,
+            Parser::Loyalty(_) => Route::Loyalty,
         }
     }
 }
