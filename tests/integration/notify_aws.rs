@@ -175,8 +175,10 @@ fn recipient() -> (String, String, String) {
     let digits: String = token
         .bytes()
         .map(|b| char::from(b'0' + b % 10))
-        .take(7)
+        .take(6)
         .collect();
+    // moto reports numbers ending in 99 as opted out of SMS: end in 1.
+    let digits = format!("{digits}1");
     (
         format!("081{digits}"),
         format!("+6681{digits}"),
