@@ -4,9 +4,11 @@
 - a catalog of eight products (one out of stock, one no longer sold);
 - forty orders from other shoppers, so Doorstep learns what is bought together;
 - Somchai's earlier order, and his new order split into two parcels: the first just missed
-  delivery (so its page offers delivery choices), the second is in transit and running late.
+  delivery (so its page offers delivery choices), the second is in transit and running late;
+- Somchai's coffee subscription, renewing in three days: its renewal reminder goes out at once
+  and carries the link to his passwordless manage page.
 
-Prints the tracking page links. Python's standard library only.
+Prints the tracking page links and the manage page's. Python's standard library only.
 
     scripts/demo.py                       # runner on 127.0.0.1:3000, secrets from ./.doorstep
     scripts/demo.py --url http://127.0.0.1:4000 --data-dir /tmp/doorstep --json
@@ -80,6 +82,14 @@ class Shop:
 
     def carrier(self, payload):
         return self.post("/webhooks/carriers/generic", payload)
+
+    def admin(self, method, path):
+        request = urllib.request.Request(
+            self.url + path, method=method, data=b"" if method == "POST" else None,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
 
     def shipment(self, carrier, number):
         request = urllib.request.Request(
@@ -209,13 +219,34 @@ def main():
         shipment = shop.shipment("thailand-post", number)
         links[name] = {"tracking_number": number, "token": shipment["tracking_token"],
                        "url": f"{shop.url}/t/{shipment['tracking_token']}"}
+    shop.post("/webhooks/subscriptions/generic", {
+        "event_id": f"subscription-{run}",
+        "subscription": {
+            "id": f"coffee-{run}", "status": "active", "interval_days": 30,
+            "next_charge_at": (today + dt.timedelta(days=3)).isoformat(), "currency": "THB",
+            "items": [{"product_id": "p-9", "title": "Doi Chang coffee beans, 500 g", "quantity": 2, "price": "420.00"}],
+            "customer": {"id": somchai["id"], "email": somchai["email"], "phone": somchai["phone"],
+                         "locale": args.locale, "timezone": "Asia/Bangkok", "first_name": "Somchai"},
+        },
+    })
+    shop.admin("POST", "/api/jobs/renewal-reminders/run")
+    marker = "/s/"
+    for entry in shop.admin("GET", "/api/outbox"):
+        body = entry.get("body") or ""
+        if entry.get("message") == "renewal_reminder" and marker in body:
+            token = body.split(marker, 1)[1].split()[0].rstrip(".,)")
+            links["subscription"] = {"token": token, "url": f"{shop.url}/s/{token}"}
+            break
     if args.json:
         print(json.dumps(links))
     else:
         print("Tracking pages (open on a phone-sized window):")
-        for name, link in links.items():
-            print(f"  {name:15} {link['url']}")
+        for name in ("failed_attempt", "in_transit"):
+            print(f"  {name:15} {links[name]['url']}")
         print(f"  English:        {links['failed_attempt']['url']}?lang=en")
+        if "subscription" in links:
+            print("Somchai's subscription, from the renewal reminder just sent:")
+            print(f"  manage page     {links['subscription']['url']}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,13 @@ for target in $targets; do
       { printf '\003'; cat tests/fixtures/providers/woocommerce_product_rest_v3_example.json; } > "$corpus/product.json" ;;
     tracking) printf '\006%s' 'choice=safe_place&note=%3Cb%3Eback+door%3C%2Fb%3E&date=2026-11-30' > "$corpus/form" ;;
     generic_loyalty) printf '%s' '{"event_id":"txn-1","customer":{"id":"shopify:7","email":"nok@example.com"},"type":"earn","points":120,"reason":"welcome","occurred_at":"2026-11-01T10:00:00Z","expires_at":"2027-11-01T00:00:00Z"}' > "$corpus/earn.json" ;;
+    # 0 subscription/created, 3 customer/updated.
+    recharge) { printf '\000'; cat tests/fixtures/providers/recharge_subscription_2021_11.json; } > "$corpus/subscription.json"
+      { printf '\003'; cat tests/fixtures/providers/recharge_customer_2021_11.json; } > "$corpus/customer.json" ;;
+    judgeme) cp tests/fixtures/providers/judgeme_review_created.json "$corpus/" ;;
+    generic_review) printf '%s' '{"event_id":"r-1","review":{"id":"9","rating":1,"product_id":"p-1","order_id":"1001","title":"Broke","body":"<b>bad</b>","created_at":"2026-11-20T09:00:00Z","customer":{"id":"c-1","email":"nok@example.com"}}}' > "$corpus/review.json" ;;
+    generic_subscription) printf '%s' '{"event_id":"s-1","subscription":{"id":"sub-1","status":"active","interval_days":30,"next_charge_at":"2026-12-10","currency":"THB","items":[{"product_id":"p-1","title":"Coffee","quantity":2,"price":"390.00"}],"customer":{"id":"c-1","email":"nok@example.com","timezone":"Asia/Bangkok"}}}' > "$corpus/subscription.json" ;;
+    manage_form) printf '\001%s' 'date=2026-12-08&quantity=3&reason=too+much' > "$corpus/form" ;;
     ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
     preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
     render) printf '\003%s' 'Nok <script>alert(1)</script> ข้อความ' > "$corpus/name" ;;

@@ -179,9 +179,13 @@ fuzz_target!(|data: &[u8]| {
             &MessageSubject {
                 message,
                 customer: &customer,
-                order: &order,
+                order: Some(&order),
                 shipment: Some(&new),
                 parcels_remaining: 0,
+                points: None,
+                subscription: None,
+                alert: None,
+                detail: None,
             },
         );
         for (channel, _decision) in plan {

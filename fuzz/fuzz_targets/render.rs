@@ -3,7 +3,7 @@
 #![no_main]
 
 use doorstep_core::notify::messages::Message;
-use doorstep_core::notify::render::{ItemLine, MessageContext, Rendered, Renderer};
+use doorstep_core::notify::render::{AlertLine, ItemLine, MessageContext, Rendered, Renderer};
 use doorstep_core::notify::settings::Channel;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -36,6 +36,21 @@ fuzz_target!(|data: &[u8]| {
         order_complete: false,
         attempt: 1,
         choice: None,
+        points: None,
+        stalled_days: None,
+        subscription: None,
+        alert: Some(AlertLine {
+            kind: "bad_review".into(),
+            summary: text.clone(),
+            details: vec![text.clone()],
+            tier: Some(text.clone()),
+            order_name: None,
+            tracking_url: None,
+        }),
+        vip: first % 3 == 0,
+        referral_url: None,
+        loyalty_program: first % 5 == 0,
+        store_url: None,
     };
     if let Ok(Rendered::Sms { segments, .. }) =
         renderer().render(message, Channel::Sms, locale, "en", &context)

@@ -302,6 +302,8 @@ fn product(id: &str, title: &str) -> Product {
         currency: Some("THB".into()),
         active: true,
         in_stock: true,
+        product_type: None,
+        tags: vec![],
         source_updated_at: None,
         updated_at: Utc::now(),
         version: 0,

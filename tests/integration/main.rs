@@ -1,6 +1,8 @@
 //! One integration-test binary (one link of the AWS SDK) holding every cross-function test.
 
 mod contract;
+mod engagement;
+mod engagement_aws;
 mod handlers;
 mod joins;
 mod local;

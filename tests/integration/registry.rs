@@ -6,7 +6,9 @@ use doorstep_core::notify::messages::Message;
 use doorstep_core::notify::render::LOCALES;
 use doorstep_core::notify::settings::Channel;
 use doorstep_core::providers::registry::{secret_names, Provider, Route};
-use doorstep_tests::{carrier_auth, loyalty_headers, store_headers};
+use doorstep_tests::{
+    carrier_auth, loyalty_headers, review_headers, store_headers, subscription_headers,
+};
 
 fn repo_file(path: &str) -> String {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
@@ -26,6 +28,10 @@ fn fuzz_target(provider: Provider) -> &'static str {
         Provider::WooCommerce => "woocommerce",
         Provider::GenericStore => "generic_store",
         Provider::GenericLoyalty => "generic_loyalty",
+        Provider::Recharge => "recharge",
+        Provider::GenericSubscription => "generic_subscription",
+        Provider::JudgeMe => "judgeme",
+        Provider::GenericReview => "generic_review",
     }
 }
 
@@ -61,6 +67,8 @@ fn every_provider_is_documented_fuzzed_signed_and_has_its_secret_in_the_template
             Route::Carriers => drop(carrier_auth(spec.slug, b"{}")),
             Route::Stores => drop(store_headers(spec.slug, None, None, b"{}")),
             Route::Loyalty => drop(loyalty_headers(spec.slug, b"{}")),
+            Route::Subscriptions => drop(subscription_headers(spec.slug, None, b"{}")),
+            Route::Reviews => drop(review_headers(spec.slug, b"{}")),
         }
     }
 }
@@ -69,6 +77,10 @@ fn every_provider_is_documented_fuzzed_signed_and_has_its_secret_in_the_template
 fn every_message_has_its_templates_in_every_locale() {
     let templates = format!("{}/../shared/core/templates", env!("CARGO_MANIFEST_DIR"));
     for message in Message::all() {
+        // Follow-ups render their own templates (checked below).
+        if *message == Message::FollowUp {
+            continue;
+        }
         let channels = message.spec().channels;
         let parts: Vec<&str> = [
             (Channel::Email, "subject"),
@@ -89,6 +101,24 @@ fn every_message_has_its_templates_in_every_locale() {
             }
         }
     }
+    // The built-in follow-ups, in every locale, and the renderer agrees they exist.
+    let renderer = doorstep_core::notify::render::Renderer::new(None, 2);
+    for name in ["care", "rewards_update"] {
+        assert!(
+            renderer.has_follow_up(name),
+            "follow-up {name} lacks templates"
+        );
+        for locale in LOCALES {
+            for part in ["subject", "email", "sms"] {
+                let path = format!("{templates}/{locale}/follow_up_{name}.{part}.j2");
+                assert!(
+                    std::path::Path::new(&path).exists(),
+                    "missing template {path}"
+                );
+            }
+        }
+    }
+    assert!(!renderer.has_follow_up("not_defined"));
 }
 
 #[test]

@@ -396,3 +396,39 @@ async fn a_generic_store_order_resolves_contacts_locale_and_timezone() {
     .await;
     assert_eq!(json["result"], "duplicate", "deduped on event_id");
 }
+
+#[tokio::test]
+async fn subscription_and_review_webhooks_route_by_platform_through_the_handler() {
+    let (app, store) = app();
+    let body = fixture("judgeme_review_created.json");
+    let (status, json) = status_and_json(handle(&app, review_event("judgeme", &body)).await);
+    assert_eq!(status, 200, "{json}");
+    let review = store
+        .get_review(&doorstep_core::ids::ReviewId::parse("judgeme:73510342").unwrap())
+        .await
+        .unwrap()
+        .expect("kept until the reviewer is a customer");
+    assert_eq!(review.rating, 1);
+    assert_eq!(review.email.as_deref(), Some("bob.norman@mail.example.com"));
+    // Judge.me names the Shopify customer: when that customer orders, the review is linked.
+    assert_eq!(review.customer_id, None);
+
+    let body = fixture("recharge_subscription_2021_11.json");
+    let (status, json) = status_and_json(
+        handle(
+            &app,
+            subscription_event("recharge", Some("subscription/created"), &body),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{json}");
+    // A platform the route does not know, and a carrier's slug on the review route.
+    let (status, _) = status_and_json(handle(&app, review_event("generic", b"{}")).await);
+    assert_eq!(status, 400, "the generic review form needs its fields");
+    let mut event = review_event("generic", b"{}");
+    event
+        .path_parameters
+        .insert("platform".into(), "trustpilot".into());
+    let (status, json) = status_and_json(handle(&app, event).await);
+    assert_eq!(status, 404, "{json}");
+}

@@ -700,13 +700,13 @@ async fn a_brand_new_store_shows_the_page_without_recommendations() {
 }
 
 /// Webhooks the shop's endpoint received: headers and body of each.
-type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 /// The endpoint's state: what it received, how many calls, the answers to give.
 type Endpoint = (Received, Arc<AtomicU16>, Arc<Vec<u16>>);
 
 /// The shop's webhook endpoint: answers each POST with the next status in `answers` (the
 /// last one repeating) and keeps what it received.
-async fn merchant_endpoint(answers: Vec<u16>) -> (String, Received) {
+pub(crate) async fn merchant_endpoint(answers: Vec<u16>) -> (String, Received) {
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     let received: Received = Arc::default();

@@ -51,6 +51,8 @@ pub fn secrets() -> Secrets {
         "GENERIC",
         "SHOPIFY",
         "WOOCOMMERCE",
+        "RECHARGE",
+        "JUDGEME",
     ] {
         secrets.set(name, SECRET);
     }
@@ -181,6 +183,79 @@ pub fn loyalty_headers(program: &str, body: &[u8]) -> Vec<(String, String)> {
         ],
         other => panic!("no signer for {other}"),
     }
+}
+
+/// The headers a subscription platform sends with `body`; `topic` for Recharge.
+pub fn subscription_headers(
+    platform: &str,
+    topic: Option<&str>,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    match platform {
+        "recharge" => {
+            headers.push((
+                "X-Recharge-Hmac-Sha256".into(),
+                doorstep_core::providers::recharge::sign(SECRET, body),
+            ));
+            if let Some(topic) = topic {
+                headers.push(("X-Recharge-Topic".into(), topic.into()));
+            }
+        }
+        "generic" => headers.push((
+            "Doorstep-Signature".into(),
+            sign_timestamped(SECRET.as_bytes(), body, now_unix()),
+        )),
+        other => panic!("no signer for {other}"),
+    }
+    headers
+}
+
+/// The headers a review platform sends with `body`.
+pub fn review_headers(platform: &str, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    match platform {
+        "judgeme" => headers.push((
+            "JUDGEME-HMAC-SHA256".into(),
+            doorstep_core::providers::judgeme::sign(SECRET, body),
+        )),
+        "generic" => headers.push((
+            "Doorstep-Signature".into(),
+            sign_timestamped(SECRET.as_bytes(), body, now_unix()),
+        )),
+        other => panic!("no signer for {other}"),
+    }
+    headers
+}
+
+/// `POST /webhooks/subscriptions/{platform}` as API Gateway sends it.
+pub fn subscription_event(
+    platform: &str,
+    topic: Option<&str>,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
+    apigw_event(
+        "POST",
+        "/webhooks/subscriptions/{platform}",
+        &format!("/webhooks/subscriptions/{platform}"),
+        &[("platform", platform)],
+        &subscription_headers(platform, topic, body),
+        None,
+        body,
+    )
+}
+
+/// `POST /webhooks/reviews/{platform}` as API Gateway sends it.
+pub fn review_event(platform: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
+    apigw_event(
+        "POST",
+        "/webhooks/reviews/{platform}",
+        &format!("/webhooks/reviews/{platform}"),
+        &[("platform", platform)],
+        &review_headers(platform, body),
+        None,
+        body,
+    )
 }
 
 /// `POST /webhooks/loyalty/{program}` as API Gateway sends it.

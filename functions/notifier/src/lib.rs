@@ -90,6 +90,20 @@ pub fn change_of(record: &EventRecord) -> Result<Option<Change>, UnreadableRecor
                 .transpose()?,
             new: document(&entity, &new)?,
         }),
+        "subscription" => Some(Change::Subscription {
+            old: old
+                .as_deref()
+                .map(|doc| document::<doorstep_core::subscriptions::Subscription>(&entity, doc))
+                .transpose()?,
+            new: document(&entity, &new)?,
+        }),
+        "review" => Some(Change::Review {
+            old: old
+                .as_deref()
+                .map(|doc| document::<doorstep_core::reviews::Review>(&entity, doc))
+                .transpose()?,
+            new: document(&entity, &new)?,
+        }),
         _ => None,
     })
 }

@@ -1,4 +1,5 @@
-//! `POST /webhooks/stores/{platform}` and `POST /webhooks/loyalty/{program}`.
+//! `POST /webhooks/stores/{platform}`, `POST /webhooks/loyalty/{program}`,
+//! `POST /webhooks/subscriptions/{platform}` and `POST /webhooks/reviews/{platform}`.
 //! The handler only translates: API Gateway event in, domain call, API Gateway response out.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -16,6 +17,8 @@ pub struct App {
 
 pub const STORE_ROUTE: &str = "POST /webhooks/stores/{platform}";
 pub const LOYALTY_ROUTE: &str = "POST /webhooks/loyalty/{program}";
+pub const SUBSCRIPTIONS_ROUTE: &str = "POST /webhooks/subscriptions/{platform}";
+pub const REVIEWS_ROUTE: &str = "POST /webhooks/reviews/{platform}";
 
 pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
     let Ok(request) = Request::from_event(event) else {
@@ -24,6 +27,8 @@ pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2ht
     let (route, slug) = match request.route_key.as_str() {
         STORE_ROUTE => (Route::Stores, request.path_param("platform")),
         LOYALTY_ROUTE => (Route::Loyalty, request.path_param("program")),
+        SUBSCRIPTIONS_ROUTE => (Route::Subscriptions, request.path_param("platform")),
+        REVIEWS_ROUTE => (Route::Reviews, request.path_param("platform")),
         other => return no_route(other),
     };
     let response = webhook::webhook(

@@ -33,6 +33,7 @@ pub struct LocalApp {
     pub notifier: Arc<LocalNotifier>,
     pub preferences: preferences::App,
     pub tracking: tracking_page::App,
+    pub manage: manage_page::App,
     pub admin: admin_api::App,
     pub admin_token: Secret,
 }
@@ -65,6 +66,10 @@ impl LocalApp {
                 store: shared.clone(),
                 settings: settings.clone(),
             },
+            manage: manage_page::App {
+                store: shared.clone(),
+                settings: settings.clone(),
+            },
             admin: admin_api::App {
                 store: shared.clone(),
                 admin_token: Secret::new(admin_token.clone()),
@@ -83,6 +88,8 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/webhooks/carriers/{provider}", post(carrier))
         .route("/webhooks/stores/{platform}", post(store))
         .route("/webhooks/loyalty/{program}", post(loyalty))
+        .route("/webhooks/subscriptions/{platform}", post(subscriptions))
+        .route("/webhooks/reviews/{platform}", post(reviews))
         .route(
             "/api/shipments/{carrier}/{tracking_number}",
             get(admin_shipment),
@@ -97,6 +104,9 @@ pub fn router(app: Arc<LocalApp>) -> Router {
         .route("/t/{token}/delivery-choice", post(delivery_choice))
         .route("/api/t/{token}", get(tracking_api))
         .route("/r/{token}/{product_id}", get(recommendation_click))
+        .route("/s/new-link", post(manage_new_link))
+        .route("/s/{token}", get(manage_page))
+        .route("/s/{token}/{action}", post(manage_action))
         .route("/p/{token}", get(preferences_page).post(preferences_page))
         .route("/p/{token}/unsubscribe", post(unsubscribe))
         .route("/api/outbox", get(outbox_json))
@@ -244,6 +254,66 @@ async fn loyalty(
         &[("program", &program)],
         |e| store_webhook::handle(&app.stores, e),
     )
+    .await
+}
+
+async fn subscriptions(
+    State(app): State<Arc<LocalApp>>,
+    Path(platform): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/webhooks/subscriptions/{platform}",
+        &[("platform", &platform)],
+        |e| store_webhook::handle(&app.stores, e),
+    )
+    .await
+}
+
+async fn reviews(
+    State(app): State<Arc<LocalApp>>,
+    Path(platform): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/webhooks/reviews/{platform}",
+        &[("platform", &platform)],
+        |e| store_webhook::handle(&app.stores, e),
+    )
+    .await
+}
+
+async fn manage_page(
+    State(app): State<Arc<LocalApp>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    via_lambda(request, "/s/{token}", &[("token", &token)], |e| {
+        manage_page::handle(&app.manage, e)
+    })
+    .await
+}
+
+async fn manage_action(
+    State(app): State<Arc<LocalApp>>,
+    Path((token, action)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    via_lambda(
+        request,
+        "/s/{token}/{action}",
+        &[("token", &token), ("action", &action)],
+        |e| manage_page::handle(&app.manage, e),
+    )
+    .await
+}
+
+async fn manage_new_link(State(app): State<Arc<LocalApp>>, request: Request) -> Response {
+    via_lambda(request, "/s/new-link", &[], |e| {
+        manage_page::handle(&app.manage, e)
+    })
     .await
 }
 

@@ -194,4 +194,62 @@ fn a_shopper_reads_the_page_on_a_phone_and_answers_a_failed_delivery() {
             (&Value::from("sent"), &Value::from("ops@shop.example.com"))
         );
     }
+
+    // Somchai's subscription, from his phone: skip, move, cancel, and a forged link.
+    let token = links["subscription"]["token"]
+        .as_str()
+        .expect("demo.py printed the manage link");
+    let browser = Command::new("node")
+        .arg(repo().join("tests/browser/manage.mjs"))
+        .current_dir(repo())
+        .env("BASE_URL", &base)
+        .env("MANAGE_TOKEN", token)
+        .env("SCREENSHOT_DIR", &shots)
+        .output()
+        .expect("node runs tests/browser/manage.mjs");
+    assert!(
+        browser.status.success(),
+        "in the browser:\n{}\n{}",
+        String::from_utf8_lossy(&browser.stderr),
+        String::from_utf8_lossy(&browser.stdout)
+    );
+    for name in ["th", "en", "skipped", "cancelled", "expired", "link-sent"] {
+        assert!(
+            shots.join(format!("manage-{name}.png")).exists(),
+            "no screenshot manage-{name}"
+        );
+    }
+    // The shop heard of each request by signed webhook; the fresh link was mailed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().len() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hooks = received.lock().unwrap().clone();
+    let asked: Vec<String> = hooks[2..]
+        .iter()
+        .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap())
+        .inspect(|p| assert_eq!(p["alert"]["kind"], "subscription_change", "{p}"))
+        .map(|p| {
+            p["alert"]["details"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert!(asked[0].contains("Skip") && asked[1].contains("Move") && asked[2].contains("Cancel"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mailed = loop {
+        let outbox = admin_get(&runner, "/api/outbox");
+        let sent = outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"] == "manage_link" && e["state"] == "sent");
+        if sent || Instant::now() > deadline {
+            break sent;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(mailed, "the fresh link was not mailed");
 }

@@ -5,6 +5,11 @@
 //! - `DEDUPE#{key}` / `DEDUPE`: a carrier delivery applied (TTL)
 //! - `PENDING#{tracking}` / `LINK`: a fulfilment waiting for its carrier
 //! - `ORDER#{id}` / `META`, `CUST#{id}` / `PROFILE`, `DELIVERY#{key}` / `DELIVERY` (TTL)
+//! - `SUB#{id}` / `META`: a subscription; `CUST#{customer}` / `SUB#{id}` points to it
+//! - `LINK#{token}` / `MANAGE`: a manage link (TTL); `COUNT#{key}` / `COUNT`: a rate limit (TTL)
+//! - `REVIEW#{id}` / `META`: a review; `ORDER#{order}` / `REVIEW#{id}` and, until the reviewer
+//!   is a customer, `UNLINKED#{email}` / `REVIEW#{id}` point to it. Pointers are written before
+//!   the record and checked against it when read, so a crash between leaves nothing wrong.
 //!
 //! The record itself is the JSON `doc` attribute; the attributes beside it are the ones keys,
 //! indexes, conditions, TTL and stream filters need.
@@ -18,13 +23,16 @@ use doorstep_core::catalog::{BestSellers, Neighbours, Product};
 use doorstep_core::chrono::NaiveDate;
 use doorstep_core::chrono::{DateTime, Utc};
 use doorstep_core::ids::{
-    CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
+    CarrierSlug, CustomerId, OrderId, ProductId, ReviewId, ShipmentKey, SubscriptionId, Token,
+    TrackingNumber,
 };
 use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{
     DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS,
 };
+use doorstep_core::reviews::Review;
+use doorstep_core::subscriptions::{ManageLink, Subscription};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -226,6 +234,81 @@ fn day_start(day: NaiveDate) -> i64 {
 }
 
 impl DynamoStore {
+    /// A pointer item: `pk` / `sk` naming another record, nothing else.
+    async fn put_pointer(&self, pk: String, sk: String) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("entity", s("pointer"))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_item(&self, pk: String, sk: String) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The records a partition's pointers (`sk` starting with `prefix`) name: `{prefix}{id}`
+    /// becomes `{record}{id}` / `META`.
+    async fn pointed<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        record: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            self.metered_read(output.items(), false);
+            for item in output.items() {
+                if let Some(id) = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(prefix))
+                {
+                    keys.push((format!("{record}{id}"), "META"));
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut items = self.batch_get(keys).await?;
+        items.sort_by(|a, b| {
+            let pk = |i: &Item| i.get("pk").and_then(|v| v.as_s().ok()).cloned();
+            pk(a).cmp(&pk(b))
+        });
+        items.iter().map(read).collect()
+    }
+
     /// The oldest day of a kind's index that may hold work.
     async fn due_cursor(&self, kind: DueKind) -> Result<Option<NaiveDate>, StoreError> {
         let item = self.get_item(format!("DUECURSOR#{kind}"), "CURSOR").await?;
@@ -824,6 +907,158 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.get_item(format!("SUB#{id}"), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    async fn save_subscription(
+        &self,
+        subscription: &Subscription,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        if expected_version.is_none() {
+            self.put_pointer(
+                format!("CUST#{}", subscription.customer_id),
+                format!("SUB#{}", subscription.id),
+            )
+            .await?;
+        }
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("SUB#{}", subscription.id))),
+            ("sk".to_string(), s("META")),
+            // The notifier's stream filter passes `subscription` (requests, link requests).
+            ("entity".to_string(), s("subscription")),
+            ("doc".to_string(), doc(subscription)?),
+        ]);
+        self.put_versioned(item, expected_version).await
+    }
+
+    async fn subscriptions_for_customer(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let found: Vec<Subscription> = self
+            .pointed(format!("CUST#{customer}"), "SUB#", "SUB#")
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|s| s.customer_id == *customer)
+            .collect())
+    }
+
+    async fn save_manage_link(&self, link: &ManageLink) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("LINK#{}", link.token)))
+            .item("sk", s("MANAGE"))
+            .item("entity", s("manage_link"))
+            .item("doc", doc(link)?)
+            .item("ttl", n(link.expires_at.timestamp() + 86_400))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_manage_link(&self, token: &Token) -> Result<Option<ManageLink>, StoreError> {
+        self.get_item(format!("LINK#{token}"), "MANAGE")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    async fn count_attempt(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("COUNT#{key}")))
+            .key("sk", s("COUNT"))
+            .update_expression("ADD #count :one SET #ttl = :ttl, entity = :entity")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(expires_at.timestamp()))
+            .expression_attribute_values(":entity", s("counter"))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .attributes()
+            .and_then(|a| a.get("count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX))
+    }
+
+    async fn get_review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {
+        self.get_item(format!("REVIEW#{id}"), "META")
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    async fn save_review(
+        &self,
+        review: &Review,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        if let Some(order) = &review.order_id {
+            self.put_pointer(format!("ORDER#{order}"), format!("REVIEW#{}", review.id))
+                .await?;
+        }
+        let unlinked = review
+            .email
+            .as_ref()
+            .map(|email| (format!("UNLINKED#{email}"), format!("REVIEW#{}", review.id)));
+        if let (None, Some((pk, sk))) = (&review.customer_id, &unlinked) {
+            self.put_pointer(pk.clone(), sk.clone()).await?;
+        }
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("REVIEW#{}", review.id))),
+            ("sk".to_string(), s("META")),
+            // The notifier's stream filter passes `review` (alerts, thanks).
+            ("entity".to_string(), s("review")),
+            ("doc".to_string(), doc(review)?),
+        ]);
+        self.put_versioned(item, expected_version).await?;
+        if let (Some(_), Some((pk, sk))) = (&review.customer_id, unlinked) {
+            self.delete_item(pk, sk).await?;
+        }
+        Ok(())
+    }
+
+    async fn reviews_for_order(&self, order: &OrderId) -> Result<Vec<Review>, StoreError> {
+        let found: Vec<Review> = self
+            .pointed(format!("ORDER#{order}"), "REVIEW#", "REVIEW#")
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|r| r.order_id.as_ref() == Some(order))
+            .collect())
+    }
+
+    async fn unlinked_reviews(&self, email: &str) -> Result<Vec<Review>, StoreError> {
+        let found: Vec<Review> = self
+            .pointed(format!("UNLINKED#{email}"), "REVIEW#", "REVIEW#")
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|r| r.customer_id.is_none() && r.email.as_deref() == Some(email))
+            .collect())
     }
 
     async fn get_pending_link(

@@ -8,13 +8,17 @@
 //!   schedule reads only the buckets that are due; `SCHED#deferred` / `CURSOR` remembers the
 //!   oldest bucket that may still hold work
 //! - `SUPPRESS#email#{address}` and `SUPPRESS#sms#{number}` / `SUPPRESS`
+//! - `CUST#{customer}` / `MKT#{sent at}#{key}`: a marketing message sent (TTL 8 days), which
+//!   the marketing cap counts
 
 use crate::dynamo::{n, s, unavailable, DynamoStore};
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
+use doorstep_core::ids::CustomerId;
 use doorstep_core::notify::keys::MessageKey;
+use doorstep_core::notify::messages::Kind;
 use doorstep_core::notify::policy::Suppressions;
-use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore};
+use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore, State};
 use doorstep_core::ports::StoreError;
 
 const COMPLETED_RETENTION_DAYS: i64 = 90;
@@ -26,6 +30,11 @@ const MAX_BUCKETS_PER_RUN: i64 = 240;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+/// Sortable to the second: `MKT#` keys are read by range.
+fn marketing_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn bucket(at: DateTime<Utc>) -> String {
@@ -190,6 +199,21 @@ impl NotifyStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        if entry.kind == Kind::Marketing && entry.state == State::Sent {
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .item("pk", s(format!("CUST#{}", entry.customer_id)))
+                .item(
+                    "sk",
+                    s(format!("MKT#{}#{}", marketing_time(entry.at), entry.key)),
+                )
+                .item("entity", s("marketing_sent"))
+                .item("ttl", n((entry.at + Duration::days(8)).timestamp()))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(())
     }
 
@@ -334,5 +358,34 @@ impl NotifyStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn marketing_sent_since(
+        &self,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(format!("CUST#{customer}")))
+            .expression_attribute_values(":from", s(format!("MKT#{}", marketing_time(since))))
+            .expression_attribute_values(":to", s("MKT#~"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| item.get("sk").and_then(|v| v.as_s().ok()))
+            .filter_map(|sk| {
+                // `MKT#{time}#{occasion}#{channel}`
+                let key = sk.strip_prefix("MKT#")?.split_once('#')?.1;
+                MessageKey::parse(key).map(|k| k.occasion.to_string())
+            })
+            .collect())
     }
 }

@@ -64,6 +64,12 @@ fn message() -> MessageContext {
         choice: None,
         points: None,
         stalled_days: None,
+        subscription: None,
+        alert: None,
+        vip: false,
+        referral_url: None,
+        loyalty_program: false,
+        store_url: None,
     }
 }
 

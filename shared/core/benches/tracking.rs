@@ -123,6 +123,8 @@ fn facts(locale: &str, now: DateTime<Utc>) -> view::Facts {
             currency: Some("THB".into()),
             active: true,
             in_stock: true,
+            product_type: None,
+            tags: vec![],
             source_updated_at: None,
             updated_at: now,
             version: 1,

@@ -370,6 +370,74 @@ pub fn bound_store_event(event: &mut StoreEvent, now: DateTime<Utc>) -> Result<(
     }
 }
 
+/// An id that becomes part of a record's key: at most [`MAX_ID_CHARS`], and none of the
+/// characters keys are built with (`#`, `|`) or control characters.
+pub fn check_key_id(field: &'static str, id: &str) -> Result<(), ParseError> {
+    check_id(field, id)?;
+    if id.chars().any(|c| c == '#' || c == '|' || c.is_control()) {
+        return Err(ParseError::Invalid {
+            field,
+            reason: "must not contain '#', '|' or control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a subscription webhook: ids usable as keys, the update time in range, contacts short.
+pub fn bound_subscription_event(
+    event: &mut crate::subscriptions::SubscriptionEvent,
+    now: DateTime<Utc>,
+) -> Result<(), ParseError> {
+    use crate::subscriptions::SubscriptionEvent;
+    let contact = match event {
+        SubscriptionEvent::Customer(contact) => contact,
+        SubscriptionEvent::Subscription(snapshot) => {
+            check_key_id("subscription.id", &snapshot.external_id)?;
+            if let Some(updated) = snapshot.updated_at {
+                check_instant("subscription.updated_at", updated, now)?;
+            }
+            for item in &mut snapshot.items {
+                cap_in_place(&mut item.title, 200);
+                if let Some(product) = &item.product_id {
+                    check_key_id("product_id", product.as_str())?;
+                }
+            }
+            &mut snapshot.customer
+        }
+    };
+    check_key_id("customer.id", &contact.external_id)?;
+    for text in [
+        &mut contact.email,
+        &mut contact.phone,
+        &mut contact.first_name,
+        &mut contact.locale,
+        &mut contact.timezone,
+    ] {
+        cap_option(text, MAX_ID_CHARS);
+    }
+    Ok(())
+}
+
+/// Checks a review: ids usable as keys, its time in range (not ahead of now).
+pub fn bound_review(
+    review: &mut crate::reviews::ReviewSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), ParseError> {
+    check_key_id("review.id", &review.external_id)?;
+    check_instant("review.created_at", review.created_at, now)?;
+    if let Some(product) = &review.product_id {
+        check_key_id("review.product_id", product.as_str())?;
+    }
+    if let Some(order) = &review.order_id {
+        check_key_id("review.order_id", order.as_str())?;
+    }
+    if let Some(customer) = &review.reviewer.customer_id {
+        check_key_id("review.customer.id", customer.as_str())?;
+    }
+    cap_option(&mut review.reviewer.email, MAX_ID_CHARS);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,10 @@ pub struct Product {
     pub currency: Option<String>,
     pub active: bool,
     pub in_stock: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// The store's own update time: an older snapshot never overwrites a newer one.
     pub source_updated_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,

@@ -241,6 +241,48 @@ impl fmt::Display for CustomerId {
     }
 }
 
+/// Ids of the form `{platform}:{the platform's id}` that only name a record.
+macro_rules! platform_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(platform: Provider, external_id: &str) -> Self {
+                Self(format!("{}:{}", platform.as_str(), external_id.trim()))
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                let (platform, external) = raw.split_once(':')?;
+                let platform: Provider = platform.parse().ok()?;
+                let ok = !external.trim().is_empty() && !external.contains('#');
+                ok.then(|| Self::new(platform, external))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+platform_id!(
+    /// A subscription: `{platform}:{its id}` (`recharge:1111111`).
+    SubscriptionId
+);
+platform_id!(
+    /// A review: `{platform}:{its id}` (`judgeme:73510`).
+    ReviewId
+);
+
 /// A product: `{platform}:{the store's product id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -318,6 +318,8 @@ async fn apply_product(
             currency: snapshot.currency.clone(),
             active: snapshot.active,
             in_stock: snapshot.in_stock,
+            product_type: snapshot.product_type.clone(),
+            tags: snapshot.tags.clone(),
             source_updated_at: snapshot.updated_at,
             updated_at: now,
             version: expected.unwrap_or(0),

@@ -24,6 +24,12 @@ named_enum! {
         StalledShipments,
         /// Parcels waiting at a pickup point `pickup_reminder_days` get a reminder.
         PickupReminders,
+        /// Subscriptions charging in `renewal_reminder_days` get a reminder with a manage link.
+        RenewalReminders,
+        /// Orders delivered `review_request_days` ago are asked for a review.
+        ReviewRequests,
+        /// Merchant-defined messages after delivery (`follow_ups`).
+        FollowUps,
     }
 }
 
@@ -56,6 +62,18 @@ impl Job {
             Self::PickupReminders => JobSpec {
                 every: Duration::from_secs(3600),
                 description: "reminds customers of parcels waiting at a pickup point",
+            },
+            Self::RenewalReminders => JobSpec {
+                every: Duration::from_secs(3600),
+                description: "reminds subscribers of their next charge, with a manage link",
+            },
+            Self::ReviewRequests => JobSpec {
+                every: Duration::from_secs(3600),
+                description: "asks for a review of orders delivered review_request_days ago",
+            },
+            Self::FollowUps => JobSpec {
+                every: Duration::from_secs(3600),
+                description: "sends the merchant's follow-ups after delivery",
             },
         }
     }
@@ -99,6 +117,27 @@ pub async fn run(
                 serde_json::to_value(&outcome).unwrap_or_default(),
             )
         }
+        Job::RenewalReminders => {
+            let outcome = crate::subscriptions::run_job(notifier, now, false).await?;
+            (
+                outcome.messages,
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
+        }
+        Job::ReviewRequests => {
+            let outcome = crate::reviews::run_review_requests(notifier, now, false).await?;
+            (
+                outcome.messages,
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
+        }
+        Job::FollowUps => {
+            let outcome = crate::follow_ups::run_job(notifier, now, false).await?;
+            (
+                outcome.messages,
+                serde_json::to_value(&outcome).unwrap_or_default(),
+            )
+        }
     };
     tracing::info!(
         sent = messages.sent,
@@ -118,6 +157,9 @@ fn due_kind(job: Job) -> Option<DueKind> {
         Job::StalledShipments => Some(DueKind::Stalled),
         Job::PickupReminders => Some(DueKind::Pickup),
         Job::PointsExpiry => Some(DueKind::Loyalty),
+        Job::RenewalReminders => Some(DueKind::Renewal),
+        Job::ReviewRequests => Some(DueKind::ReviewRequest),
+        Job::FollowUps => Some(DueKind::FollowUp),
         Job::DeferredSends | Job::BestSellers => None,
     }
 }
@@ -145,6 +187,18 @@ pub async fn preview(
             let kind = due_kind(job).unwrap_or(DueKind::Stalled);
             let outcome = crate::reminders::run_job(notifier, kind, at, true).await?;
             serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.reminders})
+        }
+        Job::RenewalReminders => {
+            let outcome = crate::subscriptions::run_job(notifier, at, true).await?;
+            serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.reminders})
+        }
+        Job::ReviewRequests => {
+            let outcome = crate::reviews::run_review_requests(notifier, at, true).await?;
+            serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.requested, "skipped": outcome.skipped})
+        }
+        Job::FollowUps => {
+            let outcome = crate::follow_ups::run_job(notifier, at, true).await?;
+            serde_json::json!({"job": job, "at": at, "due_read": outcome.due_read, "would_send": outcome.sent, "skipped": outcome.skipped})
         }
     })
 }

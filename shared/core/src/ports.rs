@@ -1,9 +1,14 @@
 //! Ports: what the domain needs from storage. Adapters live in `doorstep-aws` and `doorstep-embedded`.
 
 use crate::catalog::{BestSellers, Neighbours, Product};
-use crate::ids::{CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber};
+use crate::ids::{
+    CarrierSlug, CustomerId, OrderId, ProductId, ReviewId, ShipmentKey, SubscriptionId, Token,
+    TrackingNumber,
+};
 use crate::loyalty::Account;
 use crate::model::{Customer, Order, PendingLink, Shipment};
+use crate::reviews::Review;
+use crate::subscriptions::{ManageLink, Subscription};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -144,6 +149,39 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError>;
     async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
+
+    // Subscriptions (see `crate::subscriptions`).
+    async fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError>;
+    /// Versioned; a write is a change the notifier sees (requests, link requests).
+    async fn save_subscription(
+        &self,
+        subscription: &Subscription,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
+    async fn subscriptions_for_customer(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError>;
+    async fn save_manage_link(&self, link: &ManageLink) -> Result<(), StoreError>;
+    async fn get_manage_link(&self, token: &Token) -> Result<Option<ManageLink>, StoreError>;
+    /// Counts one more attempt under `key` (atomic) and returns the count so far; the count is
+    /// forgotten after `expires_at` (rate limits: put the window in the key).
+    async fn count_attempt(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u32, StoreError>;
+
+    // Reviews (see `crate::reviews`).
+    async fn get_review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError>;
+    /// Versioned; a write is a change the notifier sees (alerts, thanks).
+    async fn save_review(
+        &self,
+        review: &Review,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError>;
+    async fn reviews_for_order(&self, order: &OrderId) -> Result<Vec<Review>, StoreError>;
+    /// Reviews by this email address (lower case) not linked to a customer yet.
+    async fn unlinked_reviews(&self, email: &str) -> Result<Vec<Review>, StoreError>;
 }
 
 crate::names::named_enum! {
@@ -156,6 +194,12 @@ crate::names::named_enum! {
         Stalled,
         /// Parcels waiting at a pickup point.
         Pickup,
+        /// Subscriptions whose renewal reminder is due.
+        Renewal,
+        /// Orders whose review request is due.
+        ReviewRequest,
+        /// Orders with a follow-up due (`{order}|{follow-up name}`).
+        FollowUp,
     }
 }
 

@@ -210,7 +210,9 @@ async fn one(
             Message::PickupReminder,
             pickup_due(&shipment, settings, now),
         ),
-        DueKind::Loyalty => return Ok(true),
+        DueKind::Loyalty | DueKind::Renewal | DueKind::ReviewRequest | DueKind::FollowUp => {
+            return Ok(true)
+        }
     };
     let Some(detail) = detail else {
         // Not due (yet): kept only if a check of this kind still falls later on this day.
@@ -235,11 +237,27 @@ async fn one(
         shipment: Some(&shipment),
         parcels_remaining,
         points: None,
+        subscription: None,
+        alert: None,
     };
     let mut summary = Summary::default();
     notifier
         .notify_occasion(&subject, now, &mut summary)
         .await?;
+    // A VIP's silent parcel reaches the shop's support too, before the customer has to ask.
+    if let Some(occasion) =
+        crate::reviews::vip_occasion(settings, &customer, &shipment, &subject.occasion)
+    {
+        let alert = crate::reviews::vip_alert(settings, &customer, &order, &shipment);
+        let subject = Subject {
+            occasion,
+            alert: Some(alert),
+            ..subject
+        };
+        notifier
+            .notify_occasion(&subject, now, &mut summary)
+            .await?;
+    }
     outcome.messages.add(summary);
     Ok(true)
 }

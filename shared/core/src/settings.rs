@@ -5,7 +5,8 @@
 //! from the TOML file named by `DOORSTEP_CONFIG`, where `DOORSTEP_{VARIABLE}` overrides a key. A
 //! bad value stops the start with an error naming the setting and its variable.
 
-use crate::notify::messages::Message;
+use crate::notify::keys::Occasion;
+use crate::notify::messages::{Kind, Message};
 use crate::notify::settings::{quiet_hours_setting, Channel, QuietHours};
 use crate::secrets::Secret;
 use crate::store_events::MerchantDefaults;
@@ -66,6 +67,43 @@ pub struct Settings {
     /// variable) turns loyalty off.
     pub loyalty: Option<LoyaltySettings>,
     pub reminders: Reminders,
+    /// Days before a subscription's charge its renewal reminder goes out.
+    pub renewal_reminder_days: u32,
+    /// How long a subscription's manage link works.
+    pub manage_link_days: u32,
+    /// No marketing to a customer for this long after a review of 2 stars or less.
+    pub after_bad_review_days: u32,
+    /// Days after delivery an order's review request goes out.
+    pub review_request_days: u32,
+    /// Customers at or above this tier: a delay, failed attempt, exception or return also
+    /// alerts the shop's support. `None`: no VIP alerts.
+    pub vip_alert_tier: Option<String>,
+    /// Messages after delivery, chosen by product type or tag.
+    pub follow_ups: Vec<FollowUp>,
+    /// Marketing messages per customer per rolling 7 days, at most.
+    pub marketing_cap: u32,
+    /// The merchant's referral page, offered to 5-star reviewers.
+    pub referral_url: Option<String>,
+}
+
+/// A message after delivery for orders with a product of one of `product_types` or `tags`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    /// Names its templates: `{locale}/follow_up_{name}.{subject,email,sms}.j2` (merchant
+    /// templates first, then the built-in `care` and `rewards_update`).
+    pub name: String,
+    #[serde(default)]
+    pub product_types: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub days_after_delivery: u32,
+    /// Follow-ups are not promotions: transactional unless set to marketing.
+    #[serde(default)]
+    pub marketing: bool,
+    /// Channels; default email.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
 }
 
 /// How points expire.
@@ -191,6 +229,14 @@ impl Default for Settings {
             recommendations: Recommendations::default(),
             loyalty: None,
             reminders: Reminders::default(),
+            renewal_reminder_days: 3,
+            manage_link_days: 14,
+            after_bad_review_days: 30,
+            review_request_days: 7,
+            vip_alert_tier: None,
+            follow_ups: Vec::new(),
+            marketing_cap: 2,
+            referral_url: None,
         }
     }
 }
@@ -256,6 +302,14 @@ pub const ENVIRONMENT: &[(&str, &str, Form)] = &[
         "reminders.pickup_reminder_days",
         Form::Json,
     ),
+    ("RENEWAL_REMINDER_DAYS", "renewal_reminder_days", Form::Json),
+    ("MANAGE_LINK_DAYS", "manage_link_days", Form::Json),
+    ("AFTER_BAD_REVIEW_DAYS", "after_bad_review_days", Form::Json),
+    ("REVIEW_REQUEST_DAYS", "review_request_days", Form::Json),
+    ("VIP_ALERT_TIER", "vip_alert_tier", Form::Text),
+    ("FOLLOW_UPS", "follow_ups", Form::Json),
+    ("MARKETING_CAP", "marketing_cap", Form::Json),
+    ("REFERRAL_URL", "referral_url", Form::Text),
 ];
 
 /// A setting that cannot be used, named as the merchant wrote it.
@@ -360,6 +414,7 @@ impl Settings {
             ("store_url", self.store_url.as_ref()),
             ("logo_url", self.logo_url.as_ref()),
             ("support_url", self.support_url.as_ref()),
+            ("referral_url", self.referral_url.as_ref()),
             ("merchant_webhook_url", self.merchant_webhook_url.as_ref()),
         ];
         for (key, url) in urls {
@@ -394,6 +449,23 @@ impl Settings {
                 self.reminders.pickup_reminder_days as usize,
                 1..=30,
             ),
+            (
+                "renewal_reminder_days",
+                self.renewal_reminder_days as usize,
+                1..=30,
+            ),
+            ("manage_link_days", self.manage_link_days as usize, 1..=90),
+            (
+                "after_bad_review_days",
+                self.after_bad_review_days as usize,
+                1..=365,
+            ),
+            (
+                "review_request_days",
+                self.review_request_days as usize,
+                1..=90,
+            ),
+            ("marketing_cap", self.marketing_cap as usize, 0..=50),
         ] {
             if !range.contains(&value) {
                 let reason = format!(
@@ -404,7 +476,52 @@ impl Settings {
                 return Err((key, reason));
             }
         }
-        self.validate_loyalty()
+        self.validate_loyalty()?;
+        self.validate_follow_ups()
+    }
+
+    fn validate_follow_ups(&self) -> Result<(), (&'static str, String)> {
+        for (i, rule) in self.follow_ups.iter().enumerate() {
+            let valid_name = !rule.name.is_empty()
+                && rule.name.len() <= 40
+                && rule
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid_name {
+                let reason = format!(
+                    "follow-up {}: name '{}' must be lower-case letters, digits and _",
+                    i + 1,
+                    rule.name
+                );
+                return Err(("follow_ups", reason));
+            }
+            if rule.product_types.is_empty()
+                && rule.tags.is_empty()
+                && rule.name != "rewards_update"
+            {
+                let reason = format!("follow-up {}: give product_types or tags", rule.name);
+                return Err(("follow_ups", reason));
+            }
+            if !(1..=90).contains(&rule.days_after_delivery) {
+                let reason = format!(
+                    "follow-up {}: days_after_delivery must be 1 to 90",
+                    rule.name
+                );
+                return Err(("follow_ups", reason));
+            }
+        }
+        if let (Some(tier), Some(loyalty)) = (&self.vip_alert_tier, &self.loyalty) {
+            if !loyalty
+                .tiers
+                .iter()
+                .any(|t| t.name.eq_ignore_ascii_case(tier))
+            {
+                let reason = format!("'{tier}' is not one of the loyalty tiers");
+                return Err(("vip_alert_tier", reason));
+            }
+        }
+        Ok(())
     }
 
     /// `[loyalty]`'s rules: numbers in range, a warning before the last chance, tiers in order.
@@ -485,6 +602,37 @@ impl Settings {
             .get(&message)
             .cloned()
             .unwrap_or_else(|| message.spec().channels.to_vec())
+    }
+
+    /// The follow-up of this name.
+    pub fn follow_up(&self, name: &str) -> Option<&FollowUp> {
+        self.follow_ups.iter().find(|f| f.name == name)
+    }
+
+    /// The channels an occasion goes out on: a follow-up's own (email unless it says), else
+    /// the message's.
+    pub fn occasion_channels(&self, occasion: &Occasion) -> Vec<Channel> {
+        match self.occasion_follow_up(occasion) {
+            Some(rule) if !rule.channels.is_empty() => rule.channels.clone(),
+            Some(_) => vec![Channel::Email],
+            None => self.channels_for(occasion.message),
+        }
+    }
+
+    /// What consent an occasion needs: a follow-up says whether it is marketing.
+    pub fn occasion_kind(&self, occasion: &Occasion) -> Kind {
+        match self.occasion_follow_up(occasion) {
+            Some(rule) if rule.marketing => Kind::Marketing,
+            Some(_) => Kind::Transactional,
+            None => occasion.message.kind(),
+        }
+    }
+
+    fn occasion_follow_up(&self, occasion: &Occasion) -> Option<&FollowUp> {
+        match occasion.message {
+            Message::FollowUp => self.follow_up(occasion.detail.as_deref()?),
+            _ => None,
+        }
     }
 
     /// What ingestion applies where a store says nothing.

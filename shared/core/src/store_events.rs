@@ -50,6 +50,10 @@ pub struct ProductSnapshot {
     /// Published and for sale (not a draft, not archived).
     pub active: bool,
     pub in_stock: bool,
+    /// The store's product type (Shopify's `product_type`, WooCommerce's first category).
+    pub product_type: Option<String>,
+    /// Lower-case tags (follow-ups are chosen by type or tag).
+    pub tags: Vec<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

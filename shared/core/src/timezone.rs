@@ -154,6 +154,14 @@ const PROVINCE_ZONES: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// Validates an IANA zone name.
+/// The country a zone is the only zone of (`Asia/Bangkok` -> `TH`), for reading national phone
+/// numbers of customers who gave a zone but no address.
+pub fn country_of_zone(zone: &str) -> Option<&'static str> {
+    let mut countries = COUNTRY_ZONES.iter().filter(|(_, z)| *z == zone);
+    let (country, _) = countries.next()?;
+    countries.next().is_none().then_some(*country)
+}
+
 pub fn parse_zone(name: &str) -> Option<Tz> {
     name.trim().parse::<Tz>().ok()
 }

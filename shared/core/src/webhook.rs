@@ -119,6 +119,24 @@ pub enum Inbound {
         delivery_key: Option<String>,
     },
     Loyalty(Box<crate::loyalty::service::ExternalEvent>),
+    Subscription {
+        event: crate::subscriptions::SubscriptionEvent,
+        delivery_key: Option<String>,
+    },
+    Review {
+        review: Box<crate::reviews::ReviewSnapshot>,
+        delivery_key: Option<String>,
+    },
+}
+
+/// `{provider}:{delivery id}`, bounded, for dedupe.
+fn delivery_key(provider: Provider, delivery_id: Option<&str>) -> Option<String> {
+    let mut key = delivery_id
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| format!("{}:{id}", provider.as_str()));
+    bounds::bound_delivery_id(&mut key);
+    key
 }
 
 /// Verifies a request with its provider's scheme, parses it, and checks it at the edge. Nothing is
@@ -151,15 +169,25 @@ pub fn verify_and_parse(
                 delivery_id,
             } = parse(req)?;
             bounds::bound_store_event(&mut event, now)?;
-            let mut delivery_key = delivery_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|id| !id.is_empty())
-                .map(|id| format!("{}:{id}", provider.as_str()));
-            bounds::bound_delivery_id(&mut delivery_key);
             Ok(Inbound::Store {
                 event,
-                delivery_key,
+                delivery_key: delivery_key(provider, delivery_id.as_deref()),
+            })
+        }
+        Parser::Subscription(parse) => {
+            let mut delivery = parse(req)?;
+            bounds::bound_subscription_event(&mut delivery.event, now)?;
+            Ok(Inbound::Subscription {
+                event: delivery.event,
+                delivery_key: delivery_key(provider, delivery.delivery_id.as_deref()),
+            })
+        }
+        Parser::Review(parse) => {
+            let mut delivery = parse(req)?;
+            bounds::bound_review(&mut delivery.review, now)?;
+            Ok(Inbound::Review {
+                review: Box::new(delivery.review),
+                delivery_key: delivery_key(provider, delivery.delivery_id.as_deref()),
             })
         }
         Parser::Loyalty(parse) => {
@@ -217,8 +245,64 @@ async fn handle_webhook(
             json!({ "status": "ok", "result": outcome })
         }
         Inbound::Loyalty(event) => apply_loyalty(store, &config.settings, &event, now).await?,
+        Inbound::Subscription {
+            event,
+            delivery_key,
+        } => {
+            once(store, delivery_key.as_deref(), now, || async {
+                let result = crate::subscriptions::apply(store, &config.settings, &event, now)
+                    .await
+                    .map_err(|crate::subscriptions::SubscriptionError::Update(e)| {
+                        IngestError::from(e)
+                    })?;
+                tracing::info!(result, "subscription webhook accepted");
+                Ok(result)
+            })
+            .await?
+        }
+        Inbound::Review {
+            review,
+            delivery_key,
+        } => {
+            once(store, delivery_key.as_deref(), now, || async {
+                let result = crate::reviews::apply(store, &config.settings, &review, now)
+                    .await
+                    .map_err(IngestError::from)?;
+                tracing::info!(result, rating = review.rating, "review webhook accepted");
+                Ok(result)
+            })
+            .await?
+        }
     };
     Ok(WebhookResponse::json(200, body))
+}
+
+/// Applies a delivery once: a redelivery of a delivery id already applied is answered without
+/// work; the id is recorded only after everything was written.
+async fn once<F, Fut>(
+    store: &dyn Store,
+    delivery_key: Option<&str>,
+    now: DateTime<Utc>,
+    apply: F,
+) -> Result<serde_json::Value, IngestError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<&'static str, IngestError>>,
+{
+    if let Some(key) = delivery_key {
+        if store.delivery_seen(key).await? {
+            return Ok(json!({ "status": "ok", "result": "duplicate" }));
+        }
+    }
+    let result = apply().await?;
+    if let Some(key) = delivery_key {
+        let expires = bounds::later(
+            now,
+            chrono::Duration::days(crate::ports::DEDUPE_RETENTION_DAYS),
+        );
+        store.mark_delivery(key, expires).await?;
+    }
+    Ok(json!({ "status": "ok", "result": result }))
 }
 
 async fn apply_loyalty(

@@ -9,11 +9,14 @@ use doorstep_core::catalog::{BestSellers, Neighbours, Product};
 use doorstep_core::chrono::NaiveDate;
 use doorstep_core::chrono::{DateTime, Utc};
 use doorstep_core::ids::{
-    CarrierSlug, CustomerId, OrderId, ProductId, ShipmentKey, Token, TrackingNumber,
+    CarrierSlug, CustomerId, OrderId, ProductId, ReviewId, ShipmentKey, SubscriptionId, Token,
+    TrackingNumber,
 };
 use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
 use doorstep_core::ports::{DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError};
+use doorstep_core::reviews::Review;
+use doorstep_core::subscriptions::{ManageLink, Subscription};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use std::path::Path;
@@ -114,6 +117,26 @@ CREATE TABLE IF NOT EXISTS merchant_webhooks (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS merchant_webhooks_by_next_at ON merchant_webhooks (next_at);
+-- Subscriptions (found by customer for a fresh manage link), manage links, and rate-limit counts.
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    customer_id TEXT
+);
+CREATE INDEX IF NOT EXISTS subscriptions_by_customer ON subscriptions (customer_id);
+CREATE TABLE IF NOT EXISTS manage_links (token TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+-- Reviews, found by order (review requests) and, until their author is a customer, by email.
+CREATE TABLE IF NOT EXISTS reviews (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    order_id TEXT,
+    unlinked_email TEXT
+);
+CREATE INDEX IF NOT EXISTS reviews_by_order ON reviews (order_id);
+CREATE INDEX IF NOT EXISTS reviews_unlinked ON reviews (unlinked_email);
 -- Work that failed too often, set aside with its reason (GET /api/dead-letters).
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -134,8 +157,10 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// Indexes on migrated columns, made once the columns exist.
-const AFTER_MIGRATIONS: &str =
-    "CREATE INDEX IF NOT EXISTS customers_by_email ON customers (email);";
+const AFTER_MIGRATIONS: &str = "
+CREATE INDEX IF NOT EXISTS customers_by_email ON customers (email);
+CREATE INDEX IF NOT EXISTS message_log_by_customer ON message_log (customer_id, at);
+";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -230,6 +255,26 @@ impl SqliteStore {
             }
         }
         Ok(found)
+    }
+
+    /// Every versioned record one query with one parameter finds.
+    fn versioned_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        param: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn.prepare_cached(sql).map_err(unavailable)?;
+        let rows = statement
+            .query_map([param], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(unavailable)?;
+        rows.map(|row| {
+            let (doc, version) = row.map_err(unavailable)?;
+            from_doc(&doc, version)
+        })
+        .collect()
     }
 
     fn shipments_where(&self, clause: &str, param: &str) -> Result<Vec<Shipment>, StoreError> {
@@ -788,5 +833,128 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM subscriptions WHERE id = ?1",
+            [id.as_str()],
+        )
+    }
+
+    async fn save_subscription(
+        &self,
+        subscription: &Subscription,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let doc = to_doc(subscription)?;
+        versioned_upsert(
+            &mut *self.conn()?,
+            "subscriptions",
+            subscription.id.as_str(),
+            &[("customer_id", Some(subscription.customer_id.as_str()))],
+            &doc,
+            expected_version,
+            Some("subscription"),
+        )
+    }
+
+    async fn subscriptions_for_customer(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.versioned_docs(
+            "SELECT doc, version FROM subscriptions WHERE customer_id = ?1 ORDER BY id",
+            customer.as_str(),
+        )
+    }
+
+    async fn save_manage_link(&self, link: &ManageLink) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO manage_links (token, expires_at, doc) VALUES (?1, ?2, ?3)",
+                params![
+                    link.token.as_str(),
+                    link.expires_at.timestamp(),
+                    to_doc(link)?
+                ],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_manage_link(&self, token: &Token) -> Result<Option<ManageLink>, StoreError> {
+        let doc: Option<String> = self
+            .conn()?
+            .query_row(
+                "SELECT doc FROM manage_links WHERE token = ?1",
+                [token.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn count_attempt(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u32, StoreError> {
+        let count: i64 = self
+            .conn()?
+            .query_row(
+                "INSERT INTO counters (key, count, expires_at) VALUES (?1, 1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET count = count + 1 RETURNING count",
+                params![key, expires_at.timestamp()],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn get_review(&self, id: &ReviewId) -> Result<Option<Review>, StoreError> {
+        self.versioned_row(
+            "SELECT doc, version FROM reviews WHERE id = ?1",
+            [id.as_str()],
+        )
+    }
+
+    async fn save_review(
+        &self,
+        review: &Review,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let doc = to_doc(review)?;
+        let unlinked = match review.customer_id {
+            None => review.email.as_deref(),
+            Some(_) => None,
+        };
+        versioned_upsert(
+            &mut *self.conn()?,
+            "reviews",
+            review.id.as_str(),
+            &[
+                ("order_id", review.order_id.as_ref().map(|o| o.as_str())),
+                ("unlinked_email", unlinked),
+            ],
+            &doc,
+            expected_version,
+            Some("review"),
+        )
+    }
+
+    async fn reviews_for_order(&self, order: &OrderId) -> Result<Vec<Review>, StoreError> {
+        self.versioned_docs(
+            "SELECT doc, version FROM reviews WHERE order_id = ?1 ORDER BY id",
+            order.as_str(),
+        )
+    }
+
+    async fn unlinked_reviews(&self, email: &str) -> Result<Vec<Review>, StoreError> {
+        self.versioned_docs(
+            "SELECT doc, version FROM reviews WHERE unlinked_email = ?1 ORDER BY id",
+            email,
+        )
     }
 }

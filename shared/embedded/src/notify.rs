@@ -4,6 +4,7 @@
 use crate::{unavailable, SqliteStore};
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, Utc};
+use doorstep_core::ids::CustomerId;
 use doorstep_core::merchant_webhook::Delivery;
 use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::policy::Suppressions;
@@ -63,6 +64,14 @@ impl RawChange {
                 old: old.map(parse_doc).transpose()?,
                 new: parse_doc(&self.new_doc)?,
             }),
+            "subscription" => Some(Change::Subscription {
+                old: old.map(parse_doc).transpose()?,
+                new: parse_doc(&self.new_doc)?,
+            }),
+            "review" => Some(Change::Review {
+                old: old.map(parse_doc).transpose()?,
+                new: parse_doc(&self.new_doc)?,
+            }),
             _ => None,
         })
     }
@@ -91,6 +100,8 @@ pub struct Cleaned {
     pub deliveries: usize,
     pub claims: usize,
     pub log: usize,
+    /// Expired manage links and rate-limit counts.
+    pub links: usize,
 }
 
 /// Completed claims and the message log are kept this long (as their DynamoDB TTL).
@@ -442,6 +453,11 @@ impl SqliteStore {
             log: tx
                 .execute("DELETE FROM message_log WHERE at < ?1", [messages_before])
                 .map_err(unavailable)?,
+            links: tx
+                .execute("DELETE FROM manage_links WHERE expires_at <= ?1", [now_s])
+                .map_err(unavailable)?
+                + tx.execute("DELETE FROM counters WHERE expires_at <= ?1", [now_s])
+                    .map_err(unavailable)?,
         };
         tx.commit().map_err(unavailable)?;
         // Give the freed pages back to the WAL's next writers rather than growing it.
@@ -644,6 +660,33 @@ impl NotifyStore for SqliteStore {
             )
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn marketing_sent_since(
+        &self,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT key FROM message_log WHERE customer_id = ?1 AND at >= ?2 AND state = 'sent'
+                 AND json_extract(doc, '$.kind') = 'marketing'",
+            )
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map(params![customer.as_str(), since.timestamp()], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(unavailable)?;
+        let mut occasions = Vec::new();
+        for row in rows {
+            let key = row.map_err(unavailable)?;
+            if let Some(key) = MessageKey::parse(&key) {
+                occasions.push(key.occasion.to_string());
+            }
+        }
+        Ok(occasions)
     }
 }
 

@@ -564,6 +564,8 @@ pub async fn run_job(
                     order: None,
                     shipment: None,
                     parcels_remaining: 0,
+                    subscription: None,
+                    alert: None,
                 };
                 let mut summary = Summary::default();
                 notifier
@@ -641,5 +643,7 @@ pub fn tier_subject<'s>(
         shipment: None,
         parcels_remaining: 0,
         points,
+        subscription: None,
+        alert: None,
     }
 }

@@ -61,6 +61,18 @@ named_enum! {
         TierUpgrade,
         /// A parcel has waited at a pickup point `pickup_reminder_days`.
         PickupReminder,
+        /// A subscription charges in `renewal_reminder_days`.
+        RenewalReminder,
+        /// A fresh manage link the customer asked for.
+        ManageLink,
+        /// After delivery: how was it?
+        ReviewRequest,
+        /// After a 5-star review.
+        ReviewThanks,
+        /// To the shop's support: a poor review, a VIP's parcel in trouble, a subscription change.
+        MerchantAlert,
+        /// A merchant-defined message after delivery (`follow_ups`).
+        FollowUp,
     }
 }
 
@@ -105,10 +117,35 @@ impl Message {
                 channels: EMAIL,
                 milestone: None,
             },
-            Self::PickupReminder => MessageSpec {
+            Self::PickupReminder | Self::RenewalReminder => MessageSpec {
                 kind: Kind::Transactional,
                 audience: Audience::Customer,
                 channels: EMAIL_AND_SMS,
+                milestone: None,
+            },
+            Self::ManageLink => MessageSpec {
+                kind: Kind::Transactional,
+                audience: Audience::Customer,
+                channels: EMAIL,
+                milestone: None,
+            },
+            Self::ReviewRequest | Self::ReviewThanks => MessageSpec {
+                kind: Kind::Marketing,
+                audience: Audience::Customer,
+                channels: EMAIL,
+                milestone: None,
+            },
+            Self::MerchantAlert => MessageSpec {
+                kind: Kind::Transactional,
+                audience: Audience::Merchant,
+                channels: EMAIL_AND_WEBHOOK,
+                milestone: None,
+            },
+            // Follow-ups say their own kind and channels (settings `follow_ups`).
+            Self::FollowUp => MessageSpec {
+                kind: Kind::Transactional,
+                audience: Audience::Customer,
+                channels: EMAIL,
                 milestone: None,
             },
         }

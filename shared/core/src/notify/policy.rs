@@ -134,14 +134,32 @@ pub fn plan(
     if message.spec().audience == Audience::Merchant {
         return merchant_plan(message, settings);
     }
-    let kind = message.kind();
     let chosen = settings.channels_for(message);
+    plan_with(
+        message.kind(),
+        &chosen,
+        customer,
+        suppressions,
+        settings,
+        now,
+    )
+}
+
+/// [`plan`] for a message whose kind and channels are given (follow-ups say their own).
+pub fn plan_with(
+    kind: Kind,
+    chosen: &[Channel],
+    customer: &Customer,
+    suppressions: Suppressions,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<(Channel, Decision)> {
     let mut plan: Vec<(Channel, Decision)> = chosen
         .iter()
         .map(|&c| (c, decide(kind, c, customer, suppressions, settings, now)))
         .collect();
     if settings.fallback {
-        for &channel in &chosen {
+        for &channel in chosen {
             let Some(other) = channel.other() else {
                 continue;
             };
@@ -158,6 +176,20 @@ pub fn plan(
     }
     plan
 }
+
+/// Whether another marketing message would go over `marketing_cap`: `recent` are the distinct
+/// marketing occasions sent to the customer in the last 7 days, other than this one. Pure.
+pub fn over_marketing_cap(recent: usize, settings: &Settings) -> Option<String> {
+    let cap = settings.marketing_cap as usize;
+    (recent >= cap).then(|| {
+        format!(
+            "marketing cap reached: {recent} marketing message(s) in the last 7 days (marketing_cap {cap})"
+        )
+    })
+}
+
+/// The window the marketing cap counts over.
+pub const MARKETING_CAP_DAYS: i64 = 7;
 
 /// Messages for the shop itself: sent to the addresses its settings give, at any hour; a
 /// channel with no address configured is skipped with that reason.

@@ -176,6 +176,13 @@ pub trait NotifyStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn opt_out_sms(&self, phone: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The occasions (`Occasion` in its stored form) of marketing messages sent to the customer
+    /// since `since`, one per channel sent (the marketing cap counts them).
+    async fn marketing_sent_since(
+        &self,
+        customer: &CustomerId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// A rendered message ready for a channel.

@@ -30,6 +30,9 @@ struct Phrases {
     track: &'static str,
     preferences: &'static str,
     member: &'static str,
+    subscription_items: &'static str,
+    next_charge: &'static str,
+    manage: &'static str,
 }
 
 fn phrases(locale: &str) -> Phrases {
@@ -40,6 +43,9 @@ fn phrases(locale: &str) -> Phrases {
             track: "ติดตามพัสดุ",
             preferences: "ตั้งค่าการแจ้งเตือน",
             member: "สมาชิก",
+            subscription_items: "สินค้าในการจัดส่งครั้งถัดไป",
+            next_charge: "ตัดเงินครั้งถัดไป",
+            manage: "จัดการการสมัครสมาชิก",
         },
         _ => Phrases {
             estimated_delivery: "Estimated delivery",
@@ -47,6 +53,9 @@ fn phrases(locale: &str) -> Phrases {
             track: "Track your parcel",
             preferences: "Notification preferences",
             member: "Member",
+            subscription_items: "In your next delivery",
+            next_charge: "Next charge",
+            manage: "Manage your subscription",
         },
     }
 }
@@ -81,6 +90,40 @@ pub struct MessageContext {
     pub points: Option<PointsLine>,
     /// Days without a scan, when the schedule (not the carrier) found the parcel late.
     pub stalled_days: Option<u32>,
+    pub subscription: Option<SubscriptionLine>,
+    pub alert: Option<AlertLine>,
+    /// The customer is at or above the VIP tier (their messages acknowledge it).
+    pub vip: bool,
+    /// The shop's referral page (5-star thank-yous).
+    pub referral_url: Option<String>,
+    /// The shop runs a loyalty program (a thank-you invites to it).
+    pub loyalty_program: bool,
+    pub store_url: Option<String>,
+}
+
+/// A subscription as a renewal reminder shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionLine {
+    pub items: Vec<ItemLine>,
+    /// One charge, priced (`฿1,290.00`).
+    pub total: Option<String>,
+    pub next_charge_on: Option<NaiveDate>,
+    pub manage_url: Option<String>,
+}
+
+/// What a message to the shop's support is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertLine {
+    /// `bad_review`, `vip_problem`, `subscription_change`.
+    pub kind: String,
+    /// One line for the subject.
+    pub summary: String,
+    /// The rest, line by line (the review's text, the parcel's status, the change asked for).
+    pub details: Vec<String>,
+    pub tier: Option<String>,
+    pub order_name: Option<String>,
+    /// The parcel's page, when there is one.
+    pub tracking_url: Option<String>,
 }
 
 /// What a rewards message says about the customer's points.
@@ -192,6 +235,40 @@ impl Renderer {
         fallback_locale: &str,
         facts: &MessageContext,
     ) -> Result<Rendered, RenderError> {
+        self.render_template(
+            message,
+            message.as_str(),
+            channel,
+            locale,
+            fallback_locale,
+            facts,
+        )
+    }
+
+    /// Whether a follow-up has its templates (the merchant's or built in) in every locale the
+    /// built-in messages have, for email.
+    pub fn has_follow_up(&self, name: &str) -> bool {
+        let exists = |env: &Environment<'static>, lang: &str| {
+            ["subject", "email"].iter().all(|part| {
+                env.get_template(&format!("{lang}/follow_up_{name}.{part}.j2"))
+                    .is_ok()
+            })
+        };
+        LOCALES.iter().all(|lang| {
+            exists(&self.builtin, lang) || self.merchant.as_ref().is_some_and(|m| exists(m, lang))
+        })
+    }
+
+    /// Renders `template` (a message's name, or `follow_up_{name}`) for `message`.
+    pub fn render_template(
+        &self,
+        message: Message,
+        template: &str,
+        channel: Channel,
+        locale: &str,
+        fallback_locale: &str,
+        facts: &MessageContext,
+    ) -> Result<Rendered, RenderError> {
         let lang = template_locale(locale, fallback_locale);
         let mut values = serde_json::to_value(facts).map_err(|e| RenderError {
             template: "context".into(),
@@ -209,6 +286,10 @@ impl Renderer {
         if let Some(date) = facts.choice.as_ref().and_then(|c| c.date) {
             values["choice"]["date"] = format_date(date, lang).into();
         }
+        if let Some(date) = facts.subscription.as_ref().and_then(|s| s.next_charge_on) {
+            values["subscription"]["next_charge_on"] = format_date(date, lang).into();
+            values["subscription"]["next_charge_short"] = format_date_short(date, lang).into();
+        }
         if let Some(date) = facts.points.as_ref().and_then(|p| p.expires_on) {
             values["points"]["expires_on"] = format_date(date, lang).into();
             values["points"]["expires_on_short"] = format_date_short(date, lang).into();
@@ -219,7 +300,7 @@ impl Renderer {
             (message.spec().audience == super::messages::Audience::Merchant).into();
         values["t"] = serde_json::to_value(phrases(lang)).unwrap_or_default();
         let context = minijinja::Value::from(minijinja::value::Serde(&values));
-        let path = |part: &str| format!("{lang}/{}.{part}.j2", message.as_str());
+        let path = |part: &str| format!("{lang}/{template}.{part}.j2");
         match channel {
             Channel::Sms => {
                 let body = sms::fit(
@@ -246,6 +327,15 @@ impl Renderer {
                 })
             }
         }
+    }
+}
+
+/// The templates an occasion renders with: a follow-up's own (`follow_up_{name}`), else its
+/// message's.
+pub fn template_name(occasion: &super::keys::Occasion) -> String {
+    match (occasion.message, occasion.detail.as_deref()) {
+        (Message::FollowUp, Some(name)) => format!("follow_up_{name}"),
+        (message, _) => message.as_str().to_string(),
     }
 }
 

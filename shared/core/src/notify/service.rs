@@ -13,7 +13,7 @@ use super::ports::{
     Channels, Claim, DeadLetter, DeadLetters, Deferred, LogEntry, NotifyStore, Outgoing, SendError,
     State,
 };
-pub use super::render::PointsLine;
+pub use super::render::{AlertLine, PointsLine, SubscriptionLine};
 use super::render::{ChoiceLine, ItemLine, MessageContext, RenderError, Rendered, Renderer};
 use super::settings::Channel;
 use crate::ids::OrderId;
@@ -41,6 +41,16 @@ pub enum Change {
         old: Option<Box<crate::loyalty::Account>>,
         new: Box<crate::loyalty::Account>,
     },
+    /// A subscription (the customer asked for a change, or for a manage link).
+    Subscription {
+        old: Option<Box<crate::subscriptions::Subscription>>,
+        new: Box<crate::subscriptions::Subscription>,
+    },
+    /// A review (a poor one alerts the shop; 5 stars earn a thank-you).
+    Review {
+        old: Option<Box<crate::reviews::Review>>,
+        new: Box<crate::reviews::Review>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +70,16 @@ impl From<crate::loyalty::service::LoyaltyError> for NotifyError {
         match e {
             LoyaltyError::Update(UpdateError::Store(e)) => Self::Store(e),
             // Many writers at once, or a rule refusing what the stream says: worth another try.
+            other => Self::Store(StoreError::Unavailable(other.to_string())),
+        }
+    }
+}
+
+impl From<crate::optimistic::UpdateError> for NotifyError {
+    fn from(e: crate::optimistic::UpdateError) -> Self {
+        match e {
+            crate::optimistic::UpdateError::Store(e) => Self::Store(e),
+            // Many writers to one record at once: another try will get through.
             other => Self::Store(StoreError::Unavailable(other.to_string())),
         }
     }
@@ -125,6 +145,26 @@ pub struct Subject<'s> {
     pub parcels_remaining: usize,
     /// Points, for rewards messages.
     pub points: Option<PointsLine>,
+    /// A subscription, for renewal reminders and manage links.
+    pub subscription: Option<SubscriptionLine>,
+    /// What a merchant alert is about.
+    pub alert: Option<AlertLine>,
+}
+
+impl<'s> Subject<'s> {
+    /// A message about the customer's own account (no order, no parcel).
+    pub fn about_customer(occasion: Occasion, customer: &'s Customer) -> Self {
+        Self {
+            occasion,
+            customer,
+            order: None,
+            shipment: None,
+            parcels_remaining: 0,
+            points: None,
+            subscription: None,
+            alert: None,
+        }
+    }
 }
 
 impl Subject<'_> {
@@ -179,6 +219,12 @@ impl Notifier<'_> {
                 self.account_changed(old.as_deref(), new, now, &mut summary)
                     .await?
             }
+            Change::Subscription { old, new } => {
+                crate::subscriptions::changed(self, old.as_deref(), new, now, &mut summary).await?
+            }
+            Change::Review { old, new } => {
+                crate::reviews::changed(self, old.as_deref(), new, now, &mut summary).await?
+            }
         }
         Ok(summary)
     }
@@ -206,6 +252,13 @@ impl Notifier<'_> {
             return Ok(());
         }
         let parcels_remaining = self.parcels_remaining(&order, new).await?;
+        let just_delivered = new.status == ShipmentStatus::Delivered
+            && old.is_none_or(|o| o.status != ShipmentStatus::Delivered);
+        if just_delivered && parcels_remaining == 0 {
+            let delivered_at = new.status_at.unwrap_or(now);
+            crate::follow_ups::after_delivery(self.store, self.settings, &order, delivered_at)
+                .await?;
+        }
         let current = match late {
             true => {
                 self.store
@@ -222,6 +275,8 @@ impl Notifier<'_> {
                 shipment: Some(new),
                 parcels_remaining,
                 points: None,
+                subscription: None,
+                alert: None,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -236,6 +291,8 @@ impl Notifier<'_> {
                 shipment: Some(new),
                 parcels_remaining,
                 points: None,
+                subscription: None,
+                alert: None,
             };
             if overtaken {
                 for channel in self.settings.channels_for(subject.message()) {
@@ -246,6 +303,22 @@ impl Notifier<'_> {
                 continue;
             }
             self.notify_occasion(&subject, now, summary).await?;
+            // A VIP's parcel in trouble reaches the shop's support too.
+            let vip =
+                crate::reviews::vip_occasion(self.settings, &customer, new, &subject.occasion);
+            if let Some(occasion) = vip {
+                let subject = Subject {
+                    occasion,
+                    alert: Some(crate::reviews::vip_alert(
+                        self.settings,
+                        &customer,
+                        &order,
+                        new,
+                    )),
+                    ..subject
+                };
+                self.notify_occasion(&subject, now, summary).await?;
+            }
         }
         Ok(())
     }
@@ -279,6 +352,10 @@ impl Notifier<'_> {
         let Some((order, customer)) = self.order_and_customer(&new.id).await? else {
             return Ok(());
         };
+        // Reviews left before the reviewer was a customer take effect now.
+        if old.is_none_or(|o| o.customer_id != new.customer_id) {
+            crate::reviews::link_customer(self.store, self.settings, &customer, now).await?;
+        }
         for reached in order_milestones(old, new) {
             let subject = Subject {
                 occasion: reached.occasion,
@@ -287,6 +364,8 @@ impl Notifier<'_> {
                 shipment: None,
                 parcels_remaining: 0,
                 points: None,
+                subscription: None,
+                alert: None,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -306,6 +385,8 @@ impl Notifier<'_> {
                     shipment: Some(&shipment),
                     parcels_remaining,
                     points: None,
+                    subscription: None,
+                    alert: None,
                 };
                 self.notify_occasion(&subject, now, summary).await?;
             }
@@ -396,6 +477,15 @@ impl Notifier<'_> {
             Some(s) => self.parcels_remaining(&order, s).await?,
             None => 0,
         };
+        let alert = match (occasion.message, &shipment) {
+            (Message::MerchantAlert, Some(shipment)) => Some(crate::reviews::vip_alert(
+                self.settings,
+                &customer,
+                &order,
+                shipment,
+            )),
+            _ => None,
+        };
         let subject = Subject {
             occasion: occasion.clone(),
             customer: &customer,
@@ -403,8 +493,13 @@ impl Notifier<'_> {
             shipment: shipment.as_ref(),
             parcels_remaining,
             points: None,
+            subscription: None,
+            alert,
         };
         let channel = deferred.key.channel;
+        if occasion.message.spec().audience == Audience::Merchant {
+            return self.send(&subject, channel, now, summary).await;
+        }
         let overtaken = match (occasion.message.milestone(), &shipment) {
             (Some(milestone), Some(shipment)) => superseded(milestone, shipment),
             _ => false,
@@ -415,7 +510,7 @@ impl Notifier<'_> {
         }
         let suppressions = self.suppressions(&customer).await?;
         let decision = policy::decide(
-            occasion.message.kind(),
+            self.settings.occasion_kind(occasion),
             channel,
             &customer,
             suppressions,
@@ -440,17 +535,38 @@ impl Notifier<'_> {
         };
         let occasion = deferred.key.occasion.clone();
         let channel = deferred.key.channel;
-        let points = crate::loyalty::service::points_line(self, &occasion, &customer, now).await?;
-        let subject = Subject {
+        let points = match occasion.message.kind() {
+            Kind::Rewards => {
+                crate::loyalty::service::points_line(self, &occasion, &customer, now).await?
+            }
+            _ => None,
+        };
+        let mut subject = Subject {
             occasion,
             customer: &customer,
             order: None,
             shipment: None,
             parcels_remaining: 0,
             points,
+            subscription: None,
+            alert: None,
         };
         if let Some(reason) = crate::loyalty::service::nothing_to_say(&subject) {
             return self.suppress(&subject, channel, reason, now, summary).await;
+        }
+        // Subscription and review messages are rebuilt from their records, or dropped with why.
+        let order;
+        match occasion_facts(self, &subject.occasion, &customer, now).await? {
+            Ok(facts) => {
+                subject.subscription = facts.subscription;
+                subject.alert = facts.alert;
+                order = facts.order;
+                subject.order = order.as_ref();
+            }
+            Err(reason) => return self.suppress(&subject, channel, reason, now, summary).await,
+        }
+        if subject.message().spec().audience == Audience::Merchant {
+            return self.send(&subject, channel, now, summary).await;
         }
         let suppressions = self.suppressions(&customer).await?;
         let decision = policy::decide(
@@ -546,17 +662,58 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let suppressions = self.suppressions(subject.customer).await?;
-        for (channel, decision) in policy::plan(
-            subject.message(),
-            subject.customer,
-            suppressions,
-            self.settings,
-            now,
-        ) {
+        let plan = match subject.message().spec().audience {
+            Audience::Merchant => policy::plan(
+                subject.message(),
+                subject.customer,
+                suppressions,
+                self.settings,
+                now,
+            ),
+            Audience::Customer => policy::plan_with(
+                self.settings.occasion_kind(&subject.occasion),
+                &self.settings.occasion_channels(&subject.occasion),
+                subject.customer,
+                suppressions,
+                self.settings,
+                now,
+            ),
+        };
+        for (channel, decision) in plan {
             self.carry_out(subject, channel, decision, now, summary)
                 .await?;
         }
         Ok(())
+    }
+
+    /// A marketing message over `marketing_cap` is suppressed, saying so. Transactional ones
+    /// are never capped. The count is of distinct occasions, so one message on two channels
+    /// counts once and both its channels go out.
+    async fn capped(
+        &self,
+        subject: &Subject<'_>,
+        decision: Decision,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, NotifyError> {
+        let marketing = self.settings.occasion_kind(&subject.occasion) == Kind::Marketing;
+        if !marketing || matches!(decision, Decision::Suppress { .. }) {
+            return Ok(decision);
+        }
+        let since = crate::bounds::earlier(now, Duration::days(policy::MARKETING_CAP_DAYS));
+        let this = subject.occasion.to_string();
+        let mut recent = self
+            .notify
+            .marketing_sent_since(&subject.customer.id, since)
+            .await?;
+        recent.retain(|occasion| *occasion != this);
+        recent.sort();
+        recent.dedup();
+        Ok(
+            match policy::over_marketing_cap(recent.len(), self.settings) {
+                Some(reason) => Decision::Suppress { reason },
+                None => decision,
+            },
+        )
     }
 
     async fn carry_out(
@@ -567,6 +724,7 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
+        let decision = self.capped(subject, decision, now).await?;
         match decision {
             Decision::Send => self.send(subject, channel, now, summary).await,
             Decision::Suppress { reason } => {
@@ -731,7 +889,7 @@ impl Notifier<'_> {
             subject: None,
             body: None,
             html: None,
-            kind: message.kind(),
+            kind: self.settings.occasion_kind(&subject.occasion),
             message,
             milestone: message.milestone(),
             order_id: subject.order.map(|o| o.id.clone()),
@@ -752,7 +910,7 @@ impl Notifier<'_> {
         entry: &mut LogEntry,
     ) -> Result<Outgoing, NotifyError> {
         let to = entry.to.clone().unwrap_or_default();
-        let kind = subject.message().kind();
+        let kind = self.settings.occasion_kind(&subject.occasion);
         if channel == Channel::Webhook {
             let body = webhook_payload(self.settings, subject, &entry.key).to_string();
             entry.body = Some(body.clone());
@@ -780,11 +938,14 @@ impl Notifier<'_> {
                 shipment: subject.shipment,
                 parcels_remaining: subject.parcels_remaining,
                 points: subject.points.clone(),
+                subscription: subject.subscription.clone(),
+                alert: subject.alert.clone(),
                 detail: subject.occasion.detail.as_deref(),
             },
         );
-        let rendered = self.renderer.render(
+        let rendered = self.renderer.render_template(
             subject.message(),
+            &super::render::template_name(&subject.occasion),
             channel,
             locale,
             &self.settings.default_locale,
@@ -877,8 +1038,9 @@ pub fn webhook_payload(
         "occurred_at": choice.map(|c| c.chosen_at),
         "shipment": shipment,
         "order": subject.order.map(|o| serde_json::json!({"id": o.id, "name": o.name})),
-        "customer": {"id": subject.customer.id, "first_name": subject.customer.first_name},
+        "customer": {"id": subject.customer.id, "first_name": subject.customer.first_name, "tier": subject.customer.tier},
         "delivery_choice": choice,
+        "alert": subject.alert,
     })
 }
 
@@ -891,6 +1053,8 @@ pub struct MessageSubject<'s> {
     /// The order's other parcels not delivered yet (split orders).
     pub parcels_remaining: usize,
     pub points: Option<PointsLine>,
+    pub subscription: Option<SubscriptionLine>,
+    pub alert: Option<AlertLine>,
     /// The occasion's detail (`stalled-…` for a parcel the schedule found silent).
     pub detail: Option<&'s str>,
 }
@@ -966,6 +1130,12 @@ pub fn message_context(settings: &Settings, subject: &MessageSubject<'_>) -> Mes
                 note: c.note.clone(),
             }),
         points: subject.points.clone(),
+        subscription: subject.subscription.clone(),
+        alert: subject.alert.clone(),
+        vip: crate::reviews::is_vip(settings, subject.customer),
+        referral_url: settings.referral_url.clone(),
+        loyalty_program: settings.loyalty.is_some(),
+        store_url: settings.store_url.clone(),
         // A parcel the schedule found silent (not a carrier's word) says how long it has been.
         stalled_days: subject
             .detail
@@ -990,5 +1160,52 @@ pub fn carrier_name(slug: &str) -> String {
             })
             .collect::<Vec<_>>()
             .join(" "),
+    }
+}
+
+/// What a deferred message about a customer needs beyond the customer, read again.
+#[derive(Default)]
+struct OccasionFacts {
+    subscription: Option<SubscriptionLine>,
+    alert: Option<AlertLine>,
+    order: Option<Order>,
+}
+
+/// Rebuilds a deferred customer message's facts from fresh records, or says why it no longer
+/// applies (a subscription that changed since its reminder was planned).
+async fn occasion_facts(
+    notifier: &Notifier<'_>,
+    occasion: &super::keys::Occasion,
+    customer: &Customer,
+    now: DateTime<Utc>,
+) -> Result<Result<OccasionFacts, &'static str>, NotifyError> {
+    let detail = occasion.detail.as_deref().unwrap_or_default();
+    match occasion.message {
+        Message::RenewalReminder | Message::ManageLink => {
+            let found = crate::subscriptions::deferred_line(notifier, occasion, now).await?;
+            Ok(found.map(|subscription| OccasionFacts {
+                subscription: Some(subscription),
+                ..OccasionFacts::default()
+            }))
+        }
+        Message::MerchantAlert => {
+            let found = match detail.split_once('-') {
+                Some(("review", _)) => {
+                    crate::reviews::deferred_alert(notifier, detail, customer).await?
+                }
+                Some(("sub", _)) => {
+                    crate::subscriptions::deferred_alert(notifier, detail, customer).await?
+                }
+                _ => None,
+            };
+            Ok(found
+                .map(|(alert, order)| OccasionFacts {
+                    alert: Some(alert),
+                    order,
+                    ..OccasionFacts::default()
+                })
+                .ok_or("what the alert was about is gone"))
+        }
+        _ => Ok(Ok(OccasionFacts::default())),
     }
 }

@@ -63,6 +63,9 @@ struct Product {
     active: bool,
     #[serde(default = "yes")]
     in_stock: bool,
+    product_type: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
     updated_at: Option<String>,
 }
 
@@ -213,6 +216,8 @@ pub fn parse(body: &[u8]) -> Result<(StoreEvent, Option<String>), ParseError> {
                 currency: product.currency,
                 active: product.active,
                 in_stock: product.in_stock,
+                product_type: product.product_type.filter(|t| !t.trim().is_empty()),
+                tags: super::tag_list(product.tags.iter().map(String::as_str)),
                 updated_at: product
                     .updated_at
                     .as_deref()

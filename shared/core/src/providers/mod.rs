@@ -5,7 +5,11 @@ pub mod aftership;
 pub mod easypost;
 pub mod generic;
 pub mod generic_loyalty;
+pub mod generic_review;
 pub mod generic_store;
+pub mod generic_subscription;
+pub mod judgeme;
+pub mod recharge;
 pub mod registry;
 pub mod seventeen_track;
 pub mod shippo;
@@ -116,6 +120,18 @@ pub(crate) fn join_location(parts: &[Option<&str>]) -> Option<String> {
 }
 
 /// Keeps provider text quoted in errors short.
+/// Tags as Doorstep keeps them: trimmed, lower case, each once, at most 50.
+pub(crate) fn tag_list<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in raw {
+        let tag = tag.trim().to_lowercase();
+        if !tag.is_empty() && tag.chars().count() <= 64 && !tags.contains(&tag) && tags.len() < 50 {
+            tags.push(tag);
+        }
+    }
+    tags
+}
+
 pub(crate) fn truncate(raw: &str) -> String {
     raw.chars().take(64).collect()
 }

@@ -35,6 +35,16 @@ named_enum! {
         #[serde(rename = "generic-loyalty")]
         #[strum(serialize = "generic-loyalty")]
         GenericLoyalty,
+        /// Subscriptions.
+        Recharge,
+        #[serde(rename = "generic-subscription")]
+        #[strum(serialize = "generic-subscription")]
+        GenericSubscription,
+        /// Reviews.
+        JudgeMe,
+        #[serde(rename = "generic-review")]
+        #[strum(serialize = "generic-review")]
+        GenericReview,
     }
 }
 
@@ -53,6 +63,10 @@ impl Provider {
             Self::WooCommerce => &woocommerce::SPEC,
             Self::GenericStore => &generic_store::SPEC,
             Self::GenericLoyalty => &generic_loyalty::SPEC,
+            Self::Recharge => &recharge::SPEC,
+            Self::GenericSubscription => &generic_subscription::SPEC,
+            Self::JudgeMe => &judgeme::SPEC,
+            Self::GenericReview => &generic_review::SPEC,
         }
     }
 
@@ -74,6 +88,8 @@ pub enum Route {
     Carriers,
     Stores,
     Loyalty,
+    Subscriptions,
+    Reviews,
 }
 
 /// A store delivery, parsed: the event and the id the store gave this delivery (for dedupe).
@@ -104,6 +120,10 @@ pub enum Parser {
     Carrier(fn(&[u8]) -> Result<Vec<TrackingUpdate>, ParseError>),
     Store(fn(&InboundRequest<'_>) -> Result<StoreDelivery, ParseError>),
     Loyalty(fn(&[u8]) -> Result<crate::loyalty::service::ExternalEvent, ParseError>),
+    Subscription(
+        fn(&InboundRequest<'_>) -> Result<crate::subscriptions::SubscriptionDelivery, ParseError>,
+    ),
+    Review(fn(&InboundRequest<'_>) -> Result<crate::reviews::ReviewDelivery, ParseError>),
 }
 
 /// What a provider's signature check may use: its own secret, the extras some schemes take
@@ -133,6 +153,8 @@ impl ProviderSpec {
             Parser::Carrier(_) => Route::Carriers,
             Parser::Store(_) => Route::Stores,
             Parser::Loyalty(_) => Route::Loyalty,
+            Parser::Subscription(_) => Route::Subscriptions,
+            Parser::Review(_) => Route::Reviews,
         }
     }
 }
@@ -179,7 +201,9 @@ mod tests {
                 "UPS",
                 "GENERIC",
                 "SHOPIFY",
-                "WOOCOMMERCE"
+                "WOOCOMMERCE",
+                "RECHARGE",
+                "JUDGEME"
             ]
         );
     }

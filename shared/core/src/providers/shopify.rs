@@ -322,6 +322,9 @@ struct ShopifyProduct {
     id: Value,
     title: Option<String>,
     handle: Option<String>,
+    product_type: Option<String>,
+    /// Comma-separated.
+    tags: Option<String>,
     /// `active`, `draft` or `archived`; older API versions send none (then `published_at` says).
     status: Option<String>,
     published_at: Option<String>,
@@ -385,6 +388,8 @@ fn product(product: ShopifyProduct) -> Result<ProductSnapshot, ParseError> {
         currency: None,
         active,
         in_stock: product.variants.iter().any(Variant::available),
+        product_type: product.product_type.filter(|t| !t.trim().is_empty()),
+        tags: super::tag_list(product.tags.as_deref().unwrap_or_default().split(',')),
         updated_at: product
             .updated_at
             .as_deref()

@@ -249,6 +249,15 @@ struct WooProduct {
     date_modified_gmt: Option<String>,
     #[serde(default)]
     images: Vec<WooImage>,
+    #[serde(default)]
+    categories: Vec<WooTerm>,
+    #[serde(default)]
+    tags: Vec<WooTerm>,
+}
+
+#[derive(Deserialize)]
+struct WooTerm {
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +279,12 @@ fn product(product: WooProduct) -> Result<ProductSnapshot, ParseError> {
         image_url: product.images.first().and_then(|i| blank_to_none(&i.src)),
         price: product.price.as_ref().and_then(id_string),
         currency: None,
+        product_type: product
+            .categories
+            .iter()
+            .find_map(|c| c.name.clone())
+            .filter(|n| !n.trim().is_empty()),
+        tags: super::tag_list(product.tags.iter().filter_map(|t| t.name.as_deref())),
         active: product.status.as_deref() == Some("publish"),
         in_stock: product.stock_status.as_deref() != Some("outofstock"),
         updated_at: product

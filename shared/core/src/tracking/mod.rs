@@ -46,14 +46,14 @@ pub struct TrackingRequest<'a> {
 }
 
 impl TrackingRequest<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn query_value(&self, name: &str) -> Option<String> {
+    pub(crate) fn query_value(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.unwrap_or_default().as_bytes())
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
@@ -306,7 +306,12 @@ struct Context<'a, T: Serialize> {
     css: &'a str,
 }
 
-fn html(status: u16, template: &str, page: impl Serialize, settings: &Settings) -> PageResponse {
+pub(crate) fn html(
+    status: u16,
+    template: &str,
+    page: impl Serialize,
+    settings: &Settings,
+) -> PageResponse {
     let sheet = stylesheet(settings);
     let (css, hash) = sheet.as_ref();
     pages::page(status, template, Context { page, css })
@@ -350,7 +355,7 @@ fn not_found(settings: &Settings, lang: Option<&str>) -> PageResponse {
     notice(404, settings, lang, t.not_found, t.not_found_detail, None)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> PageResponse {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> PageResponse {
     tracing::error!(error = %e, "tracking page: storage failed");
     PageResponse::text(503, "Please try again in a moment.")
         .header("retry-after", "5")
@@ -473,7 +478,8 @@ pub async fn api(
 /// browsers send `Origin: null` on its own forms, so a `null` origin without `Sec-Fetch-Site`
 /// cannot be told apart from a sandboxed attacker and is refused. A client that sends neither
 /// header is not a browser another site could drive.
-fn same_origin(request: &TrackingRequest<'_>, settings: &Settings) -> bool {
+/// Whether a form post comes from a page of ours (a cross-site post is refused).
+pub(crate) fn same_origin(request: &TrackingRequest<'_>, settings: &Settings) -> bool {
     if let Some(site) = request.header("sec-fetch-site") {
         return matches!(site.trim(), "same-origin" | "none");
     }

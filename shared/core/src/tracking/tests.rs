@@ -609,6 +609,8 @@ fn nothing_from_outside_reaches_the_html_unescaped() {
             currency: Some(attack.to_string()),
             active: true,
             in_stock: true,
+            product_type: None,
+            tags: vec![],
             source_updated_at: None,
             updated_at: at(NOW),
             version: 1,

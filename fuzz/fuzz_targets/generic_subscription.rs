@@ -1,0 +1,18 @@
+//! Fuzzes the generic subscription format and its edge checks: never a panic.
+#![no_main]
+
+use doorstep_core::chrono::{TimeZone, Utc};
+use doorstep_core::providers::InboundRequest;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let now = Utc.timestamp_opt(1_795_000_000, 0).single().unwrap_or_default();
+    let request = InboundRequest {
+        headers: &[],
+        query: None,
+        body: data,
+    };
+    if let Ok(mut delivery) = doorstep_core::providers::generic_subscription::parse(&request) {
+        let _ = doorstep_core::bounds::bound_subscription_event(&mut delivery.event, now);
+    }
+});
