@@ -31,12 +31,12 @@ def setup():
     ddb = aws("dynamodb")
     ddb.create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "tracking_token", "preferences_token")],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "tracking_token", "preferences_token", "email")],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
-            {"IndexName": "by_tracking_number", "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": "by_tracking_token", "KeySchema": [{"AttributeName": "tracking_token", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": "by_preferences_token", "KeySchema": [{"AttributeName": "preferences_token", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": index, "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}
+            for index, key in (("by_tracking_number", "gsi1pk"), ("by_tracking_token", "tracking_token"),
+                               ("by_preferences_token", "preferences_token"), ("by_email", "email"))
         ],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     ssm = aws("ssm")
@@ -284,14 +284,18 @@ def main():
     ddb = setup()
     rtt = baseline_rtt(ddb)
     print(f"baseline: moto GetItem round trip median {rtt * 1000:.2f} ms")
+    # The floor: a hello-world lambda_runtime binary with the same profile, no AWS clients.
+    if os.path.exists(os.path.join(TARGET, "doorstep-hello")):
+        probe("doorstep-hello", [carrier_event(i) for i in range(WARM + 1)], rtt)
     probe("carrier-webhook", [carrier_event(i) for i in range(WARM + 1)], rtt)
     probe("store-webhook", [store_event(i) for i in range(WARM + 1)], rtt)
     # The webhooks' writes are on the stream now: the notifier sends their messages (SNS/SES on moto).
     aws("sesv2").create_email_identity(EmailIdentity="shop.example.com")
     events = stream_events()
     print(f"notifier input: {sum(len(e['Records']) for e in events)} stream records in {len(events)} batches")
+    dead_letters = aws("sqs").create_queue(QueueName="doorstep-probe-dlq")["QueueUrl"]
     probe("notifier", events, rtt, check=no_batch_failures,
-          extra_env={"SENDER_EMAIL": "orders@shop.example.com", "QUIET_HOURS": "off", "BRAND": "Probe Shop",
+          extra_env={"DEAD_LETTER_QUEUE_URL": dead_letters, "SENDER_EMAIL": "orders@shop.example.com", "QUIET_HOURS": "off", "BRAND": "Probe Shop",
                      "PUBLIC_BASE_URL": "https://shop.example.com"})
     tokens = tracking_tokens(50)
     probe("tracking-page", [page_event(tokens[i % len(tokens)]) for i in range(WARM + 1)], rtt,

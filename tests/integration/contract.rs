@@ -26,7 +26,7 @@ fn shipment(slug: &str, number: &str) -> Shipment {
     Shipment::new(carrier(slug), tracking(number), Utc::now())
 }
 
-fn guard(expected_version: Option<u64>) -> ShipmentWrite<'static> {
+fn guard(expected_version: Option<u64>) -> ShipmentWrite {
     ShipmentWrite {
         expected_version,
         ..Default::default()
@@ -72,36 +72,31 @@ pub async fn new_shipments_round_trip_with_versions(store: &dyn Store) {
         .is_none());
 }
 
-pub async fn a_dedupe_key_is_applied_once_and_atomically(store: &dyn Store) {
+/// A redelivery is recognized from the shipment's own record of the deliveries applied to it:
+/// what the store saves is what it reads back, digests included, under the version guard.
+pub async fn applied_deliveries_are_kept_with_the_shipment(store: &dyn Store) {
     let mut s = shipment("ups", "1Z200");
-    let write = |v, key| ShipmentWrite {
+    s.remember_delivery(Shipment::delivery_digest("k1"));
+    let write = |v| ShipmentWrite {
         expected_version: v,
-        dedupe_key: Some(key),
         consume_pending_link: false,
     };
-    store.save_shipment(&s, write(None, "k1")).await.unwrap();
-    s.status = ShipmentStatus::Delivered;
-    let second = store.save_shipment(&s, write(Some(1), "k1")).await;
-    assert!(
-        matches!(second, Err(WriteError::Duplicate)),
-        "got {second:?}"
-    );
+    store.save_shipment(&s, write(None)).await.unwrap();
     let read = store
         .get_shipment(&s.carrier, &s.tracking_number)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (read.version, read.status),
-        (1, ShipmentStatus::Pending),
-        "a duplicate writes nothing"
-    );
-    // A duplicate wins over a stale version: the delivery was applied, whatever happened since.
+    assert!(read.has_applied(&Shipment::delivery_digest("k1")));
+    assert!(!read.has_applied(&Shipment::delivery_digest("k2")));
+    // Two writers who read the same version: one wins, the other must read again (and would
+    // then see the delivery already applied).
+    s.status = ShipmentStatus::Delivered;
+    store.save_shipment(&s, write(Some(1))).await.unwrap();
     assert!(matches!(
-        store.save_shipment(&s, write(Some(7), "k1")).await,
-        Err(WriteError::Duplicate)
+        store.save_shipment(&s, write(Some(1))).await,
+        Err(WriteError::Conflict)
     ));
-    store.save_shipment(&s, write(Some(1), "k2")).await.unwrap();
 }
 
 pub async fn a_pending_link_is_consumed_with_the_shipment_it_joins(store: &dyn Store) {
@@ -127,7 +122,6 @@ pub async fn a_pending_link_is_consumed_with_the_shipment_it_joins(store: &dyn S
     s.order = Some(link.clone());
     let write = ShipmentWrite {
         expected_version: None,
-        dedupe_key: Some("d"),
         consume_pending_link: true,
     };
     store.save_shipment(&s, write).await.unwrap();
@@ -547,8 +541,8 @@ macro_rules! contract_suite {
                 super::new_shipments_round_trip_with_versions(&$make).await
             }
             #[tokio::test]
-            async fn a_dedupe_key_is_applied_once_and_atomically() {
-                super::a_dedupe_key_is_applied_once_and_atomically(&$make).await
+            async fn applied_deliveries_are_kept_with_the_shipment() {
+                super::applied_deliveries_are_kept_with_the_shipment(&$make).await
             }
             #[tokio::test]
             async fn a_pending_link_is_consumed_with_the_shipment_it_joins() {

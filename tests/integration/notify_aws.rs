@@ -443,3 +443,76 @@ async fn a_poison_stream_record_is_set_aside_in_the_dlq_with_its_reason_and_the_
         "{sms:#?}"
     );
 }
+
+/// A table written by a version that kept a `minute` cursor: its deferred sends are still found,
+/// the cursor is walked once and removed, and from then on the pending set alone says what is due.
+#[tokio::test]
+async fn deferred_sends_left_under_an_older_cursor_are_still_sent() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use doorstep_core::notify::ports::{Deferred, NotifyStore};
+    let store = dynamo_store().await;
+    let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let waiting = Deferred {
+        key: message_key("ups#1ZOLD#out_for_delivery#sms"),
+        due: at("2024-05-04T01:05:00Z"),
+        attempts: 0,
+    };
+    let put = |pk: &str, sk: &str| {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("sk", AttributeValue::S(sk.into()))
+    };
+    put("DEFER#2024-05-04T01:05", &waiting.key.to_string())
+        .item("entity", AttributeValue::S("deferred_send".into()))
+        .item(
+            "doc",
+            AttributeValue::S(serde_json::to_string(&waiting).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cursor = at("2024-05-04T01:00:00Z").timestamp().to_string();
+    put("SCHED#deferred", "CURSOR")
+        .item("minute", AttributeValue::N(cursor))
+        .send()
+        .await
+        .unwrap();
+
+    let due = store.due(at("2024-05-04T01:30:00Z"), 100).await.unwrap();
+    assert_eq!(due, vec![waiting.clone()]);
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("SCHED#deferred".into()))
+        .key("sk", AttributeValue::S("CURSOR".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(
+        !item.contains_key("minute"),
+        "the old cursor is walked once: {item:?}"
+    );
+    assert_eq!(
+        item["pending"].as_ns().unwrap(),
+        &vec![at("2024-05-04T01:05:00Z").timestamp().to_string()]
+    );
+
+    // Sent and removed: the next run empties the set and then finds nothing.
+    store.remove_deferred(&waiting).await.unwrap();
+    assert!(store
+        .due(at("2024-05-04T01:31:00Z"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .due(at("2024-05-04T01:32:00Z"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+}

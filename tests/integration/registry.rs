@@ -150,3 +150,35 @@ fn every_job_has_a_schedule_at_its_cadence() {
         );
     }
 }
+
+#[test]
+fn the_template_declares_the_indexes_the_code_creates_and_sizes() {
+    let template = repo_file("template.yaml");
+    for (index, attribute, projected) in doorstep_aws::schema::INDEXES {
+        let at = template
+            .find(&format!("IndexName: {index}"))
+            .unwrap_or_else(|| panic!("template.yaml has no index {index}"));
+        let block = &template[at..(at + 300).min(template.len())];
+        assert!(
+            block.contains(&format!("AttributeName: {attribute}")),
+            "{index}'s key in template.yaml: {block}"
+        );
+        let projection = match projected {
+            doorstep_aws::schema::Projected::KeysOnly => "KEYS_ONLY",
+            doorstep_aws::schema::Projected::All => "ALL",
+        };
+        // The projection is a parameter (existing stacks keep theirs); its default is the code's.
+        assert!(
+            block.contains("ProjectionType: !Ref IndexProjection"),
+            "{index}'s projection in template.yaml: {block}"
+        );
+        let parameter = template
+            .find("  IndexProjection:")
+            .map(|at| &template[at..(at + 200).min(template.len())])
+            .expect("an IndexProjection parameter");
+        assert!(
+            parameter.contains(&format!("Default: {projection}")),
+            "IndexProjection's default: {parameter}"
+        );
+    }
+}

@@ -2,11 +2,6 @@
 //! and stores (SQLite in memory; DynamoDB on the moto server the test script starts).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-};
-use doorstep_aws::dynamo::{EMAIL_INDEX, PREFERENCES_INDEX, TOKEN_INDEX, TRACKING_NUMBER_INDEX};
 use doorstep_aws::DynamoStore;
 use doorstep_core::providers::{aftership, easypost, seventeen_track, shopify, woocommerce};
 use doorstep_core::secrets::Secrets;
@@ -364,67 +359,10 @@ pub async fn dynamo_store() -> DynamoStore {
     DynamoStore::new(client, name)
 }
 
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("key schema")
-}
-
-fn attribute(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("attribute")
-}
-
-fn index(name: &str, hash: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key(hash, KeyType::Hash))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .expect("index")
-}
-
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .attribute_definitions(attribute("gsi1pk"))
-        .attribute_definitions(attribute("tracking_token"))
-        .attribute_definitions(attribute("preferences_token"))
-        .attribute_definitions(attribute("email"))
-        .global_secondary_indexes(index(TRACKING_NUMBER_INDEX, "gsi1pk"))
-        .global_secondary_indexes(index(TOKEN_INDEX, "tracking_token"))
-        .global_secondary_indexes(index(PREFERENCES_INDEX, "preferences_token"))
-        .global_secondary_indexes(index(EMAIL_INDEX, "email"))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .expect("stream"),
-        )
-        .send()
+    doorstep_aws::schema::create_table(client, name)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create table {name} on moto: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(|e| panic!("create table {name} on moto: {e}"));
 }
 
 /// Response status and JSON body of a Lambda response.

@@ -8,7 +8,7 @@
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use doorstep_aws::dead_letters::FailureCounter;
-use doorstep_core::chrono::Utc;
+use doorstep_core::chrono::{DateTime, Utc};
 use doorstep_core::model::{Order, Shipment};
 use doorstep_core::notify::ports::{Channels, DeadLetter, DeadLetters, NotifyStore};
 use doorstep_core::notify::render::Renderer;
@@ -33,20 +33,20 @@ pub const POISON_ATTEMPTS: u32 = 3;
 #[derive(Debug)]
 pub struct UnreadableRecord(pub String);
 
-/// The attributes of a table item the notifier reads: which entity, and its JSON document.
-#[derive(serde::Deserialize)]
-struct Image {
-    entity: Option<String>,
-    doc: Option<String>,
-}
-
+/// Which entity a table item is, and its JSON document (deflated when large; see
+/// `doorstep_aws::document`).
 fn image(item: &serde_dynamo::Item) -> Result<Option<(String, String)>, UnreadableRecord> {
-    if item.is_empty() {
-        return Ok(None);
-    }
-    let image: Image =
-        serde_dynamo::from_item(item.clone()).map_err(|e| UnreadableRecord(e.to_string()))?;
-    Ok(image.entity.zip(image.doc))
+    let entity = match item.get("entity") {
+        Some(serde_dynamo::AttributeValue::S(entity)) => entity.clone(),
+        _ => return Ok(None),
+    };
+    let doc = match item.get("doc") {
+        Some(serde_dynamo::AttributeValue::S(text)) => text.clone(),
+        Some(serde_dynamo::AttributeValue::B(bytes)) => doorstep_aws::document::inflate(bytes)
+            .map_err(|e| UnreadableRecord(format!("{entity}: {e}")))?,
+        _ => return Ok(None),
+    };
+    Ok(Some((entity, doc)))
 }
 
 fn document<T: serde::de::DeserializeOwned>(
@@ -150,7 +150,11 @@ struct Failure {
     transient: bool,
 }
 
-async fn notify_record(notifier: &Notifier<'_>, record: &EventRecord) -> Result<(), Failure> {
+async fn notify_record(
+    notifier: &Notifier<'_>,
+    record: &EventRecord,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
     let change = change_of(record).map_err(|UnreadableRecord(reason)| Failure {
         reason: format!("unreadable record: {reason}"),
         transient: false,
@@ -158,13 +162,10 @@ async fn notify_record(notifier: &Notifier<'_>, record: &EventRecord) -> Result<
     let Some(change) = change else {
         return Ok(());
     };
-    let summary = notifier
-        .process(&change, Utc::now())
-        .await
-        .map_err(|e| Failure {
-            reason: e.to_string(),
-            transient: e.is_transient(),
-        })?;
+    let summary = notifier.process(&change, now).await.map_err(|e| Failure {
+        reason: e.to_string(),
+        transient: e.is_transient(),
+    })?;
     tracing::info!(
         sent = summary.sent,
         deferred = summary.deferred,
@@ -181,8 +182,8 @@ async fn set_aside_if_poison(
     app: &App,
     record: &EventRecord,
     failure: &Failure,
+    now: DateTime<Utc>,
 ) -> Result<bool, doorstep_core::ports::StoreError> {
-    let now = Utc::now();
     let attempts = app.failures.count_failure(&record.event_id, now).await?;
     if attempts < POISON_ATTEMPTS {
         return Ok(false);
@@ -200,14 +201,19 @@ async fn set_aside_if_poison(
 }
 
 pub async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
+    handle_at(app, event, Utc::now()).await
+}
+
+/// [`handle`] at a given time (the simulator's virtual clock).
+pub async fn handle_at(app: &App, event: Event, now: DateTime<Utc>) -> DynamoDbEventResponse {
     let notifier = app.notifier();
     let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
-        let Err(failure) = notify_record(&notifier, record).await else {
+        let Err(failure) = notify_record(&notifier, record, now).await else {
             continue;
         };
         if !failure.transient {
-            match set_aside_if_poison(app, record, &failure).await {
+            match set_aside_if_poison(app, record, &failure, now).await {
                 Ok(true) => {
                     tracing::error!(event_id = %record.event_id, reason = %failure.reason, "record failed for good; set aside in the dead-letter queue");
                     continue;

@@ -4,10 +4,6 @@
 //!
 //! `DOORSTEP_MOTO_URL=http://127.0.0.1:PORT cargo bench -p doorstep-aws --bench due_index`
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use doorstep_aws::channels::SnsSesChannels;
 use doorstep_aws::dynamo::ReadMeter;
 use doorstep_aws::DynamoStore;
@@ -32,48 +28,6 @@ fn number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let index = |name: &str, attr: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(attr, KeyType::Hash))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .attribute_definitions(attribute("email"))
-        .global_secondary_indexes(index("by_email", "email"))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; test runners listing or smoke-running targets get nothing.
@@ -95,7 +49,9 @@ async fn main() {
         .await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let table = format!("doorstep-due-bench-{}", std::process::id());
-    create_table(&client, &table).await;
+    doorstep_aws::schema::create_table(&client, &table)
+        .await
+        .expect("table on moto");
     let meter = Arc::new(ReadMeter::default());
     let store = DynamoStore::new(client, table).metered(meter.clone());
     let settings = Settings {

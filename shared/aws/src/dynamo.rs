@@ -28,9 +28,7 @@ use doorstep_core::ids::{
 };
 use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
-use doorstep_core::ports::{
-    DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS,
-};
+use doorstep_core::ports::{DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError};
 use doorstep_core::reviews::Review;
 use doorstep_core::subscriptions::{ManageLink, Subscription};
 use serde::de::DeserializeOwned;
@@ -151,17 +149,15 @@ fn shipment_pk(carrier: &CarrierSlug, tracking: &TrackingNumber) -> String {
 
 fn doc<T: Serialize>(record: &T) -> Result<AttributeValue, StoreError> {
     serde_json::to_string(record)
-        .map(s)
+        .map(crate::document::encode)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn read<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let text = item
-        .get("doc")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt("item has no doc".into()))?;
+    let text =
+        crate::document::decode(item.get("doc")).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let version = item
         .get("version")
         .and_then(|v| v.as_n().ok())
@@ -180,12 +176,8 @@ fn unexpired(item: Option<&Item>) -> bool {
         .is_some_and(|t| t > Utc::now().timestamp())
 }
 
-/// What a cancelled shipment transaction means: a seen dedupe key wins (the delivery was applied,
-/// whatever else changed since), then a version conflict; anything else is a storage failure.
-fn transaction_error<R: std::fmt::Debug>(
-    e: SdkError<TransactWriteItemsError, R>,
-    write: ShipmentWrite<'_>,
-) -> WriteError {
+/// What a cancelled shipment transaction means: a version conflict, or a storage failure.
+fn transaction_error<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> WriteError {
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
         e.as_service_error()
     else {
@@ -198,9 +190,7 @@ fn transaction_error<R: std::fmt::Debug>(
             .and_then(|r| r.code())
             .is_some_and(|code| code == "ConditionalCheckFailed")
     };
-    if write.dedupe_key.is_some() && failed(1) {
-        WriteError::Duplicate
-    } else if failed(0) {
+    if failed(0) {
         WriteError::Conflict
     } else {
         StoreError::Unavailable(format!("transaction cancelled: {:?}", cancelled.message())).into()
@@ -457,13 +447,15 @@ impl DynamoStore {
         Ok(found)
     }
 
-    async fn query_index(
+    /// The records an index names: the indexes hold keys only (a shipment rewritten on every
+    /// scan costs no index write unless a key changes), so the records are read by key after.
+    async fn query_index<T: DeserializeOwned>(
         &self,
         index: &str,
         key: &str,
         value: String,
-    ) -> Result<Vec<Shipment>, StoreError> {
-        let mut shipments = Vec::new();
+    ) -> Result<Vec<T>, StoreError> {
+        let mut keys = Vec::new();
         let mut start = None;
         loop {
             let output = self
@@ -478,14 +470,37 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
+            self.metered_read(output.items(), false);
             for item in output.items() {
-                shipments.push(read(item)?);
+                let pk = item.get("pk").and_then(|v| v.as_s().ok());
+                let sk = item.get("sk").and_then(|v| v.as_s().ok());
+                if let (Some(pk), Some(sk)) = (pk, sk) {
+                    keys.push((pk.clone(), sk.clone()));
+                }
             }
             start = output.last_evaluated_key;
             if start.is_none() {
-                return Ok(shipments);
+                break;
             }
         }
+        let mut items = match keys.as_slice() {
+            [] => Vec::new(),
+            [(pk, sk)] => self.get_item(pk.clone(), sk).await?.into_iter().collect(),
+            _ => {
+                self.batch_get(
+                    keys.iter()
+                        .map(|(pk, sk)| (pk.clone(), sk.as_str()))
+                        .collect(),
+                )
+                .await?
+            }
+        };
+        // The same answer every time, whatever order the index gave.
+        items.sort_by(|a, b| {
+            let pk = |i: &Item| i.get("pk").and_then(|v| v.as_s().ok()).cloned();
+            pk(a).cmp(&pk(b))
+        });
+        items.iter().map(read).collect()
     }
 
     async fn put_versioned(&self, mut item: Item, expected: Option<u64>) -> Result<(), WriteError> {
@@ -517,7 +532,7 @@ impl DynamoStore {
         &self,
         shipment: &Shipment,
         mut item: Item,
-        write: ShipmentWrite<'_>,
+        write: ShipmentWrite,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
         let (condition, values) = version_guard(write.expected_version);
@@ -530,21 +545,6 @@ impl DynamoStore {
             .build()
             .map_err(built)?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        if let Some(key) = write.dedupe_key {
-            let expires = (Utc::now()
-                + doorstep_core::chrono::Duration::days(DEDUPE_RETENTION_DAYS))
-            .timestamp();
-            let dedupe = Put::builder()
-                .table_name(&self.table)
-                .item("pk", s(format!("DEDUPE#{key}")))
-                .item("sk", s("DEDUPE"))
-                .item("entity", s("dedupe"))
-                .item("ttl", n(expires))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(built)?;
-            items.push(TransactWriteItem::builder().put(dedupe).build());
-        }
         if write.consume_pending_link {
             let delete = Delete::builder()
                 .table_name(&self.table)
@@ -609,13 +609,15 @@ impl Store for DynamoStore {
     async fn save_shipment(
         &self,
         shipment: &Shipment,
-        write: ShipmentWrite<'_>,
+        write: ShipmentWrite,
     ) -> Result<(), WriteError> {
         let item = Self::shipment_item(shipment)?;
-        if write.dedupe_key.is_none() && !write.consume_pending_link {
+        if !write.consume_pending_link {
+            // One conditional put: the version guard is the only condition (redeliveries are
+            // recognized from the shipment's own record of them).
             return self.put_versioned(item, write.expected_version).await;
         }
-        // The shipment, its dedupe record and the consumed pending link change together or not at all.
+        // The shipment and the pending link it consumes change together or not at all.
         let items = self.shipment_transaction(shipment, item, write)?;
         let result = self
             .client
@@ -625,15 +627,8 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) => Err(transaction_error(e, write)),
+            Err(e) => Err(transaction_error(e)),
         }
-    }
-
-    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
-        let item = self
-            .get_item(format!("DEDUPE#{dedupe_key}"), "DEDUPE")
-            .await?;
-        Ok(unexpired(item.as_ref()))
     }
 
     async fn get_shipments(&self, keys: &[ShipmentKey]) -> Result<Vec<Shipment>, StoreError> {
@@ -819,18 +814,9 @@ impl Store for DynamoStore {
     }
 
     async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(EMAIL_INDEX)
-            .key_condition_expression("email = :email")
-            .expression_attribute_values(":email", s(email))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let mut customers: Vec<Customer> =
-            output.items().iter().map(read).collect::<Result<_, _>>()?;
+        let mut customers: Vec<Customer> = self
+            .query_index(EMAIL_INDEX, "email", email.to_string())
+            .await?;
         // Two customers with one address (a guest and an account): the same one every time.
         customers.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(customers.into_iter().next())
@@ -1120,17 +1106,14 @@ impl Store for DynamoStore {
         &self,
         token: &Token,
     ) -> Result<Option<Customer>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(PREFERENCES_INDEX)
-            .key_condition_expression("preferences_token = :t")
-            .expression_attribute_values(":t", s(token.as_str()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        output.items().first().map(read).transpose()
+        let found: Vec<Customer> = self
+            .query_index(
+                PREFERENCES_INDEX,
+                "preferences_token",
+                token.as_str().to_string(),
+            )
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     async fn save_customer(

@@ -2,9 +2,11 @@
 
 pub mod channels;
 pub mod dead_letters;
+pub mod document;
 pub mod dynamo;
 pub mod notify_store;
 pub mod runtime;
+pub mod schema;
 pub mod secrets;
 
 pub use dynamo::DynamoStore;

@@ -2,11 +2,18 @@
 //!
 //! Items (pk / sk):
 //! - `MSG#{key}` / `CLAIM`: the idempotency record: `state` (`in_progress` | `completed`),
-//!   `lease_until`, `ttl` (a completed record is kept 90 days)
-//! - `CUST#{customer}` / `LOG#{key}#{state}`: the message log, one item per decision
-//! - `DEFER#{YYYY-MM-DDTHH:MM}` / `{key}`: a deferred send in its due minute's bucket, so the
-//!   schedule reads only the buckets that are due; `SCHED#deferred` / `CURSOR` remembers the
-//!   oldest bucket that may still hold work
+//!   `lease_until`, `ttl` (a completed record is kept 90 days); once completed it also holds the
+//!   message's log entry (`doc`, `customer`, `at`): one write completes and logs it
+//! - `CUST#{customer}` / `LOG#{key}#{state}`: decisions that complete nothing (deferred, a send
+//!   that will be retried)
+//!
+//! Log entries on DynamoDB keep what was decided, to whom, and why, not the rendered subject
+//! and bodies: those are the templates' output for the record, rendered again when needed, and
+//! at one to five kilobytes each they were most of the table's writes.
+//! - `DEFER#{YYYY-MM-DDTHH:MM}` / `{key}`: a deferred send in its due minute's bucket;
+//!   `SCHED#deferred` / `CURSOR` holds `pending`, the set of minutes whose buckets may still
+//!   hold work, so the schedule reads one item when nothing is due and writes nothing (a
+//!   `minute` cursor left by an older version is walked once and removed)
 //! - `SUPPRESS#email#{address}` and `SUPPRESS#sms#{number}` / `SUPPRESS`
 //! - `CUST#{customer}` / `MKT#{sent at}#{key}`: a marketing message sent (TTL 8 days), which
 //!   the marketing cap counts
@@ -22,10 +29,7 @@ use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore, State
 use doorstep_core::ports::StoreError;
 
 const COMPLETED_RETENTION_DAYS: i64 = 90;
-/// How far back the schedule looks when it has no cursor yet (`defer` seeds one, so this only
-/// matters for a brand-new table).
-const FIRST_LOOKBACK_MINUTES: i64 = 60;
-/// Buckets read per run at most: after a long outage the schedule catches up over a few runs.
+/// Buckets an older version's cursor is walked per run at most (see `walk_legacy`).
 const MAX_BUCKETS_PER_RUN: i64 = 240;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -45,49 +49,184 @@ fn minute(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(Duration::minutes(1)).unwrap_or(at)
 }
 
+/// What `SCHED#deferred` / `CURSOR` holds: the minutes whose buckets may still hold a deferred
+/// send, and, on a table written before that set existed, the oldest such minute.
+struct Pending {
+    minutes: Vec<DateTime<Utc>>,
+    legacy_from: Option<DateTime<Utc>>,
+}
+
 impl DynamoStore {
-    async fn cursor(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn pending(&self) -> Result<Pending, StoreError> {
         let item = self.get_item("SCHED#deferred".into(), "CURSOR").await?;
-        Ok(item
+        let stamp = |v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+        };
+        let mut minutes: Vec<DateTime<Utc>> = item
+            .as_ref()
+            .and_then(|i| i.get("pending"))
+            .and_then(|v| v.as_ns().ok())
+            .map(|set| set.iter().filter_map(|m| stamp(m)).collect())
+            .unwrap_or_default();
+        minutes.sort();
+        let legacy_from = item
             .as_ref()
             .and_then(|i| i.get("minute"))
             .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(|t| DateTime::from_timestamp(t, 0)))
+            .and_then(|v| stamp(v));
+        Ok(Pending {
+            minutes,
+            legacy_from,
+        })
     }
 
-    async fn set_cursor(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .item("pk", s("SCHED#deferred"))
-            .item("sk", s("CURSOR"))
-            .item("minute", n(at.timestamp()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn complete(&self, key: &MessageKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// `ADD` or `DELETE` one minute in the pending set (sets make both idempotent).
+    async fn mark_pending(&self, at: DateTime<Utc>, pending: bool) -> Result<(), StoreError> {
+        let verb = if pending { "ADD" } else { "DELETE" };
         self.client()
             .update_item()
             .table_name(self.table())
-            .key("pk", s(format!("MSG#{key}")))
-            .key("sk", s("CLAIM"))
-            .update_expression("SET #state = :completed, #ttl = :ttl")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":completed", s("completed"))
+            .key("pk", s("SCHED#deferred"))
+            .key("sk", s("CURSOR"))
+            .update_expression(format!("{verb} pending :minute"))
             .expression_attribute_values(
-                ":ttl",
-                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
+                ":minute",
+                aws_sdk_dynamodb::types::AttributeValue::Ns(vec![at.timestamp().to_string()]),
             )
             .send()
             .await
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn bucket_items(&self, at: DateTime<Utc>) -> Result<Vec<Deferred>, StoreError> {
+        let items = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :bucket")
+            .expression_attribute_values(":bucket", s(bucket(at)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .items
+            .unwrap_or_default();
+        items
+            .iter()
+            .map(|item| {
+                let doc = item
+                    .get("doc")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| corrupt("deferred send without doc"))?;
+                serde_json::from_str(doc).map_err(corrupt)
+            })
+            .collect()
+    }
+
+    /// The walk a table from before the pending set needs once: every minute from its cursor,
+    /// a bounded stretch per run; minutes with work join the set, and the cursor goes when the
+    /// walk reaches the present.
+    async fn walk_legacy(
+        &self,
+        from: DateTime<Utc>,
+        current: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let stop = current.min(from + Duration::minutes(MAX_BUCKETS_PER_RUN));
+        let mut at = from;
+        while at <= stop {
+            if !self.bucket_items(at).await?.is_empty() {
+                self.mark_pending(at, true).await?;
+            }
+            at += Duration::minutes(1);
+        }
+        let update = match stop < current {
+            true => self
+                .client()
+                .update_item()
+                .update_expression("SET #minute = :minute")
+                .expression_attribute_values(":minute", n(at.timestamp())),
+            false => self
+                .client()
+                .update_item()
+                .update_expression("REMOVE #minute"),
+        };
+        update
+            .table_name(self.table())
+            .key("pk", s("SCHED#deferred"))
+            .key("sk", s("CURSOR"))
+            .expression_attribute_names("#minute", "minute")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Completes a claim and records its log entry in the same write.
+    async fn complete(
+        &self,
+        key: &MessageKey,
+        entry: &LogEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key("pk", s(format!("MSG#{key}")))
+            .key("sk", s("CLAIM"))
+            .update_expression(
+                "SET #state = :completed, #ttl = :ttl, doc = :doc, customer = :customer, #at = :at",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(
+                ":ttl",
+                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
+            )
+            .expression_attribute_values(":doc", s(stored_entry(entry)?))
+            .expression_attribute_values(":customer", s(entry.customer_id.as_str()))
+            .expression_attribute_values(":at", s(entry.at.to_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        self.count_marketing(entry).await
+    }
+
+    /// A marketing message sent is counted for the marketing cap.
+    async fn count_marketing(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        if entry.kind != Kind::Marketing || entry.state != State::Sent {
+            return Ok(());
+        }
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("CUST#{}", entry.customer_id)))
+            .item(
+                "sk",
+                s(format!("MKT#{}#{}", marketing_time(entry.at), entry.key)),
+            )
+            .item("entity", s("marketing_sent"))
+            .item("ttl", n((entry.at + Duration::days(8)).timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// A log entry as DynamoDB keeps it: without its rendered subject and bodies.
+fn stored_entry(entry: &LogEntry) -> Result<String, StoreError> {
+    let slim = LogEntry {
+        subject: None,
+        body: None,
+        html: None,
+        ..entry.clone()
+    };
+    serde_json::to_string(&slim).map_err(corrupt)
 }
 
 #[async_trait]
@@ -143,16 +282,15 @@ impl NotifyStore for DynamoStore {
         }
     }
 
-    /// Completes the claim first (the call that closes the window in which a crash could send
-    /// the message again), then logs.
+    /// Completes the claim and logs in one write (the write that closes the window in which a
+    /// crash could send the message again).
     async fn finish(
         &self,
         key: &MessageKey,
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.complete(key, now).await?;
-        self.log(entry).await
+        self.complete(key, entry, now).await
     }
     async fn release(&self, key: &MessageKey) -> Result<(), StoreError> {
         let result = self
@@ -195,26 +333,11 @@ impl NotifyStore for DynamoStore {
             )
             .item("entity", s("message_log"))
             .item("at", s(entry.at.to_rfc3339()))
-            .item("doc", s(serde_json::to_string(entry).map_err(corrupt)?))
+            .item("doc", s(stored_entry(entry)?))
             .send()
             .await
             .map_err(unavailable)?;
-        if entry.kind == Kind::Marketing && entry.state == State::Sent {
-            self.client()
-                .put_item()
-                .table_name(self.table())
-                .item("pk", s(format!("CUST#{}", entry.customer_id)))
-                .item(
-                    "sk",
-                    s(format!("MKT#{}#{}", marketing_time(entry.at), entry.key)),
-                )
-                .item("entity", s("marketing_sent"))
-                .item("ttl", n((entry.at + Duration::days(8)).timestamp()))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(())
+        self.count_marketing(entry).await
     }
 
     async fn defer(&self, deferred: &Deferred) -> Result<(), StoreError> {
@@ -228,60 +351,37 @@ impl NotifyStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        // A send deferred into a minute the schedule has already passed must still be found.
-        match self.cursor().await? {
-            Some(cursor) if minute(deferred.due) >= cursor => {}
-            _ => self.set_cursor(minute(deferred.due)).await?,
-        }
-        Ok(())
+        // After the item, so a schedule that sees the minute in the set finds the item too.
+        self.mark_pending(minute(deferred.due), true).await
     }
 
+    /// One consistent read when nothing is due: the pending set says which minutes' buckets to
+    /// read, so an idle schedule writes nothing.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Deferred>, StoreError> {
         let current = minute(now);
-        let start = self
-            .cursor()
-            .await?
-            .unwrap_or(current - Duration::minutes(FIRST_LOOKBACK_MINUTES));
-        let stop = current.min(start + Duration::minutes(MAX_BUCKETS_PER_RUN));
-        let mut due = Vec::new();
-        let mut oldest_with_work = None;
-        let mut at = start;
-        while at <= stop && due.len() < limit {
-            let items = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :bucket")
-                .expression_attribute_values(":bucket", s(bucket(at)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .items
-                .unwrap_or_default();
-            for item in &items {
-                let doc = item
-                    .get("doc")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| corrupt("deferred send without doc"))?;
-                let deferred: Deferred = serde_json::from_str(doc).map_err(corrupt)?;
-                if deferred.due <= now {
-                    due.push(deferred);
-                }
-            }
-            if !items.is_empty() && oldest_with_work.is_none() {
-                oldest_with_work = Some(at);
-            }
-            at += Duration::minutes(1);
+        let mut pending = self.pending().await?;
+        if let Some(from) = pending.legacy_from {
+            self.walk_legacy(from, current).await?;
+            pending = self.pending().await?;
         }
-        // Next time start at the oldest bucket that held work (removed items leave it empty).
-        self.set_cursor(oldest_with_work.unwrap_or(at.min(current)))
-            .await?;
-        if stop < current {
-            tracing::warn!(
-                behind_minutes = (current - stop).num_minutes(),
-                "deferred sends: catching up after an outage"
-            );
+        let mut due = Vec::new();
+        for at in pending.minutes.into_iter().filter(|m| *m <= current) {
+            if due.len() >= limit {
+                break;
+            }
+            let items = self.bucket_items(at).await?;
+            if items.is_empty() {
+                // Emptied: leave the set, then look once more, because a send deferred into
+                // this minute in between put its item before adding the minute back.
+                self.mark_pending(at, false).await?;
+                let late = self.bucket_items(at).await?;
+                if !late.is_empty() {
+                    self.mark_pending(at, true).await?;
+                }
+                due.extend(late.into_iter().filter(|d| d.due <= now));
+                continue;
+            }
+            due.extend(items.into_iter().filter(|d| d.due <= now));
         }
         due.truncate(limit);
         Ok(due)

@@ -51,7 +51,7 @@ async fn shipment_for_update(
     store: &dyn Store,
     update: &TrackingUpdate,
     now: DateTime<Utc>,
-) -> Result<(Shipment, ShipmentWrite<'static>), StoreError> {
+) -> Result<(Shipment, ShipmentWrite), StoreError> {
     if let Some(shipment) = store
         .get_shipment(&update.carrier, &update.tracking_number)
         .await?
@@ -68,7 +68,6 @@ async fn shipment_for_update(
     let write = ShipmentWrite {
         expected_version: None,
         consume_pending_link: pending.is_some(),
-        ..ShipmentWrite::default()
     };
     shipment.order = pending.map(|p| p.link);
     Ok((shipment, write))
@@ -81,22 +80,19 @@ pub async fn apply_tracking_update(
     update: &TrackingUpdate,
     now: DateTime<Utc>,
 ) -> Result<UpdateOutcome, IngestError> {
-    let dedupe_key = &update.dedupe_key();
+    let digest = &Shipment::delivery_digest(&update.dedupe_key());
     let outcome = optimistic::with_retries(move || async move {
         let (mut shipment, write) = shipment_for_update(store, update, now).await?;
+        // A redelivery (the sender retried, or sent the same event twice) changes nothing.
+        if shipment.has_applied(digest) {
+            return Ok(UpdateOutcome::Duplicate);
+        }
         let applied = rules::apply_update(&mut shipment, update, now);
         if write.expected_version.is_some() && !applied.changed() {
-            // Nothing new: either the sender retried a delivery it already made, or another
-            // delivery said the same things.
-            return Ok(match store.update_seen(dedupe_key).await? {
-                true => UpdateOutcome::Duplicate,
-                false => UpdateOutcome::Unchanged,
-            });
+            // Another delivery said the same things.
+            return Ok(UpdateOutcome::Unchanged);
         }
-        let write = ShipmentWrite {
-            dedupe_key: Some(dedupe_key),
-            ..write
-        };
+        shipment.remember_delivery(digest.clone());
         match store.save_shipment(&shipment, write).await {
             Ok(()) => Ok(UpdateOutcome::Applied),
             Err(WriteError::Duplicate) => Ok(UpdateOutcome::Duplicate),

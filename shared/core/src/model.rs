@@ -151,6 +151,12 @@ pub struct Shipment {
     /// What the customer chose after a failed attempt (the tracking page's delivery choices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_choice: Option<DeliveryChoice>,
+    /// Digests of the carrier deliveries applied to it, newest last, at most
+    /// [`Shipment::REMEMBERED_DELIVERIES`]: a redelivery is recognized from the record itself,
+    /// with no separate dedupe record to write (and a redelivery older than that is harmless: the
+    /// rules ignore what they have seen).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<String>,
     /// Optimistic-concurrency version: every write requires the version it read.
     #[serde(default)]
     pub version: u64,
@@ -199,8 +205,37 @@ impl Shipment {
             created_at: now,
             updated_at: now,
             delivery_choice: None,
+            deliveries: Vec::new(),
             version: 0,
         }
+    }
+
+    pub const REMEMBERED_DELIVERIES: usize = 64;
+
+    /// A delivery's dedupe key as the record remembers it: 72 bits of its SHA-256, URL-safe.
+    pub fn delivery_digest(dedupe_key: &str) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(dedupe_key.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash[..9])
+    }
+
+    /// Whether a delivery with this digest was applied (and is still remembered).
+    pub fn has_applied(&self, digest: &str) -> bool {
+        self.deliveries.iter().any(|d| d == digest)
+    }
+
+    /// Remembers a delivery, forgetting the oldest beyond the bound.
+    pub fn remember_delivery(&mut self, digest: String) {
+        if self.has_applied(&digest) {
+            return;
+        }
+        self.deliveries.push(digest);
+        let excess = self
+            .deliveries
+            .len()
+            .saturating_sub(Self::REMEMBERED_DELIVERIES);
+        self.deliveries.drain(..excess);
     }
 
     /// Failed delivery attempts so far.
@@ -484,6 +519,27 @@ mod tests {
         let c = event(ShipmentStatus::InTransit, "2024-01-01T00:00:01Z", "Arrived");
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), c.key());
+    }
+
+    #[test]
+    fn a_shipment_remembers_its_last_deliveries_and_no_more() {
+        let mut s = Shipment::new(
+            CarrierSlug::parse("ups").unwrap(),
+            TrackingNumber::parse("1Z1").unwrap(),
+            Utc::now(),
+        );
+        let digest = Shipment::delivery_digest("aftership:1Z1:evt-1");
+        assert_eq!(digest.len(), 12);
+        assert_ne!(digest, Shipment::delivery_digest("aftership:1Z1:evt-2"));
+        s.remember_delivery(digest.clone());
+        s.remember_delivery(digest.clone());
+        assert_eq!(s.deliveries.len(), 1);
+        for n in 0..Shipment::REMEMBERED_DELIVERIES {
+            s.remember_delivery(Shipment::delivery_digest(&format!("k{n}")));
+        }
+        assert_eq!(s.deliveries.len(), Shipment::REMEMBERED_DELIVERIES);
+        assert!(!s.has_applied(&digest), "the oldest is forgotten");
+        assert!(s.has_applied(&Shipment::delivery_digest("k63")));
     }
 
     #[test]

@@ -36,11 +36,9 @@ pub enum WriteError {
 
 /// How a shipment write is guarded. All of it happens atomically or not at all.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ShipmentWrite<'a> {
+pub struct ShipmentWrite {
     /// `None`: the shipment must not exist yet. `Some(v)`: the stored version must still be `v`.
     pub expected_version: Option<u64>,
-    /// Recorded with the write; the write fails with `Duplicate` if it was recorded before.
-    pub dedupe_key: Option<&'a str>,
     /// Deletes the pending link parked under this shipment's tracking number.
     pub consume_pending_link: bool,
 }
@@ -63,10 +61,8 @@ pub trait Store: Send + Sync {
     async fn save_shipment(
         &self,
         shipment: &Shipment,
-        write: ShipmentWrite<'_>,
+        write: ShipmentWrite,
     ) -> Result<(), WriteError>;
-    /// Whether a carrier delivery with this dedupe key was applied (and is still remembered).
-    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError>;
 
     async fn get_pending_link(
         &self,

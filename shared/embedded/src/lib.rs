@@ -211,6 +211,28 @@ impl SqliteStore {
         })
     }
 
+    /// Counts every statement run from now on into `counts`, by verb and table
+    /// (`SELECT shipments`, `INSERT changes`, …): the simulator's storage calls.
+    #[cfg(feature = "statement-counts")]
+    pub fn count_statements(
+        &self,
+        counts: std::sync::Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.trace_v2(
+            rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+            Some(move |event: rusqlite::trace::TraceEvent<'_>| {
+                if let rusqlite::trace::TraceEvent::Stmt(statement, _) = event {
+                    let name = statement_name(&statement.sql());
+                    if let Ok(mut counts) = counts.lock() {
+                        *counts.entry(name).or_default() += 1;
+                    }
+                }
+            }),
+        )
+        .map_err(unavailable)
+    }
+
     pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
@@ -294,6 +316,35 @@ impl SqliteStore {
             from_doc(&doc, version)
         })
         .collect()
+    }
+}
+
+/// `SELECT shipments`, `INSERT changes`, `BEGIN`: a statement's verb and the table it names.
+#[cfg(feature = "statement-counts")]
+fn statement_name(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let verb = words
+        .first()
+        .map(|w| w.to_ascii_uppercase())
+        .unwrap_or_default();
+    let after = |keyword: &str| {
+        words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(keyword))
+            .and_then(|i| words.get(i + 1))
+    };
+    let table = match verb.as_str() {
+        "SELECT" | "DELETE" => after("FROM"),
+        "INSERT" => after("INTO"),
+        "UPDATE" => words.get(1),
+        _ => None,
+    };
+    match table {
+        Some(table) => format!(
+            "{verb} {}",
+            table.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+        ),
+        None => verb,
     }
 }
 
@@ -411,7 +462,7 @@ impl Store for SqliteStore {
     async fn save_shipment(
         &self,
         shipment: &Shipment,
-        write: ShipmentWrite<'_>,
+        write: ShipmentWrite,
     ) -> Result<(), WriteError> {
         let doc = to_doc(shipment)?;
         let now = Utc::now().timestamp();
@@ -419,17 +470,6 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
-        if let Some(key) = write.dedupe_key {
-            let seen: Option<i64> = tx
-                .query_row("SELECT expires_at FROM dedupe WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(unavailable)?;
-            if seen.is_some_and(|expires_at| expires_at > now) {
-                return Err(WriteError::Duplicate);
-            }
-        }
         let stored: Option<(i64, String)> = tx
             .query_row(
                 "SELECT version, doc FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
@@ -456,14 +496,6 @@ impl Store for SqliteStore {
             ],
         )
         .map_err(unavailable)?;
-        if let Some(key) = write.dedupe_key {
-            let expires_at = now + doorstep_core::ports::DEDUPE_RETENTION_DAYS * 86_400;
-            tx.execute(
-                "INSERT OR REPLACE INTO dedupe (key, expires_at) VALUES (?1, ?2)",
-                params![key, expires_at],
-            )
-            .map_err(unavailable)?;
-        }
         if write.consume_pending_link {
             tx.execute(
                 "DELETE FROM pending_links WHERE tracking_number = ?1",
@@ -473,19 +505,6 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn update_seen(&self, dedupe_key: &str) -> Result<bool, StoreError> {
-        let expires_at: Option<i64> = self
-            .conn()?
-            .query_row(
-                "SELECT expires_at FROM dedupe WHERE key = ?1",
-                [dedupe_key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        Ok(expires_at.is_some_and(|t| t > Utc::now().timestamp()))
     }
 
     async fn get_pending_link(
