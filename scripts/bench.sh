@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Performance figures, reproducibly: release binary sizes, the cold-start/latency/RSS probe
-# (scripts/coldstart.py, against moto), and the criterion benchmarks of verify + parse + normalize.
-# Usage: scripts/bench.sh [--no-criterion]
+# Performance figures, reproducibly, each beside its baseline from the same run: release binary
+# sizes and the cold-start/latency/RSS probe (scripts/coldstart.py, against moto) beside a
+# hello-world lambda_runtime binary built with the same profile; the criterion benchmarks of
+# verify + parse + normalize beside the same work in Python's standard library
+# (scripts/py_webhook_path.py); and the simulator's trust and cost report (SQLite month, then a
+# shorter one on DynamoDB-on-moto with capacity units and prices).
+# Usage: scripts/bench.sh [--no-criterion]   (SIM_ORDERS, SIM_AWS_ORDERS, SIM_AWS_DAYS to resize)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
-echo "== release build (opt-level 3, fat LTO, codegen-units 1, panic=abort, stripped)"
-bins=(carrier-webhook store-webhook notifier scheduler email-feedback preferences tracking-page admin-api merchant-webhook doorstep-local)
+echo "== release build (opt-level s, doorstep-core at 3, fat LTO, codegen-units 1, panic=abort, stripped)"
+bins=(doorstep-hello carrier-webhook store-webhook notifier scheduler email-feedback preferences tracking-page manage-page admin-api merchant-webhook doorstep-local)
 cargo build --release $(printf -- '-p %s ' "${bins[@]}")
 for bin in "${bins[@]}"; do
-  printf '%-16s %8d bytes\n' "$bin" "$(stat -c %s "target/release/$bin")"
+  size=$(stat -c %s "target/release/$bin")
+  hello=$(stat -c %s target/release/doorstep-hello)
+  awk -v b="$bin" -v s="$size" -v h="$hello" 'BEGIN { printf "%-16s %9d bytes  %5.2f MiB  %5.1fx hello-world\n", b, s, s / 1048576, s / h }'
 done
 
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -34,4 +40,11 @@ DOORSTEP_MOTO_URL="http://127.0.0.1:$port" cargo bench -p doorstep-aws --bench d
 if [ "${1:-}" != "--no-criterion" ]; then
   echo "== criterion: verify + parse + normalize per provider (baseline: serde_json::Value parse)"
   cargo bench -p doorstep-core --bench providers --bench notify --bench tracking -- --noplot 2>&1 | grep -E '^(carrier|store|notify|tracking)|time:'
+  echo "== the same webhook path in Python's standard library (verify, json.loads, normalize)"
+  .venv/bin/python scripts/py_webhook_path.py
 fi
+
+echo "== the simulator: a month on SQLite, then a shorter one on DynamoDB-on-moto, priced"
+cargo run --release -p doorstep-sim -- --orders "${SIM_ORDERS:-10000}" --days 30 --seed 1 --out target/sim
+cargo run --release -p doorstep-sim -- --orders "${SIM_AWS_ORDERS:-300}" --days "${SIM_AWS_DAYS:-7}" --seed 1 \
+  --out target/sim-aws --aws "http://127.0.0.1:$port"
