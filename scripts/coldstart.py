@@ -233,6 +233,15 @@ def no_batch_failures(response):
     return not response.get("batchItemFailures")
 
 
+def event_json(value):
+    """JSON for what boto3 decoded: times as epoch seconds, binary (B) as base64, as Lambda sends them."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return str(value)
+
+
 def stream_events(batch_size=10):
     """The table's stream so far, as DynamoDbEvent payloads of `batch_size` records."""
     ddb, streams = aws("dynamodb"), aws("dynamodbstreams")
@@ -245,7 +254,7 @@ def stream_events(batch_size=10):
             if not page["Records"]:
                 break
             for record in page["Records"]:
-                record = json.loads(json.dumps(record, default=lambda v: v.timestamp() if hasattr(v, "timestamp") else str(v)))
+                record = json.loads(json.dumps(record, default=event_json))
                 record["eventSourceARN"] = arn
                 records.append(record)
             iterator = page.get("NextShardIterator")

@@ -506,16 +506,28 @@ async fn upsert_customer(
 ) -> Result<(), IngestError> {
     let incoming = &incoming;
     optimistic::with_retries(move || async move {
-        let (mut customer, expected) = match store.get_customer(&incoming.id).await? {
+        let stored = store.get_customer(&incoming.id).await?;
+        let expected = stored.as_ref().map(|c| c.version);
+        let mut customer = match stored.clone() {
             Some(mut existing) => {
-                let version = existing.version;
                 existing.merge_from(incoming.clone());
-                (existing, Some(version))
+                existing
             }
-            None => (incoming.clone(), None),
+            None => incoming.clone(),
         };
         Customer::remember(&mut customer.purchased, &history.bought);
         Customer::remember(&mut customer.refunded, &history.refunded);
+        // A fulfilment or a redelivered order usually says nothing new about the customer:
+        // then the write (a write unit, and a version bump) is skipped.
+        if let Some(stored) = &stored {
+            let unchanged = Customer {
+                updated_at: stored.updated_at,
+                ..customer.clone()
+            };
+            if unchanged == *stored {
+                return Ok(());
+            }
+        }
         store.save_customer(&customer, expected).await
     })
     .await?;
