@@ -204,31 +204,44 @@ impl Sqlite {
     }
 }
 
+/// A webhook through Doorstep's webhook code, as the Lambda that serves its route would run it:
+/// its status, and which function that is.
+async fn post_webhook(
+    request: &Request,
+    config: &WebhookConfig,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> (u16, &'static str) {
+    let response = doorstep_core::webhook::webhook(
+        request.route,
+        request.slug,
+        inbound(request),
+        config,
+        store,
+        now,
+    )
+    .await;
+    if response.status >= 400 {
+        eprintln!(
+            "{} {}: {} {}",
+            request.route, request.slug, response.status, response.body
+        );
+    }
+    let function = match request.route {
+        doorstep_core::providers::registry::Route::Carriers => "carrier-webhook",
+        _ => "store-webhook",
+    };
+    (response.status, function)
+}
+
 #[async_trait]
 impl Stack for Sqlite {
     async fn webhook(&self, request: &Request, now: DateTime<Utc>) -> u16 {
         let started = Instant::now();
-        let response = doorstep_core::webhook::webhook(
-            request.route,
-            request.slug,
-            inbound(request),
-            &self.config,
-            self.app.store.as_ref(),
-            now,
-        )
-        .await;
-        let function = match request.route {
-            doorstep_core::providers::registry::Route::Carriers => "carrier-webhook",
-            _ => "store-webhook",
-        };
+        let (status, function) =
+            post_webhook(request, &self.config, self.app.store.as_ref(), now).await;
         self.count(function, started, true);
-        if response.status >= 400 {
-            eprintln!(
-                "{} {}: {} {}",
-                request.route, request.slug, response.status, response.body
-            );
-        }
-        response.status
+        status
     }
 
     async fn token(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Option<Token> {
@@ -407,21 +420,10 @@ impl Aws {
 impl Stack for Aws {
     async fn webhook(&self, request: &Request, now: DateTime<Utc>) -> u16 {
         let started = Instant::now();
-        let response = doorstep_core::webhook::webhook(
-            request.route,
-            request.slug,
-            inbound(request),
-            &self.config,
-            self.dynamo.as_ref(),
-            now,
-        )
-        .await;
-        let function = match request.route {
-            doorstep_core::providers::registry::Route::Carriers => "carrier-webhook",
-            _ => "store-webhook",
-        };
+        let (status, function) =
+            post_webhook(request, &self.config, self.dynamo.as_ref(), now).await;
         self.count(function, started, true);
-        response.status
+        status
     }
 
     async fn token(&self, carrier: &CarrierSlug, tracking: &TrackingNumber) -> Option<Token> {
