@@ -297,6 +297,7 @@ pub fn moto_url() -> String {
 
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(doorstep_aws::runtime::https_client())
         .endpoint_url(moto_url())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

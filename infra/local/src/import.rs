@@ -46,7 +46,7 @@ pub async fn run(args: &[String]) -> i32 {
     };
     let store: Box<dyn Store> = match table {
         Some(table) => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let aws = doorstep_aws::runtime::sdk_config().await;
             eprintln!("importing into DynamoDB table {table}");
             Box::new(doorstep_aws::DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),

@@ -320,6 +320,7 @@ pub struct Aws {
 impl Aws {
     pub async fn new(settings: Settings, endpoint: &str) -> Result<Self, String> {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(doorstep_aws::runtime::https_client())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

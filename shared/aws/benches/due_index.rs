@@ -40,6 +40,7 @@ async fn main() {
     let due = number("DUE_DUE", 50).min(accounts);
     let lots_each = 5;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(doorstep_aws::runtime::https_client())
         .endpoint_url(moto)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

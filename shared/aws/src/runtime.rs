@@ -42,9 +42,26 @@ pub fn settings() -> Result<Settings, ConfigError> {
     Ok(Settings::from_env(|name| std::env::var(name).ok())?)
 }
 
+/// The SDK's one HTTPS client: hyper and rustls on ring (the SDK's default is aws-lc, the largest
+/// single part of a binary), shared by every client a function builds.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The SDK configuration from the environment (region, credentials, endpoint), on [`https_client`].
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
 async fn aws_and_table() -> Result<(aws_config::SdkConfig, String), ConfigError> {
     let table = env("TABLE_NAME")?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config().await;
     Ok((aws, table))
 }
 
@@ -131,7 +148,7 @@ pub async fn merchant_webhook_wiring() -> Result<
     ),
     ConfigError,
 > {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config().await;
     let secrets_path = env("SECRETS_PATH")?;
     let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
     let secret = secrets.get(MERCHANT_WEBHOOK_SECRET).cloned();

@@ -26,7 +26,7 @@ impl HttpPoster {
     pub fn new() -> Result<Self, NoRoots> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(std::sync::Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
+                rustls::crypto::ring::default_provider(),
             ))
             .map_err(|e| NoRoots(e.to_string()))?
             .https_or_http()
