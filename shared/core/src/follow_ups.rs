@@ -112,7 +112,11 @@ pub async fn run_job(
     let store = notifier.store;
     let mut outcome = JobOutcome::default();
     let entries = store
-        .due_subjects(DueKind::FollowUp, now.date_naive(), 2_000)
+        .due_subjects(
+            DueKind::FollowUp,
+            now.date_naive(),
+            crate::ports::DUE_PER_RUN,
+        )
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {

@@ -180,6 +180,9 @@ pub trait Store: Send + Sync {
     async fn unlinked_reviews(&self, email: &str) -> Result<Vec<Review>, StoreError>;
 }
 
+/// How many index entries one run of a job takes on (the rest wait for the next run).
+pub const DUE_PER_RUN: usize = 2_000;
+
 crate::names::named_enum! {
     "kebab-case";
     /// The schedule's indexes, one per job that reads one.

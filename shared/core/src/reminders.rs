@@ -10,7 +10,7 @@ use crate::model::Shipment;
 use crate::notify::keys::{About, Occasion};
 use crate::notify::messages::Message;
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
-use crate::ports::{DueEntry, DueKind, Store, StoreError};
+use crate::ports::{DueEntry, DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use crate::timezone;
@@ -147,9 +147,6 @@ pub struct PlannedShipmentReminder {
     pub message: Message,
     pub detail: String,
 }
-
-/// How many index entries one run takes on.
-pub const DUE_PER_RUN: usize = 2_000;
 
 /// The `stalled-shipments` (`kind` [`DueKind::Stalled`]) or `pickup-reminders`
 /// ([`DueKind::Pickup`]) job: the parcels filed under a day up to today, checked again from

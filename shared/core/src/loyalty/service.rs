@@ -13,7 +13,7 @@ use crate::notify::messages::Message;
 use crate::notify::render::PointsLine;
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{DueKind, Store, StoreError};
+use crate::ports::{DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::{LoyaltySettings, Settings};
 use crate::status::ShipmentStatus;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -483,9 +483,6 @@ pub struct PlannedReminder {
     pub date: NaiveDate,
     pub points: u64,
 }
-
-/// How many index entries one run takes on (the rest wait for the next run).
-pub const DUE_PER_RUN: usize = 2_000;
 
 /// The `points-expiry` job: for each account filed under a day up to today, expires and
 /// releases what fell due, keeps the tier, files its next day, and sends the reminders due.
