@@ -46,7 +46,11 @@ pub async fn run(args: &[String]) -> i32 {
     };
     let store: Box<dyn Store> = match table {
         Some(table) => {
-            let aws = doorstep_aws::runtime::sdk_config().await;
+            // A laptop: the whole provider chain (profiles, SSO, environment).
+            let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(doorstep_aws::runtime::https_client())
+                .load()
+                .await;
             eprintln!("importing into DynamoDB table {table}");
             Box::new(doorstep_aws::DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),

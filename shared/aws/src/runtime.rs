@@ -16,18 +16,35 @@ pub enum ConfigError {
 }
 
 /// JSON logs, level from `RUST_LOG` (default `info`); no ANSI colours in CloudWatch. Every line
-/// carries the fields of the spans it is in, the runtime's `requestId` among them.
+/// carries the fields of the spans it is in, the runtime's `requestId` among them. `RUST_LOG`
+/// takes levels and `target=level` pairs (`info,doorstep_core=debug`); a value it cannot read
+/// is reported and `info` used. (`EnvFilter`'s span and field filters would link a regex engine
+/// into every function.)
 pub fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let requested = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let parsed = requested.as_deref().map(str::parse::<Targets>);
+    let filter = match &parsed {
+        Some(Ok(targets)) => targets.clone(),
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_target(false)
+                .without_time()
+                .with_filter(filter),
+        )
         .init();
+    if let Some(Err(e)) = parsed {
+        tracing::warn!(error = %e, "RUST_LOG could not be read; logging at info");
+    }
 }
 
 fn env(name: &'static str) -> Result<String, ConfigError> {
@@ -51,17 +68,36 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
-/// The SDK configuration from the environment (region, credentials, endpoint), on [`https_client`].
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https_client())
-        .load()
-        .await
+/// The SDK configuration a Lambda is given: region, credentials and (for tests) an endpoint from
+/// the environment the runtime sets, on [`https_client`]. Lambda's credentials are the
+/// execution role's, in `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` for the
+/// environment's life, so aws-config's provider chain (profiles, SSO, STS, IMDS) would only add
+/// size and init work; retries, timeouts, sleep and clock are the SDK's defaults.
+pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
+    use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+    let optional = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = optional("AWS_REGION")
+        .or_else(|| optional("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let credentials = Credentials::new(
+        env("AWS_ACCESS_KEY_ID")?,
+        env("AWS_SECRET_ACCESS_KEY")?,
+        optional("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut config = aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client());
+    config.set_endpoint_url(optional("AWS_ENDPOINT_URL"));
+    Ok(config.build())
 }
 
-async fn aws_and_table() -> Result<(aws_config::SdkConfig, String), ConfigError> {
+async fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> {
     let table = env("TABLE_NAME")?;
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     Ok((aws, table))
 }
 
@@ -148,7 +184,7 @@ pub async fn merchant_webhook_wiring() -> Result<
     ),
     ConfigError,
 > {
-    let aws = sdk_config().await;
+    let aws = sdk_config()?;
     let secrets_path = env("SECRETS_PATH")?;
     let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
     let secret = secrets.get(MERCHANT_WEBHOOK_SECRET).cloned();
