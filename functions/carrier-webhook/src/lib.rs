@@ -5,7 +5,6 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use doorstep_apigw::{bad_encoding, json_response, no_route, Request};
 use doorstep_core::chrono::Utc;
 use doorstep_core::ports::Store;
-use doorstep_core::providers::registry::Route;
 use doorstep_core::webhook::{self, WebhookConfig};
 use std::sync::Arc;
 
@@ -26,11 +25,10 @@ pub async fn handle(app: &App, event: ApiGatewayV2httpRequest) -> ApiGatewayV2ht
         UPS_TOKEN_ROUTE => webhook::ups_token(request.inbound(), &app.config.secrets, now),
         CARRIER_ROUTE => {
             let provider = request.path_param("provider");
-            webhook::webhook(
-                Route::Carriers,
+            webhook::carrier_webhook(
                 &provider,
                 request.inbound(),
-                &app.config,
+                &app.config.secrets,
                 app.store.as_ref(),
                 now,
             )

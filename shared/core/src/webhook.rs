@@ -5,7 +5,9 @@ use crate::bounds::{self, Untrusted};
 use crate::ingest::{self, IngestError, UpdateOutcome};
 use crate::model::{Provider, TrackingUpdate};
 use crate::ports::Store;
-use crate::providers::registry::{Credentials, Parser, Route, StoreDelivery};
+use crate::providers::registry::{
+    CarrierParser, Credentials, Parser, ProviderSpec, Route, StoreDelivery,
+};
 use crate::providers::{self, InboundRequest, ParseError, ProviderError};
 use crate::secrets::Secrets;
 use crate::signature::AuthError;
@@ -148,20 +150,13 @@ pub fn verify_and_parse(
     now: DateTime<Utc>,
 ) -> Result<Inbound, ProviderError> {
     let spec = provider.spec();
-    let secret = secrets.get(spec.secret).ok_or(AuthError::NotConfigured)?;
-    let credentials = Credentials {
-        secret: secret.expose(),
-        secrets,
-        now,
-    };
-    (spec.verify)(req, &credentials)?;
+    // Carriers verify inside the path they share with `carrier_webhook`.
+    if !matches!(spec.parser, Parser::Carrier(_)) {
+        verify_with(spec, req, secrets, now)?;
+    }
     match spec.parser {
         Parser::Carrier(parse) => {
-            let mut updates = parse(req.body)?;
-            for update in &mut updates {
-                bounds::bound_update(update, now)?;
-            }
-            Ok(Inbound::Tracking(updates))
+            verify_and_parse_tracking(spec, parse, req, secrets, now).map(Inbound::Tracking)
         }
         Parser::Store(parse) => {
             let StoreDelivery {
@@ -196,6 +191,69 @@ pub fn verify_and_parse(
             Ok(Inbound::Loyalty(Box::new(event)))
         }
     }
+}
+
+/// `POST /webhooks/carriers/{slug}` alone: the same as [`webhook`] with `Route::Carriers`, for a
+/// function that serves only carriers. It reaches no other route's parser or rules, so those
+/// (and libphonenumber, which the stores' contacts need) are not linked into it.
+#[tracing::instrument(name = "webhook", skip_all, fields(route = %Route::Carriers, provider = %Untrusted(slug)))]
+pub async fn carrier_webhook(
+    slug: &str,
+    req: InboundRequest<'_>,
+    secrets: &Secrets,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> WebhookResponse {
+    match handle_carrier_webhook(slug, req, secrets, store, now).await {
+        Ok(body) => WebhookResponse::json(200, body),
+        Err(e) => e.into_response(slug),
+    }
+}
+
+async fn handle_carrier_webhook(
+    slug: &str,
+    req: InboundRequest<'_>,
+    secrets: &Secrets,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, WebhookError> {
+    let (_, spec, parse) = Provider::carrier(slug)
+        .ok_or_else(|| WebhookError::UnknownProvider(providers::truncate(slug)))?;
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge);
+    }
+    let updates = verify_and_parse_tracking(spec, parse, &req, secrets, now)?;
+    Ok(apply_tracking(store, &updates, now).await?)
+}
+
+fn verify_with(
+    spec: &ProviderSpec,
+    req: &InboundRequest<'_>,
+    secrets: &Secrets,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let secret = secrets.get(spec.secret).ok_or(AuthError::NotConfigured)?;
+    let credentials = Credentials {
+        secret: secret.expose(),
+        secrets,
+        now,
+    };
+    (spec.verify)(req, &credentials)
+}
+
+fn verify_and_parse_tracking(
+    spec: &ProviderSpec,
+    parse: CarrierParser,
+    req: &InboundRequest<'_>,
+    secrets: &Secrets,
+    now: DateTime<Utc>,
+) -> Result<Vec<TrackingUpdate>, ProviderError> {
+    verify_with(spec, req, secrets, now)?;
+    let mut updates = parse(req.body)?;
+    for update in &mut updates {
+        bounds::bound_update(update, now)?;
+    }
+    Ok(updates)
 }
 
 /// `POST /webhooks/{route}/{slug}`: verify, parse, bound, apply.

@@ -70,6 +70,35 @@ impl Provider {
         }
     }
 
+    /// The spec of a carrier, `None` for any other provider. It names only the carriers' specs
+    /// so that a function serving `/webhooks/carriers/…` alone (through [`carrier`]) links no
+    /// store, loyalty or review parser, nor what those need (libphonenumber and its regex
+    /// engine). `carrier_specs_match_the_registry` checks it agrees with [`Provider::spec`].
+    pub fn carrier_spec(self) -> Option<&'static ProviderSpec> {
+        use super::*;
+        match self {
+            Self::EasyPost => Some(&easypost::SPEC),
+            Self::AfterShip => Some(&aftership::SPEC),
+            Self::Shippo => Some(&shippo::SPEC),
+            Self::SeventeenTrack => Some(&seventeen_track::SPEC),
+            Self::Ups => Some(&ups::SPEC),
+            Self::Generic => Some(&generic::SPEC),
+            _ => None,
+        }
+    }
+
+    /// The carrier a `/webhooks/carriers/{slug}` URL names, with its signature check, its secret
+    /// and its parser.
+    pub fn carrier(slug: &str) -> Option<(Provider, &'static ProviderSpec, CarrierParser)> {
+        Self::all().iter().find_map(|&provider| {
+            let spec = provider.carrier_spec()?;
+            match spec.parser {
+                Parser::Carrier(parse) if spec.slug == slug => Some((provider, spec, parse)),
+                _ => None,
+            }
+        })
+    }
+
     /// The provider a webhook URL names: `POST /webhooks/{route}/{slug}`.
     pub fn for_route(route: Route, slug: &str) -> Option<Provider> {
         Self::all()
@@ -115,9 +144,12 @@ impl StoreDelivery {
 
 /// How a provider's verified body becomes domain facts. The variant decides the route. Carriers
 /// need only the body; stores read their topic and delivery id from headers too.
+/// A carrier's parser: the body in, tracking updates out.
+pub type CarrierParser = fn(&[u8]) -> Result<Vec<TrackingUpdate>, ParseError>;
+
 #[derive(Clone, Copy)]
 pub enum Parser {
-    Carrier(fn(&[u8]) -> Result<Vec<TrackingUpdate>, ParseError>),
+    Carrier(CarrierParser),
     Store(fn(&InboundRequest<'_>) -> Result<StoreDelivery, ParseError>),
     Loyalty(fn(&[u8]) -> Result<crate::loyalty::service::ExternalEvent, ParseError>),
     Subscription(
@@ -189,6 +221,7 @@ mod tests {
             Some(Provider::GenericStore)
         );
         assert_eq!(Provider::for_route(Route::Carriers, "shopify"), None);
+        assert!(Provider::carrier("shopify").is_none());
         let old: Provider = serde_json::from_str("\"generic_store\"").unwrap_or(Provider::Ups);
         assert_eq!(old, Provider::GenericStore);
         assert_eq!(
@@ -206,5 +239,23 @@ mod tests {
                 "JUDGEME"
             ]
         );
+    }
+
+    #[test]
+    fn carrier_specs_match_the_registry() {
+        for &provider in Provider::all() {
+            let spec = provider.spec();
+            let carrier = provider.carrier_spec();
+            assert_eq!(
+                carrier.is_some(),
+                spec.route() == Route::Carriers,
+                "{provider}"
+            );
+            if let Some(carrier) = carrier {
+                assert!(std::ptr::eq(carrier, spec), "{provider}");
+                let found = Provider::carrier(spec.slug).map(|(p, _, _)| p);
+                assert_eq!(found, Some(provider));
+            }
+        }
     }
 }
