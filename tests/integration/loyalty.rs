@@ -390,6 +390,64 @@ async fn a_silent_parcel_is_reported_delayed_by_the_schedule_and_a_waiting_one_r
 }
 
 #[tokio::test]
+async fn a_parcel_is_filed_once_for_its_silence_check_however_many_scans_it_gets() {
+    use doorstep_core::ports::{DueKind, Store};
+    let app = local_app_with(settings());
+    let router = router(app.clone());
+    let now = Utc::now();
+    app.notifier.tick(now).await.unwrap();
+    store_webhook(&router, order("L8", "kai", "100.00", "KEXL8")).await;
+    // Three scans in transit, each moving the silence check a day later (stalled after 4 days).
+    for (n, ago) in [3, 2, 1].into_iter().enumerate() {
+        carrier_webhook(&router, json!({"carrier": "kerry-logistics", "tracking_number": "KEXL8", "event_id": format!("s8-{n}"),
+            "events": [{"status": "in_transit", "occurred_at": iso(now - Duration::days(ago)), "description": "Departed hub"}]})).await;
+        app.notifier.tick(now).await.unwrap();
+    }
+    let filed = |day: i64| {
+        let store = app.store.clone();
+        async move {
+            store
+                .due_subjects(
+                    DueKind::Stalled,
+                    (now + Duration::days(day)).date_naive(),
+                    100,
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.subject.ends_with("#KEXL8"))
+                .map(|e| e.day)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Only the first scan's check was filed: the later ones are covered by it.
+    assert_eq!(filed(3).await, [(now + Duration::days(1)).date_naive()]);
+    // That day the parcel is not silent yet: the job files its real check and sends nothing.
+    let first = run(&app, Job::StalledShipments, now + Duration::days(1)).await;
+    assert_eq!(first.messages.sent, 0, "{:?}", first.detail);
+    assert_eq!(filed(3).await, [(now + Duration::days(3)).date_naive()]);
+    assert_eq!(
+        run(&app, Job::StalledShipments, now + Duration::days(2))
+            .await
+            .messages
+            .sent,
+        0
+    );
+    // Four days after the last scan it is reported, once.
+    let late = now + Duration::days(3) + Duration::hours(1);
+    assert_eq!(
+        run(&app, Job::StalledShipments, late).await.messages.sent,
+        1
+    );
+    assert_eq!(
+        run(&app, Job::StalledShipments, late).await.messages.sent,
+        0
+    );
+    assert!(filed(3).await.is_empty());
+    assert_eq!(sent(&outbox(&router).await, "delayed").len(), 1);
+}
+
+#[tokio::test]
 async fn the_admin_api_shows_points_and_runs_or_previews_jobs() {
     let app = local_app_with(settings());
     let router = router(app.clone());

@@ -73,24 +73,41 @@ pub fn due(shipment: &Shipment, settings: &Settings, zone: Tz) -> Vec<(DueKind, 
     due
 }
 
-/// Files the parcel under the days its checks fall due, when they changed (the notifier calls
-/// this for every shipment change; unchanged parcels cost nothing).
+/// The day the first check of `kind` falls due, and when.
+fn first_due(due: &[(DueKind, DateTime<Utc>)], kind: DueKind) -> Option<DateTime<Utc>> {
+    due.iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, at)| *at)
+        .min()
+}
+
+/// Files the parcel under the day its first check of each kind falls due (the notifier calls
+/// this for every shipment change). Filing is lazy: every scan in transit moves the silence
+/// check later, but while a check is already filed for a day still to come and no later than
+/// the new one, that entry fires first and [`run_job`] files the next one then. So a parcel
+/// costs one index write per check the schedule actually makes, not one per scan.
 pub async fn index(
     store: &dyn Store,
     settings: &Settings,
     old: Option<&Shipment>,
     new: &Shipment,
     zone: Tz,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let today = now.date_naive();
     let before = old.map(|o| due(o, settings, zone)).unwrap_or_default();
+    let after = due(new, settings, zone);
     let subject = subject_of(&new.key());
-    for (kind, at) in due(new, settings, zone) {
-        let day = at.date_naive();
-        if !before
-            .iter()
-            .any(|(k, t)| *k == kind && t.date_naive() == day)
-        {
-            store.add_due(kind, day, &subject).await?;
+    for kind in [DueKind::Stalled, DueKind::Pickup] {
+        let Some(next) = first_due(&after, kind).map(|at| at.date_naive()) else {
+            continue;
+        };
+        // Filed (by an earlier change or by the job) for a day the job has not reached yet.
+        let covered = first_due(&before, kind)
+            .map(|at| at.date_naive())
+            .is_some_and(|filed| today < filed && filed <= next);
+        if !covered {
+            store.add_due(kind, next, &subject).await?;
         }
     }
     Ok(())
@@ -211,11 +228,22 @@ async fn one(
             return Ok(true)
         }
     };
+    // Filing is lazy (see [`index`]): the parcel's next check of this kind, if it has one
+    // still to come, is filed now. One later today keeps this entry instead.
+    let next = due(&shipment, settings, zone)
+        .into_iter()
+        .filter(|(k, at)| *k == entry.kind && *at > now)
+        .map(|(_, at)| at)
+        .min();
+    let later_today = next.is_some_and(|at| at.date_naive() <= entry.day);
+    if let Some(next) = next.filter(|at| at.date_naive() > entry.day) {
+        if !preview {
+            store
+                .add_due(entry.kind, next.date_naive(), &entry.subject)
+                .await?;
+        }
+    }
     let Some(detail) = detail else {
-        // Not due (yet): kept only if a check of this kind still falls later on this day.
-        let later_today = due(&shipment, settings, zone)
-            .iter()
-            .any(|(k, at)| *k == entry.kind && at.date_naive() == entry.day && *at > now);
         return Ok(!later_today);
     };
     outcome.reminders.push(PlannedShipmentReminder {
@@ -256,7 +284,7 @@ async fn one(
             .await?;
     }
     outcome.messages.add(summary);
-    Ok(true)
+    Ok(!later_today)
 }
 
 #[cfg(test)]
