@@ -20,6 +20,7 @@ MOTO = os.environ["DOORSTEP_MOTO_URL"]
 TARGET = sys.argv[1]
 WARM = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 TABLE = "doorstep-probe-" + uuid.uuid4().hex[:8]
+INITS = {}  # init without network round trips, per function
 
 
 def aws(service):
@@ -267,7 +268,8 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
                AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                AWS_LAMBDA_LOG_STREAM_NAME="probe", AWS_LAMBDA_LOG_GROUP_NAME="probe",
-               TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn", **(extra_env or {}))
+               TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn,doorstep::init=debug",
+               **(extra_env or {}))
     start = time.perf_counter()
     process = subprocess.Popen([os.path.join(TARGET, name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finished = runtime.done.wait(timeout=300)
@@ -280,11 +282,24 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
     if bad:
         sys.exit(f"{name}: {len(bad)} failed responses")
     init = runtime.first_poll - start
+    # The functions log how long their init waited on the network (the SSM read).
+    network = 0.0
+    for line in stderr.splitlines():
+        try:
+            fields = json.loads(line).get("fields", {})
+        except ValueError:
+            continue
+        network += float(fields.get("round_trips_ms", 0.0)) / 1000
+    INITS[name] = init - network
     cold, warm = runtime.latencies[0], runtime.latencies[1:]
     warm_median = statistics.median(warm)
     p95 = sorted(warm)[int(len(warm) * 0.95) - 1]
     size = os.path.getsize(os.path.join(TARGET, name))
-    print(f"{name}: binary {size / 1024 / 1024:.2f} MiB, init {init * 1000:.1f} ms, first invoke {cold * 1000:.1f} ms, "
+    own = init - network
+    hello = INITS.get("doorstep-hello")
+    ratio = f", {own / hello:.1f}x hello-world's" if hello and name != "doorstep-hello" else ""
+    print(f"{name}: binary {size / 1024 / 1024:.2f} MiB, init {init * 1000:.1f} ms "
+          f"({network * 1000:.1f} ms of it SSM round trips; {own * 1000:.1f} ms without{ratio}), first invoke {cold * 1000:.1f} ms, "
           f"warm median {warm_median * 1000:.2f} ms (p95 {p95 * 1000:.2f} ms, {len(warm)} invocations), "
           f"peak RSS {rss / 1024:.1f} MiB; warm median = {warm_median / rtt:.1f}x one moto GetItem round trip")
 

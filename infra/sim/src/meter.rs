@@ -429,7 +429,15 @@ impl Meter {
                         .and_then(|t| t.get("ConsistentRead"))
                         .and_then(Value::as_bool)
                         .unwrap_or(false),
-                    label: String::new(),
+                    // Labelled by what the first key is (a batch reads one kind of record).
+                    label: object
+                        .get("RequestItems")
+                        .and_then(Value::as_object)
+                        .and_then(|m| m.values().next())
+                        .and_then(|t| t.pointer("/Keys/0"))
+                        .and_then(Value::as_object)
+                        .map(|k| kind_of(&Self::key_of(k).0))
+                        .unwrap_or_default(),
                 }),
                 _ => None,
             }

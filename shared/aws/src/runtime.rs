@@ -2,8 +2,17 @@
 //! and the local runner use), clients, secrets. Everything here runs once per cold start.
 
 use crate::{secrets, DynamoStore};
+use aws_sdk_ssm::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_ssm::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ssm::error::BoxError;
+use doorstep_core::secrets::Secrets;
 use doorstep_core::settings::{Settings, SettingsError};
 use doorstep_core::webhook::WebhookConfig;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -101,12 +110,70 @@ async fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> 
     Ok((aws, table))
 }
 
+/// Time spent on the wire by the SSM reads of a cold start, logged (debug, target
+/// `doorstep::init`) when wiring ends, so the cold-start probe can tell init's own work from its
+/// network round trips.
+#[derive(Debug, Default, Clone)]
+struct RoundTrips {
+    sent_at: Arc<Mutex<Option<Instant>>>,
+    total_us: Arc<AtomicU64>,
+}
+
+impl RoundTrips {
+    fn ms(&self) -> f64 {
+        self.total_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+}
+
+impl Intercept for RoundTrips {
+    fn name(&self) -> &'static str {
+        "InitRoundTrips"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(mut sent_at) = self.sent_at.lock() {
+            *sent_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let sent_at = self.sent_at.lock().ok().and_then(|mut s| s.take());
+        if let Some(sent_at) = sent_at {
+            let us = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.total_us.fetch_add(us, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Every secret under `SECRETS_PATH` (one SSM read), timing its round trips.
+async fn load_secrets(aws: &aws_types::SdkConfig) -> Result<Secrets, ConfigError> {
+    let secrets_path = env("SECRETS_PATH")?;
+    let timer = RoundTrips::default();
+    let config = aws_sdk_ssm::config::Builder::from(aws)
+        .interceptor(timer.clone())
+        .build();
+    let secrets = secrets::load(&aws_sdk_ssm::Client::from_conf(config), &secrets_path).await?;
+    tracing::debug!(target: "doorstep::init", round_trips_ms = timer.ms(), "secrets read");
+    Ok(secrets)
+}
+
 /// The webhooks: the store and the secrets (one SSM read).
 pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigError> {
     let settings = settings()?;
     let (aws, table) = aws_and_table().await?;
-    let secrets_path = env("SECRETS_PATH")?;
-    let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
+    let secrets = load_secrets(&aws).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let config = WebhookConfig {
         secrets,
@@ -155,8 +222,7 @@ pub async fn notifier_wiring() -> Result<
 /// a token the function refuses to start rather than serve an open admin API.
 pub async fn admin_wiring() -> Result<(DynamoStore, doorstep_core::secrets::Secret), ConfigError> {
     let (aws, table) = aws_and_table().await?;
-    let secrets_path = env("SECRETS_PATH")?;
-    let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
+    let secrets = load_secrets(&aws).await?;
     let token = secrets
         .get(ADMIN_TOKEN)
         .cloned()
@@ -185,8 +251,7 @@ pub async fn merchant_webhook_wiring() -> Result<
     ConfigError,
 > {
     let aws = sdk_config()?;
-    let secrets_path = env("SECRETS_PATH")?;
-    let secrets = secrets::load(&aws_sdk_ssm::Client::new(&aws), &secrets_path).await?;
+    let secrets = load_secrets(&aws).await?;
     let secret = secrets.get(MERCHANT_WEBHOOK_SECRET).cloned();
     if secret.is_none() {
         tracing::error!(
