@@ -12,12 +12,18 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
-echo "== release build (opt-level s, doorstep-core at 3, fat LTO, codegen-units 1, panic=abort, stripped)"
-bins=(doorstep-hello carrier-webhook store-webhook notifier scheduler email-feedback preferences tracking-page manage-page admin-api merchant-webhook doorstep-local)
-cargo build --release $(printf -- '-p %s ' "${bins[@]}")
-for bin in "${bins[@]}"; do
-  size=$(stat -c %s "target/release/$bin")
-  hello=$(stat -c %s target/release/doorstep-hello)
+echo "== release build (opt-level s, fat LTO, codegen-units 1, panic=abort, stripped, position-dependent as .cargo/config.toml builds the Lambdas)"
+bins=(doorstep-hello carrier-webhook store-webhook notifier scheduler email-feedback preferences tracking-page manage-page admin-api merchant-webhook)
+# The Lambdas as `sam build` makes them (.cargo/config.toml), for this machine's architecture.
+host=$(rustc -vV | sed -n 's/^host: //p')
+lambdas="target/$host/release"
+env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static" \
+  cargo build --release --target "$host" $(printf -- '-p %s ' "${bins[@]}")
+cargo build --release -p doorstep-local
+ln -sf "$PWD/target/release/doorstep-local" "$lambdas/doorstep-local"
+for bin in "${bins[@]}" doorstep-local; do
+  size=$(stat -c %s "$lambdas/$bin")
+  hello=$(stat -c %s "$lambdas/doorstep-hello")
   awk -v b="$bin" -v s="$size" -v h="$hello" 'BEGIN { printf "%-16s %9d bytes  %5.2f MiB  %5.1fx hello-world\n", b, s, s / 1048576, s / h }'
 done
 
@@ -31,7 +37,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "== cold start and warm latency (Lambda Runtime API emulated on loopback, moto behind)"
-DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py target/release "${WARM_INVOCATIONS:-200}"
+DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py "$lambdas" "${WARM_INVOCATIONS:-200}"
 
 echo "== the schedule's index: the points-expiry job on 1,000,000 lots (SQLite) and on moto"
 cargo bench -p doorstep-embedded --bench due_index 2>&1 | grep -E '^(SQLite|points-expiry)'

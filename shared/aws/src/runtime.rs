@@ -69,12 +69,46 @@ pub fn settings() -> Result<Settings, ConfigError> {
 }
 
 /// The SDK's one HTTPS client: hyper and rustls on ring (the SDK's default is aws-lc, the largest
-/// single part of a binary), shared by every client a function builds.
+/// single part of a binary), shared by every client a function builds. It trusts Mozilla's root
+/// program as compiled in (`webpki-root-certs`), which holds the Amazon Trust Services roots AWS's
+/// endpoints chain to: the platform's store would be read and parsed from disk in every cold start
+/// (on Amazon Linux 2023 a bundle and a directory of certificates), the largest part of init.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    let builder =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    match mozilla_roots() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        Err(e) => {
+            tracing::warn!(error = %e, "compiled-in roots refused; using the platform's");
+            builder.build_https()
+        }
+    }
+}
+
+/// A TLS context trusting Mozilla's roots and nothing else.
+fn mozilla_roots() -> Result<aws_smithy_http_client::tls::TlsContext, impl std::fmt::Display> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(mozilla_roots_pem());
+    TlsContext::builder().with_trust_store(trust).build()
+}
+
+/// Mozilla's roots as one PEM bundle (what the SDK's trust store takes).
+fn mozilla_roots_pem() -> Vec<u8> {
+    use base64::Engine as _;
+    let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    pem
 }
 
 /// The SDK configuration a Lambda is given: region, credentials and (for tests) an endpoint from
@@ -279,4 +313,27 @@ pub async fn store_and_settings() -> Result<(DynamoStore, Settings), ConfigError
 pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
     let (aws, table) = aws_and_table().await?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_compiled_in_roots_make_one_pem_bundle_rustls_accepts() {
+        use rustls_pki_types::pem::PemObject;
+        let pem = super::mozilla_roots_pem();
+        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        let mut roots = rustls::RootCertStore::empty();
+        let (valid, invalid) = roots.add_parsable_certificates(certs);
+        assert_eq!(invalid, 0);
+        assert!(valid > 100, "{valid}");
+        // AWS's endpoints chain to Amazon Root CA 1.
+        let amazon = roots.roots.iter().any(|anchor| {
+            String::from_utf8_lossy(anchor.subject.as_ref()).contains("Amazon Root CA 1")
+        });
+        assert!(amazon);
+        assert!(super::mozilla_roots().is_ok());
+    }
 }

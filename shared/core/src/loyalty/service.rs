@@ -203,6 +203,7 @@ pub async fn shipment_changed(
     settings: &Settings,
     old: Option<&Shipment>,
     new: &Shipment,
+    (order, customer): (&Order, &Customer),
     now: DateTime<Utc>,
 ) -> Result<(), LoyaltyError> {
     let Some(policy) = &settings.loyalty else {
@@ -210,23 +211,14 @@ pub async fn shipment_changed(
     };
     let newly_delivered = new.status == ShipmentStatus::Delivered
         && old.is_none_or(|o| o.status != ShipmentStatus::Delivered);
-    let Some(order_id) = new.order_id().filter(|_| newly_delivered) else {
+    if !newly_delivered || new.order_id() != Some(&order.id) {
+        return Ok(());
+    }
+    let Some(last) = last_delivery(store, order, new).await? else {
         return Ok(());
     };
-    let Some(order) = store.get_order(order_id).await? else {
-        return Ok(());
-    };
-    let Some(customer_id) = &order.customer_id else {
-        return Ok(());
-    };
-    let Some(last) = last_delivery(store, &order, new).await? else {
-        return Ok(());
-    };
-    let Some(customer) = store.get_customer(customer_id).await? else {
-        return Ok(());
-    };
-    update(store, settings, policy, &customer, now, |account| {
-        Ok(match account.order_delivered(order_id, last, policy) {
+    update(store, settings, policy, customer, now, |account| {
+        Ok(match account.order_delivered(&order.id, last, policy) {
             true => Applied::Applied,
             false => Applied::Nothing,
         })

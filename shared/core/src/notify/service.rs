@@ -246,7 +246,15 @@ impl Notifier<'_> {
         let zone = policy::zone(&customer, self.settings);
         // The schedule's checks (silence, pickup) and the order's points follow the parcel.
         crate::reminders::index(self.store, self.settings, old, new, zone, now).await?;
-        crate::loyalty::service::shipment_changed(self.store, self.settings, old, new, now).await?;
+        crate::loyalty::service::shipment_changed(
+            self.store,
+            self.settings,
+            old,
+            new,
+            (&order, &customer),
+            now,
+        )
+        .await?;
         let reached = shipment_milestones(old, new, zone);
         if reached.is_empty() && choice_made(old, new).is_none() {
             return Ok(());
