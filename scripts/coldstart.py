@@ -3,8 +3,9 @@
 
 A minimal Lambda Runtime API on loopback hands the real release binary real API Gateway v2
 events; the function reads its secrets from SSM and writes DynamoDB, both on a moto server.
-Measures, per function: init (process start -> first /invocation/next), the first (cold)
-invocation, the median and p95 of warm invocations, and peak RSS (VmHWM). The baseline in the
+Measures, per function: init (process start -> first /invocation/next) and init without its
+network round trips (the functions log the time their SSM read spent on the wire at debug level on
+`doorstep::init`), the first (cold) invocation, the median and p95 of warm invocations, and peak RSS (VmHWM). The baseline in the
 same run is one DynamoDB GetItem round trip to the same moto server (each invocation makes a
 few), so ratios show what the function adds on top of its storage calls.
 
