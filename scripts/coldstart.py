@@ -272,11 +272,17 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
                TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn,doorstep::init=debug",
                **(extra_env or {}))
     start = time.perf_counter()
-    process = subprocess.Popen([os.path.join(TARGET, name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([os.path.join(TARGET, name)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The functions log (JSON) to stdout: drained on a thread so a chatty one never blocks.
+    logs = []
+    drain = threading.Thread(target=lambda: logs.extend(process.stdout), daemon=True)
+    drain.start()
     finished = runtime.done.wait(timeout=300)
     rss = peak_rss_kib(process.pid) if process.poll() is None else 0
     process.kill()
-    stderr = process.communicate()[1].decode(errors="replace")
+    stderr = process.stderr.read().decode(errors="replace")
+    process.wait()
+    drain.join(timeout=5)
     if not finished or runtime.errors or process.returncode not in (None, -9):
         sys.exit(f"{name}: did not finish cleanly: errors={runtime.errors[:2]} stderr={stderr[-2000:]}")
     bad = [s for s in runtime.statuses if not s]
@@ -285,7 +291,7 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
     init = runtime.first_poll - start
     # The functions log how long their init waited on the network (the SSM read).
     network = 0.0
-    for line in stderr.splitlines():
+    for line in logs:
         try:
             fields = json.loads(line).get("fields", {})
         except ValueError:

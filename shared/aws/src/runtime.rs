@@ -69,15 +69,16 @@ pub fn settings() -> Result<Settings, ConfigError> {
 }
 
 /// The SDK's one HTTPS client: hyper and rustls on ring (the SDK's default is aws-lc, the largest
-/// single part of a binary), shared by every client a function builds. It trusts Mozilla's root
-/// program as compiled in (`webpki-root-certs`), which holds the Amazon Trust Services roots AWS's
-/// endpoints chain to: the platform's store would be read and parsed from disk in every cold start
-/// (on Amazon Linux 2023 a bundle and a directory of certificates), the largest part of init.
+/// single part of a binary), shared by every client a function builds. It trusts only the roots
+/// AWS's endpoints chain to ([`AWS_ROOTS`], compiled in from Mozilla's list by
+/// `webpki-root-certs`): the platform's store would be read and parsed from disk in every cold
+/// start (on Amazon Linux 2023 a bundle and a directory), the largest part of init, and a client
+/// that only ever talks to AWS has no reason to trust any other authority.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let builder =
         aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
-    match mozilla_roots() {
+    match aws_roots() {
         Ok(context) => builder.tls_context(context).build_https(),
         Err(e) => {
             tracing::warn!(error = %e, "compiled-in roots refused; using the platform's");
@@ -86,20 +87,35 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     }
 }
 
-/// A TLS context trusting Mozilla's roots and nothing else.
-fn mozilla_roots() -> Result<aws_smithy_http_client::tls::TlsContext, impl std::fmt::Display> {
+/// A TLS context trusting AWS's roots and nothing else.
+fn aws_roots() -> Result<aws_smithy_http_client::tls::TlsContext, impl std::fmt::Display> {
     use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     let trust = TrustStore::empty()
         .with_native_roots(false)
-        .with_pem_certificate(mozilla_roots_pem());
+        .with_pem_certificate(aws_roots_pem());
     TlsContext::builder().with_trust_store(trust).build()
 }
 
-/// Mozilla's roots as one PEM bundle (what the SDK's trust store takes).
-fn mozilla_roots_pem() -> Vec<u8> {
+/// The Amazon Trust Services roots (Amazon Root CA 1–4) and the Starfield root they are
+/// cross-signed by, which AWS documents as the roots of every AWS endpoint's certificate; matched
+/// by the name in each root's subject.
+const AWS_ROOTS: [&[u8]; 2] = [
+    b"Amazon Root CA ",
+    b"Starfield Services Root Certificate Authority - G2",
+];
+
+fn is_aws_root(der: &[u8]) -> bool {
+    AWS_ROOTS
+        .iter()
+        .any(|name| der.windows(name.len()).any(|w| w == *name))
+}
+
+/// AWS's roots, from Mozilla's list, as one PEM bundle (what the SDK's trust store takes).
+fn aws_roots_pem() -> Vec<u8> {
     use base64::Engine as _;
-    let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+    let mut pem = Vec::with_capacity(8 * 2048);
+    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
+    for cert in roots.filter(|cert| is_aws_root(cert.as_ref())) {
         let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
         pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
         for line in body.as_bytes().chunks(64) {
@@ -318,22 +334,31 @@ pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_compiled_in_roots_make_one_pem_bundle_rustls_accepts() {
+    fn the_sdk_trusts_the_five_aws_roots_and_nothing_else() {
         use rustls_pki_types::pem::PemObject;
-        let pem = super::mozilla_roots_pem();
+        let pem = super::aws_roots_pem();
         let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(certs.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
         let mut roots = rustls::RootCertStore::empty();
         let (valid, invalid) = roots.add_parsable_certificates(certs);
-        assert_eq!(invalid, 0);
-        assert!(valid > 100, "{valid}");
-        // AWS's endpoints chain to Amazon Root CA 1.
-        let amazon = roots.roots.iter().any(|anchor| {
-            String::from_utf8_lossy(anchor.subject.as_ref()).contains("Amazon Root CA 1")
-        });
-        assert!(amazon);
-        assert!(super::mozilla_roots().is_ok());
+        assert_eq!((valid, invalid), (5, 0));
+        let mut names: Vec<String> = roots
+            .roots
+            .iter()
+            .map(|anchor| String::from_utf8_lossy(anchor.subject.as_ref()).into_owned())
+            .collect();
+        names.sort();
+        let expected = [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ];
+        for (name, expected) in names.iter().zip(expected) {
+            assert!(name.ends_with(expected), "{name}");
+        }
+        assert!(super::aws_roots().is_ok());
     }
 }
