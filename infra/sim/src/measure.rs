@@ -398,7 +398,7 @@ pub fn measure(
     }
 }
 
-/// What the schedule costs a month when it finds nothing to do (every minute's
+/// What the schedule costs a month when it finds nothing to do (every 5 minutes'
 /// deferred-sends, every hour's jobs), priced.
 fn idle_monthly(idle: &Usage, invocations: &Invocations, days: f64) -> (f64, f64) {
     let month = 30.0 / days.max(1e-9);

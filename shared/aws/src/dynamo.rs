@@ -46,6 +46,18 @@ const DUE_MAX_DAYS_PER_RUN: i64 = 400;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// How a read sees the table. Records are read strongly consistent, because most reads precede a
+/// conditional write or decide what to send. The catalog (products, their neighbour lists, the
+/// best sellers) and the schedule's cursors are read eventually consistent at half the read
+/// units: pages and messages only show the catalog, the writes that follow a catalog read are
+/// conditional on the version read (a stale read ends in a conflict and a re-read, never a lost
+/// update), and a stale cursor only makes a job look at more days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Consistent,
+    Eventual,
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -301,7 +313,11 @@ impl DynamoStore {
 
     /// The oldest day of a kind's index that may hold work.
     async fn due_cursor(&self, kind: DueKind) -> Result<Option<NaiveDate>, StoreError> {
-        let item = self.get_item(format!("DUECURSOR#{kind}"), "CURSOR").await?;
+        // A stale cursor only names an earlier day, whose served entries are gone: the job
+        // reads a little more, never less, so the cheaper read is safe.
+        let item = self
+            .get_item_read(format!("DUECURSOR#{kind}"), "CURSOR", Read::Eventual)
+            .await?;
         Ok(item
             .as_ref()
             .and_then(|i| i.get("day"))
@@ -380,13 +396,22 @@ impl DynamoStore {
 
     /// One item by key, strongly consistent.
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.get_item_read(pk, sk, Read::Consistent).await
+    }
+
+    async fn get_item_read(
+        &self,
+        pk: String,
+        sk: &str,
+        read: Read,
+    ) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .consistent_read(true)
+            .consistent_read(read == Read::Consistent)
             .send()
             .await
             .map_err(unavailable)?;
@@ -398,6 +423,14 @@ impl DynamoStore {
     pub(crate) async fn batch_get(
         &self,
         keys: Vec<(String, &str)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_read(keys, Read::Consistent).await
+    }
+
+    async fn batch_get_read(
+        &self,
+        keys: Vec<(String, &str)>,
+        read: Read,
     ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
@@ -413,7 +446,7 @@ impl DynamoStore {
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
+                    .consistent_read(read == Read::Consistent)
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 let output = self
@@ -644,7 +677,12 @@ impl Store for DynamoStore {
             .iter()
             .map(|id| (format!("PRODUCT#{id}"), "META"))
             .collect();
-        self.batch_get(keys).await?.iter().map(read).collect()
+        // Catalog reads: see `Read::Eventual`.
+        self.batch_get_read(keys, Read::Eventual)
+            .await?
+            .iter()
+            .map(read)
+            .collect()
     }
 
     async fn save_product(
@@ -666,7 +704,11 @@ impl Store for DynamoStore {
             .iter()
             .map(|id| (format!("NEIGHBOURS#{id}"), "META"))
             .collect();
-        self.batch_get(keys).await?.iter().map(read).collect()
+        self.batch_get_read(keys, Read::Eventual)
+            .await?
+            .iter()
+            .map(read)
+            .collect()
     }
 
     async fn save_neighbours(
@@ -736,7 +778,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_best_sellers(&self) -> Result<Option<BestSellers>, StoreError> {
-        self.get_item("BESTSELLERS".into(), "META")
+        self.get_item_read("BESTSELLERS".into(), "META", Read::Eventual)
             .await?
             .as_ref()
             .map(read)

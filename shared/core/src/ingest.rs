@@ -190,16 +190,35 @@ async fn apply_order(
         refs.extend(link_fulfillment(store, fulfillment, now).await?);
     }
     let (id, snapshot, customer_id, refs) = (&id, &snapshot, &customer_id, &refs);
-    optimistic::with_retries(move || async move {
-        let existing = store.get_order(id).await?;
-        let expected = existing.as_ref().map(|o| o.version);
-        let Some(order) = merge_order(existing, snapshot, customer_id, refs, now) else {
-            return Ok(());
+    // The first attempt merges into the order read above; a conflict re-reads it.
+    let first_read = std::sync::Mutex::new(Some(stored));
+    let first_read = &first_read;
+    let counted = optimistic::with_retries(move || async move {
+        let taken = first_read.lock().ok().and_then(|mut first| first.take());
+        let existing = match taken {
+            Some(stored) => stored,
+            None => store.get_order(id).await?,
         };
-        store.save_order(&order, expected).await
+        let expected = existing.as_ref().map(|o| o.version);
+        let merged = merge_order(existing.clone(), snapshot, customer_id, refs, now);
+        let changed = merged.is_some();
+        let Some(mut order) = merged.or(existing) else {
+            return Ok(None);
+        };
+        // The order is counted into the recommendations once, flagged in the same write.
+        let count_now = !order.counted && !order.cancelled && order.customer_id.is_some();
+        if !changed && !count_now {
+            return Ok(None);
+        }
+        order.counted |= count_now;
+        store.save_order(&order, expected).await?;
+        Ok(count_now.then_some(order))
     })
     .await?;
-    count_purchases(store, id, now).await
+    match counted {
+        Some(order) => count_purchases(store, &order, now).await,
+        None => Ok(()),
+    }
 }
 
 /// What an order adds to its customer's histories: the products bought, and those refunded.
@@ -231,28 +250,14 @@ fn purchase_history(snapshot: &OrderSnapshot, stored: Option<&Order>) -> Purchas
 /// Counts an order's products into co-purchases and the day's sales, once: the order's
 /// `counted` flag is set first (only one writer can set it), then the counts follow. A crash
 /// between the two loses one order's counts rather than doubling them.
+/// Adds a newly counted order's products to each other's neighbour lists and to the day's sales
+/// (the order's `counted` flag was set in the write that saved it, so this happens once).
 async fn count_purchases(
     store: &dyn Store,
-    id: &OrderId,
+    order: &Order,
     now: DateTime<Utc>,
 ) -> Result<(), IngestError> {
-    let claimed = optimistic::with_retries(move || async move {
-        let Some(mut order) = store.get_order(id).await? else {
-            return Ok(None);
-        };
-        if order.counted || order.cancelled || order.customer_id.is_none() {
-            return Ok(None);
-        }
-        let expected = Some(order.version);
-        order.counted = true;
-        store.save_order(&order, expected).await?;
-        Ok(Some(order))
-    })
-    .await?;
-    let Some(order) = claimed else {
-        return Ok(());
-    };
-    let products = catalog::counted_products(&order);
+    let products = catalog::counted_products(order);
     if products.len() > 1 {
         for product in &products {
             add_neighbours(store, product, &products).await?;
