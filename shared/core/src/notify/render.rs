@@ -339,13 +339,21 @@ pub fn template_name(occasion: &super::keys::Occasion) -> String {
     }
 }
 
-/// Adds the templates embedded from `shared/core/templates` at build time.
-#[allow(
-    clippy::expect_used,
-    reason = "Doorstep's own templates, compiled in; every one is rendered by the tests, so a syntax error cannot ship"
-)]
-pub(crate) fn load_builtin_templates(mut env: &mut Environment<'static>) {
-    minijinja_embed::load_templates!(&mut env);
+include!(concat!(env!("OUT_DIR"), "/templates.rs"));
+
+/// The source of a template embedded from `shared/core/templates` at build time.
+pub(crate) fn builtin_template(name: &str) -> Option<&'static str> {
+    BUILTIN_TEMPLATES
+        .binary_search_by(|(candidate, _)| (*candidate).cmp(name))
+        .ok()
+        .and_then(|at| BUILTIN_TEMPLATES.get(at))
+        .map(|(_, source)| *source)
+}
+
+/// Serves the embedded templates, each compiled the first time it is rendered (every one is
+/// rendered by the tests, so a syntax error cannot ship).
+pub(crate) fn load_builtin_templates(env: &mut Environment<'static>) {
+    env.set_loader(|name| Ok(builtin_template(name).map(str::to_string)));
 }
 
 fn set_escaping(env: &mut Environment<'static>) {
