@@ -150,14 +150,9 @@ pub fn verify_and_parse(
     now: DateTime<Utc>,
 ) -> Result<Inbound, ProviderError> {
     let spec = provider.spec();
-    // Carriers verify inside the path they share with `carrier_webhook`.
-    if !matches!(spec.parser, Parser::Carrier(_)) {
-        verify_with(spec, req, secrets, now)?;
-    }
+    verify_with(spec, req, secrets, now)?;
     match spec.parser {
-        Parser::Carrier(parse) => {
-            verify_and_parse_tracking(spec, parse, req, secrets, now).map(Inbound::Tracking)
-        }
+        Parser::Carrier(parse) => parse_tracking(parse, req.body, now).map(Inbound::Tracking),
         Parser::Store(parse) => {
             let StoreDelivery {
                 mut event,
@@ -222,10 +217,12 @@ async fn handle_carrier_webhook(
     if req.body.len() > MAX_BODY_BYTES {
         return Err(WebhookError::TooLarge);
     }
-    let updates = verify_and_parse_tracking(spec, parse, &req, secrets, now)?;
+    verify_with(spec, &req, secrets, now)?;
+    let updates = parse_tracking(parse, req.body, now)?;
     Ok(apply_tracking(store, &updates, now).await?)
 }
 
+/// Checks a request with its provider's own scheme and secret.
 fn verify_with(
     spec: &ProviderSpec,
     req: &InboundRequest<'_>,
@@ -241,15 +238,13 @@ fn verify_with(
     (spec.verify)(req, &credentials)
 }
 
-fn verify_and_parse_tracking(
-    spec: &ProviderSpec,
+/// A verified carrier body's updates, checked at the edge.
+fn parse_tracking(
     parse: CarrierParser,
-    req: &InboundRequest<'_>,
-    secrets: &Secrets,
+    body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Vec<TrackingUpdate>, ProviderError> {
-    verify_with(spec, req, secrets, now)?;
-    let mut updates = parse(req.body)?;
+    let mut updates = parse(body)?;
     for update in &mut updates {
         bounds::bound_update(update, now)?;
     }

@@ -142,11 +142,11 @@ impl StoreDelivery {
     }
 }
 
-/// How a provider's verified body becomes domain facts. The variant decides the route. Carriers
-/// need only the body; stores read their topic and delivery id from headers too.
 /// A carrier's parser: the body in, tracking updates out.
 pub type CarrierParser = fn(&[u8]) -> Result<Vec<TrackingUpdate>, ParseError>;
 
+/// How a provider's verified body becomes domain facts. The variant decides the route. Carriers
+/// need only the body; stores read their topic and delivery id from headers too.
 #[derive(Clone, Copy)]
 pub enum Parser {
     Carrier(CarrierParser),
