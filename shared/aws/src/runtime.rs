@@ -56,11 +56,13 @@ pub fn init_tracing() {
     }
 }
 
+/// An environment variable, `None` when unset or empty.
+fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
+    optional_env(name).ok_or(ConfigError::Missing(name))
 }
 
 /// The merchant's settings from the environment (see `doorstep_core::settings::ENVIRONMENT`).
@@ -135,14 +137,13 @@ fn aws_roots_pem() -> Vec<u8> {
 /// size and init work; retries, timeouts, sleep and clock are the SDK's defaults.
 pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
     use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
-    let optional = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let region = optional("AWS_REGION")
-        .or_else(|| optional("AWS_DEFAULT_REGION"))
+    let region = optional_env("AWS_REGION")
+        .or_else(|| optional_env("AWS_DEFAULT_REGION"))
         .ok_or(ConfigError::Missing("AWS_REGION"))?;
     let credentials = Credentials::new(
         env("AWS_ACCESS_KEY_ID")?,
         env("AWS_SECRET_ACCESS_KEY")?,
-        optional("AWS_SESSION_TOKEN"),
+        optional_env("AWS_SESSION_TOKEN"),
         None,
         "lambda-environment",
     );
@@ -151,11 +152,11 @@ pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
         .region(aws_types::region::Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(https_client());
-    config.set_endpoint_url(optional("AWS_ENDPOINT_URL"));
+    config.set_endpoint_url(optional_env("AWS_ENDPOINT_URL"));
     Ok(config.build())
 }
 
-async fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> {
+fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> {
     let table = env("TABLE_NAME")?;
     let aws = sdk_config()?;
     Ok((aws, table))
@@ -223,7 +224,7 @@ async fn load_secrets(aws: &aws_types::SdkConfig) -> Result<Secrets, ConfigError
 /// The webhooks: the store and the secrets (one SSM read).
 pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigError> {
     let settings = settings()?;
-    let (aws, table) = aws_and_table().await?;
+    let (aws, table) = aws_and_table()?;
     let secrets = load_secrets(&aws).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let config = WebhookConfig {
@@ -245,7 +246,7 @@ pub async fn notifier_wiring() -> Result<
     ConfigError,
 > {
     let settings = settings()?;
-    let (aws, table) = aws_and_table().await?;
+    let (aws, table) = aws_and_table()?;
     let dead_letters = crate::dead_letters::SqsDeadLetters {
         client: aws_sdk_sqs::Client::new(&aws),
         queue_url: env("DEAD_LETTER_QUEUE_URL")?,
@@ -257,13 +258,12 @@ pub async fn notifier_wiring() -> Result<
         configuration_set: settings.ses_configuration_set.clone(),
         sms_sender_id: settings.sms_sender_id.clone(),
         sms_origination_number: settings.sms_origination_number.clone(),
-        webhooks: std::env::var("MERCHANT_WEBHOOK_QUEUE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .map(|queue_url| crate::channels::WebhookQueue {
+        webhooks: optional_env("MERCHANT_WEBHOOK_QUEUE_URL").map(|queue_url| {
+            crate::channels::WebhookQueue {
                 sqs: aws_sdk_sqs::Client::new(&aws),
                 queue_url,
-            }),
+            }
+        }),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     Ok((store, channels, dead_letters, settings))
@@ -272,7 +272,7 @@ pub async fn notifier_wiring() -> Result<
 /// The admin API: the table and the admin token (`{SECRETS_PATH}/admin-token` in SSM). Without
 /// a token the function refuses to start rather than serve an open admin API.
 pub async fn admin_wiring() -> Result<(DynamoStore, doorstep_core::secrets::Secret), ConfigError> {
-    let (aws, table) = aws_and_table().await?;
+    let (aws, table) = aws_and_table()?;
     let secrets = load_secrets(&aws).await?;
     let token = secrets
         .get(ADMIN_TOKEN)
@@ -319,7 +319,7 @@ pub async fn merchant_webhook_wiring() -> Result<
 /// The table and the settings (preferences).
 pub async fn store_and_settings() -> Result<(DynamoStore, Settings), ConfigError> {
     let settings = settings()?;
-    let (aws, table) = aws_and_table().await?;
+    let (aws, table) = aws_and_table()?;
     Ok((
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
         settings,
@@ -328,7 +328,7 @@ pub async fn store_and_settings() -> Result<(DynamoStore, Settings), ConfigError
 
 /// Only the table (the email-feedback function needs nothing else).
 pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
-    let (aws, table) = aws_and_table().await?;
+    let (aws, table) = aws_and_table()?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table))
 }
 
