@@ -191,28 +191,29 @@ async fn apply_order(
     }
     let (id, snapshot, customer_id, refs) = (&id, &snapshot, &customer_id, &refs);
     // The first attempt merges into the order read above; a conflict re-reads it.
-    let first_read = std::sync::Mutex::new(Some(stored));
-    let first_read = &first_read;
-    let counted = optimistic::with_retries(move || async move {
-        let taken = first_read.lock().ok().and_then(|mut first| first.take());
-        let existing = match taken {
-            Some(stored) => stored,
-            None => store.get_order(id).await?,
-        };
-        let expected = existing.as_ref().map(|o| o.version);
-        let merged = merge_order(existing.clone(), snapshot, customer_id, refs, now);
-        let changed = merged.is_some();
-        let Some(mut order) = merged.or(existing) else {
-            return Ok(None);
-        };
-        // The order is counted into the recommendations once, flagged in the same write.
-        let count_now = !order.counted && !order.cancelled && order.customer_id.is_some();
-        if !changed && !count_now {
-            return Ok(None);
+    let mut first_read = Some(stored);
+    let counted = optimistic::with_retries(move || {
+        let taken = first_read.take();
+        async move {
+            let existing = match taken {
+                Some(stored) => stored,
+                None => store.get_order(id).await?,
+            };
+            let expected = existing.as_ref().map(|o| o.version);
+            let merged = merge_order(existing.clone(), snapshot, customer_id, refs, now);
+            let changed = merged.is_some();
+            let Some(mut order) = merged.or(existing) else {
+                return Ok(None);
+            };
+            // The order is counted into the recommendations once, flagged in the same write.
+            let count_now = !order.counted && !order.cancelled && order.customer_id.is_some();
+            if !changed && !count_now {
+                return Ok(None);
+            }
+            order.counted |= count_now;
+            store.save_order(&order, expected).await?;
+            Ok(count_now.then_some(order))
         }
-        order.counted |= count_now;
-        store.save_order(&order, expected).await?;
-        Ok(count_now.then_some(order))
     })
     .await?;
     match counted {
@@ -247,11 +248,10 @@ fn purchase_history(snapshot: &OrderSnapshot, stored: Option<&Order>) -> Purchas
     }
 }
 
-/// Counts an order's products into co-purchases and the day's sales, once: the order's
-/// `counted` flag is set first (only one writer can set it), then the counts follow. A crash
-/// between the two loses one order's counts rather than doubling them.
-/// Adds a newly counted order's products to each other's neighbour lists and to the day's sales
-/// (the order's `counted` flag was set in the write that saved it, so this happens once).
+/// Counts a newly counted order's products into co-purchases and the day's sales, once: the
+/// order's `counted` flag was set in the conditional write that saved it (only one writer can
+/// set it), then the counts follow. A crash between the two loses one order's counts rather
+/// than doubling them.
 async fn count_purchases(
     store: &dyn Store,
     order: &Order,
