@@ -5,9 +5,10 @@ A minimal Lambda Runtime API on loopback hands the real release binary real API 
 events; the function reads its secrets from SSM and writes DynamoDB, both on a moto server.
 Measures, per function: init (process start -> first /invocation/next) and init without its
 network round trips (the functions log the time their SSM read spent on the wire at debug level on
-`doorstep::init`), the first (cold) invocation, the median and p95 of warm invocations, and peak RSS (VmHWM). The baseline in the
-same run is one DynamoDB GetItem round trip to the same moto server (each invocation makes a
-few), so ratios show what the function adds on top of its storage calls.
+`doorstep::init`), the first (cold) invocation, the median and p95 of warm invocations, and peak
+RSS (VmHWM). The baseline in the same run is one DynamoDB GetItem round trip to the same moto
+server (each invocation makes a few), so ratios show what the function adds on top of its storage
+calls.
 
 Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO_URL, boto3)
 """
@@ -297,12 +298,11 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
         except ValueError:
             continue
         network += float(fields.get("round_trips_ms", 0.0)) / 1000
-    INITS[name] = init - network
+    own = INITS[name] = init - network
     cold, warm = runtime.latencies[0], runtime.latencies[1:]
     warm_median = statistics.median(warm)
     p95 = sorted(warm)[int(len(warm) * 0.95) - 1]
     size = os.path.getsize(os.path.join(TARGET, name))
-    own = init - network
     hello = INITS.get("doorstep-hello")
     ratio = f", {own / hello:.1f}x hello-world's" if hello and name != "doorstep-hello" else ""
     print(f"{name}: binary {size / 1024 / 1024:.2f} MiB, init {init * 1000:.1f} ms "

@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 
 fn collect(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
+    let entries = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .collect();
-    entries.sort();
+        .map(|entry| entry.path());
     for path in entries {
         if path.is_dir() {
             collect(root, &path, found);
@@ -30,6 +28,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut found = Vec::new();
     collect(&root, &root, &mut found);
+    // By name: the loader looks templates up by binary search.
     found.sort();
     let mut generated = String::from("pub(crate) static BUILTIN_TEMPLATES: &[(&str, &str)] = &[\n");
     for (name, path) in &found {

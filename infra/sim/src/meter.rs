@@ -420,25 +420,25 @@ impl Meter {
                         })
                         .unwrap_or_else(|| "table".into()),
                 }),
-                "BatchGetItem" => Some(PendingRead {
-                    operation: operation.to_string(),
-                    consistent: object
+                "BatchGetItem" => {
+                    // Doorstep's batches read one table, and one kind of record each.
+                    let table = object
                         .get("RequestItems")
                         .and_then(Value::as_object)
-                        .and_then(|m| m.values().next())
-                        .and_then(|t| t.get("ConsistentRead"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                    // Labelled by what the first key is (a batch reads one kind of record).
-                    label: object
-                        .get("RequestItems")
-                        .and_then(Value::as_object)
-                        .and_then(|m| m.values().next())
-                        .and_then(|t| t.pointer("/Keys/0"))
-                        .and_then(Value::as_object)
-                        .map(|k| kind_of(&Self::key_of(k).0))
-                        .unwrap_or_default(),
-                }),
+                        .and_then(|m| m.values().next());
+                    Some(PendingRead {
+                        operation: operation.to_string(),
+                        consistent: table
+                            .and_then(|t| t.get("ConsistentRead"))
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                        label: table
+                            .and_then(|t| t.pointer("/Keys/0"))
+                            .and_then(Value::as_object)
+                            .map(|k| kind_of(&Self::key_of(k).0))
+                            .unwrap_or_default(),
+                    })
+                }
                 _ => None,
             }
         })
