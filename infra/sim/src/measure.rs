@@ -121,6 +121,9 @@ pub struct Cost {
     pub aftership_per_1000_usd: f64,
     pub write_units_by: BTreeMap<String, f64>,
     pub read_units_by: BTreeMap<String, f64>,
+    /// DynamoDB requests per shipment by the function that made them, operation and item kind
+    /// (`notifier: GetItem CUST`).
+    pub calls_by: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -514,6 +517,11 @@ fn price(
             .read_units_by
             .iter()
             .map(|(k, v)| (k.clone(), per(*v)))
+            .collect(),
+        calls_by: usage
+            .calls_by
+            .iter()
+            .map(|(k, v)| (k.clone(), per(*v as f64)))
             .collect(),
     }
 }

@@ -35,6 +35,9 @@ pub struct Usage {
     /// Write units by operation and the item kind written (`PutItem SHIP`, …).
     pub write_units_by: BTreeMap<String, f64>,
     pub read_units_by: BTreeMap<String, f64>,
+    /// Requests by the function that made them, operation and item kind
+    /// (`notifier: GetItem CUST`; a transaction's or batch's items each count once).
+    pub calls_by: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -42,6 +45,8 @@ struct State {
     usage: Usage,
     /// What the meter knows of each item it saw written: its size and its index keys.
     items: HashMap<(String, String), Known>,
+    /// Requests not yet put down to a function (see [`Meter::attribute`]).
+    pending: BTreeMap<String, u64>,
 }
 
 #[derive(Clone)]
@@ -151,6 +156,12 @@ impl Usage {
             read_units: self.read_units - earlier.read_units,
             write_units_by: minus(&self.write_units_by, &earlier.write_units_by),
             read_units_by: minus(&self.read_units_by, &earlier.read_units_by),
+            calls_by: self
+                .calls_by
+                .iter()
+                .map(|(k, v)| (k.clone(), v - earlier.calls_by.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v != 0)
+                .collect(),
         }
     }
 
@@ -166,6 +177,9 @@ impl Usage {
         }
         for (k, v) in &more.read_units_by {
             *self.read_units_by.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &more.calls_by {
+            *self.calls_by.entry(k.clone()).or_default() += v;
         }
     }
 
@@ -201,6 +215,20 @@ impl Meter {
             .lock()
             .map(|s| s.0.usage.clone())
             .unwrap_or_default()
+    }
+
+    /// Puts the requests made since the last call down to `function` (the simulator runs one
+    /// invocation at a time, so they are all that invocation's).
+    pub fn attribute(&self, function: &str) {
+        self.with(|state| {
+            for (label, calls) in std::mem::take(&mut state.pending) {
+                *state
+                    .usage
+                    .calls_by
+                    .entry(format!("{function}: {label}"))
+                    .or_default() += calls;
+            }
+        });
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> Option<R> {
@@ -272,10 +300,9 @@ impl Meter {
         let usage = &mut state.usage;
         usage.write_units_table += table_units;
         usage.write_units_index += index_units;
-        *usage
-            .write_units_by
-            .entry(format!("{operation} {}", kind_of(&key.0)))
-            .or_default() += table_units + index_units;
+        let label = format!("{operation} {}", kind_of(&key.0));
+        *usage.write_units_by.entry(label.clone()).or_default() += table_units + index_units;
+        *state.pending.entry(label).or_default() += 1;
         match new_item.is_none() && update.is_none() {
             true => {
                 state.items.remove(&key);
@@ -473,17 +500,13 @@ impl Meter {
                 .sum(),
             _ => 0.0,
         };
+        let label = format!("{} {}", read.operation, read.label)
+            .trim()
+            .to_string();
         self.with(|state| {
             state.usage.read_units += consumed;
-            *state
-                .usage
-                .read_units_by
-                .entry(
-                    format!("{} {}", read.operation, read.label)
-                        .trim()
-                        .to_string(),
-                )
-                .or_default() += consumed;
+            *state.usage.read_units_by.entry(label.clone()).or_default() += consumed;
+            *state.pending.entry(label).or_default() += 1;
         });
     }
 }

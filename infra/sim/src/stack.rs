@@ -396,6 +396,7 @@ impl Aws {
         if let Ok(mut i) = self.invocations.lock() {
             i.record(function, started, api);
         }
+        self.meter.attribute(function);
     }
 
     fn jobs_due(&self, now: DateTime<Utc>) -> Vec<Job> {
