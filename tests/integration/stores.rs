@@ -196,6 +196,68 @@ async fn a_shopify_fulfilment_ties_its_tracking_number_to_the_order() {
 }
 
 #[tokio::test]
+async fn a_delivery_saying_nothing_new_is_a_duplicate_and_writes_nothing() {
+    let (app, store) = app();
+    let fulfilment = fixture("shopify_fulfillments_update_sample.json");
+    let order = fixture("shopify_orders_create_sample.json");
+    let ups = CarrierSlug::parse("ups").unwrap();
+    let parcel = TrackingNumber::parse("1Z827WK74630").unwrap();
+    let id = order_id("shopify:820982911946154508");
+    let versions = || async {
+        let order = store.get_order(&id).await.unwrap().unwrap();
+        let customer = match &order.customer_id {
+            Some(c) => store.get_customer(c).await.unwrap().map(|c| c.version),
+            None => None,
+        };
+        let shipment = store.get_shipment(&ups, &parcel).await.unwrap().unwrap();
+        (order.version, customer, shipment.version)
+    };
+    let topic = Some("fulfillments/update");
+    let result = |json: Value| json["result"].as_str().unwrap().to_string();
+    assert_eq!(
+        result(
+            post(&app, "shopify", topic, Some("wh-f1"), &fulfilment)
+                .await
+                .1
+        ),
+        "applied"
+    );
+    let topic = Some("orders/create");
+    assert_eq!(
+        result(post(&app, "shopify", topic, Some("wh-o1"), &order).await.1),
+        "applied"
+    );
+    let written = versions().await;
+    // Shopify retries with the same X-Shopify-Webhook-Id, and sends `orders/updated` (another
+    // id) for changes Doorstep does not keep: both are recognised by what they say.
+    for (topic, delivery, body) in [
+        ("orders/create", "wh-o1", &order),
+        ("orders/updated", "wh-o2", &order),
+        ("fulfillments/update", "wh-f1", &fulfilment),
+        ("fulfillments/update", "wh-f2", &fulfilment),
+    ] {
+        let (status, json) = post(&app, "shopify", Some(topic), Some(delivery), body).await;
+        assert_eq!((status, result(json)), (200, "duplicate".to_string()));
+    }
+    assert_eq!(versions().await, written, "nothing was written again");
+    // A real change is applied.
+    let mut cancelled: Value = serde_json::from_slice(&order).unwrap();
+    cancelled["cancelled_at"] = "2024-05-02T10:00:00Z".into();
+    cancelled["updated_at"] = "2024-05-02T10:00:00Z".into();
+    let cancelled = serde_json::to_vec(&cancelled).unwrap();
+    let (_, json) = post(
+        &app,
+        "shopify",
+        Some("orders/cancelled"),
+        Some("wh-o3"),
+        &cancelled,
+    )
+    .await;
+    assert_eq!(result(json), "applied");
+    assert!(store.get_order(&id).await.unwrap().unwrap().cancelled);
+}
+
+#[tokio::test]
 async fn a_shopify_shipment_status_is_applied_as_a_tracking_event() {
     let (app, store) = app();
     let mut body: Value =

@@ -9,13 +9,13 @@ use crate::model::{
     TrackingUpdate,
 };
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{ShipmentWrite, Store, StoreError, WriteError, DEDUPE_RETENTION_DAYS};
+use crate::ports::{ShipmentWrite, Store, StoreError, WriteError};
 use crate::rules;
 use crate::store_events::{
     FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, ProductSnapshot, RefundSnapshot,
     StoreEvent,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,31 +112,25 @@ pub enum StoreOutcome {
     Ping,
 }
 
-/// Applies a store event. Store deliveries touch several records, so instead of one transaction
-/// every step is an idempotent upsert and the delivery id is recorded only after all succeeded:
-/// a retry after a failure redoes the steps harmlessly.
+/// Applies a store event. A delivery touches several records (customer, order, parcels), so
+/// instead of one transaction every step is an idempotent upsert that writes only what is new.
+/// A redelivery, or a retry after a failure part way, redoes the steps harmlessly, and one that
+/// finds nothing new to write is answered `duplicate`: no dedupe record of its own is kept (it
+/// cost a read and a write on every delivery, for the rare redelivery).
 #[tracing::instrument(name = "store_event", skip_all)]
 pub async fn apply_store_event(
     store: &dyn Store,
     event: StoreEvent,
-    delivery_key: Option<&str>,
     defaults: &MerchantDefaults,
     now: DateTime<Utc>,
 ) -> Result<StoreOutcome, IngestError> {
-    if matches!(event, StoreEvent::Ping) {
-        return Ok(StoreOutcome::Ping);
-    }
-    if let Some(key) = delivery_key {
-        if store.delivery_seen(key).await? {
-            return Ok(StoreOutcome::Duplicate);
-        }
-    }
-    match event {
+    let wrote = match event {
+        StoreEvent::Ping => return Ok(StoreOutcome::Ping),
         StoreEvent::Order(snapshot) => apply_order(store, *snapshot, defaults, now).await?,
         StoreEvent::Fulfillment(fulfillment) => {
-            let refs = link_fulfillment(store, &fulfillment, now).await?;
+            let (refs, linked) = link_fulfillment(store, &fulfillment, now).await?;
             let id = OrderId::new(fulfillment.platform, &fulfillment.order_external_id);
-            add_shipments_to_order(
+            let listed = add_shipments_to_order(
                 store,
                 &id,
                 fulfillment.platform,
@@ -145,28 +139,26 @@ pub async fn apply_store_event(
                 now,
             )
             .await?;
+            linked || listed
         }
         StoreEvent::Product(snapshot) => apply_product(store, *snapshot, now).await?,
         StoreEvent::Refund(refund) => apply_refund(store, refund, now).await?,
-        StoreEvent::Ping => {}
-    }
-    if let Some(key) = delivery_key {
-        store
-            .mark_delivery(
-                key,
-                crate::bounds::later(now, Duration::days(DEDUPE_RETENTION_DAYS)),
-            )
-            .await?;
-    }
-    Ok(StoreOutcome::Applied)
+    };
+    Ok(match wrote {
+        true => StoreOutcome::Applied,
+        false => StoreOutcome::Duplicate,
+    })
 }
+
+/// Whether a step wrote anything.
+type Wrote = bool;
 
 async fn apply_order(
     store: &dyn Store,
     snapshot: OrderSnapshot,
     defaults: &MerchantDefaults,
     now: DateTime<Utc>,
-) -> Result<(), IngestError> {
+) -> Result<Wrote, IngestError> {
     let id = snapshot.order_id();
     let stored = store.get_order(&id).await?;
     // An older snapshot (webhooks arrive out of order) must not revert the order or the customer.
@@ -181,18 +173,21 @@ async fn apply_order(
         now,
     );
     let customer_id = customer.id.clone();
+    let mut wrote = false;
     if !stale {
         let history = purchase_history(&snapshot, stored.as_ref());
-        upsert_customer(store, customer, &history).await?;
+        wrote |= upsert_customer(store, customer, &history).await?;
     }
     let mut refs = Vec::new();
     for fulfillment in &snapshot.fulfillments {
-        refs.extend(link_fulfillment(store, fulfillment, now).await?);
+        let (linked, linked_wrote) = link_fulfillment(store, fulfillment, now).await?;
+        refs.extend(linked);
+        wrote |= linked_wrote;
     }
     let (id, snapshot, customer_id, refs) = (&id, &snapshot, &customer_id, &refs);
     // The first attempt merges into the order read above; a conflict re-reads it.
     let mut first_read = Some(stored);
-    let counted = optimistic::with_retries(move || {
+    let (saved, counted) = optimistic::with_retries(move || {
         let taken = first_read.take();
         async move {
             let existing = match taken {
@@ -203,23 +198,23 @@ async fn apply_order(
             let merged = merge_order(existing.clone(), snapshot, customer_id, refs, now);
             let changed = merged.is_some();
             let Some(mut order) = merged.or(existing) else {
-                return Ok(None);
+                return Ok((false, None));
             };
             // The order is counted into the recommendations once, flagged in the same write.
             let count_now = !order.counted && !order.cancelled && order.customer_id.is_some();
             if !changed && !count_now {
-                return Ok(None);
+                return Ok((false, None));
             }
             order.counted |= count_now;
             store.save_order(&order, expected).await?;
-            Ok(count_now.then_some(order))
+            Ok((true, count_now.then_some(order)))
         }
     })
     .await?;
-    match counted {
-        Some(order) => count_purchases(store, &order, now).await,
-        None => Ok(()),
+    if let Some(order) = counted {
+        count_purchases(store, &order, now).await?;
     }
+    Ok(wrote || saved)
 }
 
 /// What an order adds to its customer's histories: the products bought, and those refunded.
@@ -293,10 +288,10 @@ async fn apply_product(
     store: &dyn Store,
     snapshot: ProductSnapshot,
     now: DateTime<Utc>,
-) -> Result<(), IngestError> {
+) -> Result<Wrote, IngestError> {
     let id = &ProductId::new(snapshot.platform, &snapshot.external_id);
     let snapshot = &snapshot;
-    optimistic::with_retries(move || async move {
+    let wrote = optimistic::with_retries(move || async move {
         let stored = store
             .get_products(std::slice::from_ref(id))
             .await?
@@ -306,7 +301,7 @@ async fn apply_product(
             stored.as_ref().and_then(|p| p.source_updated_at),
             snapshot.updated_at,
         ) {
-            return Ok(());
+            return Ok(false);
         }
         let expected = stored.as_ref().map(|p| p.version);
         let product = Product {
@@ -325,10 +320,20 @@ async fn apply_product(
             updated_at: now,
             version: expected.unwrap_or(0),
         };
-        store.save_product(&product, expected).await
+        let unchanged = stored.as_ref().is_some_and(|stored| {
+            Product {
+                updated_at: stored.updated_at,
+                ..product.clone()
+            } == *stored
+        });
+        if unchanged {
+            return Ok(false);
+        }
+        store.save_product(&product, expected).await?;
+        Ok(true)
     })
     .await?;
-    Ok(())
+    Ok(wrote)
 }
 
 /// A refund: the order remembers which lines were refunded (a refund for an order not seen yet
@@ -337,10 +342,10 @@ async fn apply_refund(
     store: &dyn Store,
     refund: RefundSnapshot,
     now: DateTime<Utc>,
-) -> Result<(), IngestError> {
+) -> Result<Wrote, IngestError> {
     let id = &OrderId::new(refund.platform, &refund.order_external_id);
     let refund = &refund;
-    let order = optimistic::with_retries(move || async move {
+    let (order, order_wrote) = optimistic::with_retries(move || async move {
         let existing = store.get_order(id).await?;
         let expected = existing.as_ref().map(|o| o.version);
         let mut order = existing.unwrap_or_else(|| {
@@ -356,15 +361,16 @@ async fn apply_refund(
                 order.refunded_line_items.push(line);
             }
         }
-        if order.refunded_line_items.len() != before || expected.is_none() {
+        let wrote = order.refunded_line_items.len() != before || expected.is_none();
+        if wrote {
             order.updated_at = now;
             store.save_order(&order, expected).await?;
         }
-        Ok(order)
+        Ok((order, wrote))
     })
     .await?;
     let Some(customer_id) = &order.customer_id else {
-        return Ok(());
+        return Ok(order_wrote);
     };
     let mut products: Vec<ProductId> = refund
         .product_ids
@@ -381,18 +387,19 @@ async fn apply_refund(
         }
     }
     let products = &products;
-    optimistic::with_retries(move || async move {
+    let customer_wrote = optimistic::with_retries(move || async move {
         let Some(mut customer) = store.get_customer(customer_id).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let expected = Some(customer.version);
-        if Customer::remember(&mut customer.refunded, products) {
+        let remembered = Customer::remember(&mut customer.refunded, products);
+        if remembered {
             store.save_customer(&customer, expected).await?;
         }
-        Ok(())
+        Ok(remembered)
     })
     .await?;
-    Ok(())
+    Ok(order_wrote || customer_wrote)
 }
 
 fn placeholder_order(
@@ -429,6 +436,7 @@ fn merge_order(
     refs: &[ShipmentRef],
     now: DateTime<Utc>,
 ) -> Option<Order> {
+    let before = existing.clone();
     let stale = is_stale(
         existing.as_ref().and_then(|o| o.source_updated_at),
         snapshot.updated_at,
@@ -474,6 +482,16 @@ fn merge_order(
     if stale && !added {
         return None;
     }
+    // A redelivered snapshot merges into what is stored already: nothing to write.
+    if before.as_ref().is_some_and(|before| {
+        *before
+            == Order {
+                updated_at: before.updated_at,
+                ..order.clone()
+            }
+    }) {
+        return None;
+    }
     order.updated_at = now;
     Some(order)
 }
@@ -508,9 +526,9 @@ async fn upsert_customer(
     store: &dyn Store,
     incoming: Customer,
     history: &PurchaseHistory,
-) -> Result<(), IngestError> {
+) -> Result<Wrote, IngestError> {
     let incoming = &incoming;
-    optimistic::with_retries(move || async move {
+    let wrote = optimistic::with_retries(move || async move {
         let stored = store.get_customer(&incoming.id).await?;
         let expected = stored.as_ref().map(|c| c.version);
         let mut customer = match stored.clone() {
@@ -530,13 +548,14 @@ async fn upsert_customer(
                 ..customer.clone()
             };
             if unchanged == *stored {
-                return Ok(());
+                return Ok(false);
             }
         }
-        store.save_customer(&customer, expected).await
+        store.save_customer(&customer, expected).await?;
+        Ok(true)
     })
     .await?;
-    Ok(())
+    Ok(wrote)
 }
 
 /// A fulfilment that arrives before its order gets a placeholder order listing its parcels; the
@@ -548,20 +567,21 @@ async fn add_shipments_to_order(
     external_id: &str,
     refs: &[ShipmentRef],
     now: DateTime<Utc>,
-) -> Result<(), IngestError> {
-    optimistic::with_retries(move || async move {
+) -> Result<Wrote, IngestError> {
+    let wrote = optimistic::with_retries(move || async move {
         let existing = store.get_order(id).await?;
         let expected = existing.as_ref().map(|o| o.version);
         let mut order =
             existing.unwrap_or_else(|| placeholder_order(id, platform, external_id, now));
         if !merge_refs(&mut order.shipments, refs) && expected.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         order.updated_at = now;
-        store.save_order(&order, expected).await
+        store.save_order(&order, expected).await?;
+        Ok(true)
     })
     .await?;
-    Ok(())
+    Ok(wrote)
 }
 
 /// Ties each of a fulfilment's tracking numbers to the order, whichever came first.
@@ -569,20 +589,23 @@ async fn link_fulfillment(
     store: &dyn Store,
     fulfillment: &FulfillmentSnapshot,
     now: DateTime<Utc>,
-) -> Result<Vec<ShipmentRef>, IngestError> {
+) -> Result<(Vec<ShipmentRef>, Wrote), IngestError> {
     let link = OrderLink {
         order_id: OrderId::new(fulfillment.platform, &fulfillment.order_external_id),
         fulfillment_id: fulfillment.fulfillment_id.clone(),
         items: fulfillment.items.clone(),
     };
     let mut refs = Vec::with_capacity(fulfillment.tracking_numbers.len());
+    let mut wrote = false;
     for tracking in &fulfillment.tracking_numbers {
-        let carrier = resolve_carrier(store, fulfillment.carrier.as_ref(), tracking).await?;
+        let (carrier, known) =
+            resolve_carrier(store, fulfillment.carrier.as_ref(), tracking).await?;
         match &carrier {
             Some(carrier) => {
-                attach(store, carrier, tracking, &link, now).await?;
+                wrote |= attach(store, carrier, tracking, known, &link, now).await?;
                 if let Some(update) = reported_status(fulfillment, carrier, tracking) {
-                    apply_tracking_update(store, &update, now).await?;
+                    let outcome = apply_tracking_update(store, &update, now).await?;
+                    wrote |= outcome == UpdateOutcome::Applied;
                 }
             }
             None => {
@@ -592,6 +615,7 @@ async fn link_fulfillment(
                     created_at: now,
                 };
                 store.put_pending_link(&pending).await?;
+                wrote = true;
             }
         }
         refs.push(ShipmentRef {
@@ -599,7 +623,7 @@ async fn link_fulfillment(
             tracking_number: tracking.clone(),
         });
     }
-    Ok(refs)
+    Ok((refs, wrote))
 }
 
 /// A status the store itself reports for the parcel (Shopify's `shipment_status`), as an update.
@@ -628,28 +652,33 @@ fn reported_status(
 
 /// The carrier a fulfilment's parcel is tracked under: the shipment already known under this
 /// number when there is exactly one (carriers and stores spell carriers differently), else the
-/// store's carrier, else none (parked until a carrier reports the number).
+/// store's carrier, else none (parked until a carrier reports the number). With it, what was
+/// read of the parcel under that carrier on the way (`Some(None)`: read, and not there yet), so
+/// that attaching it does not read it again.
 async fn resolve_carrier(
     store: &dyn Store,
     named: Option<&CarrierSlug>,
     tracking: &TrackingNumber,
-) -> Result<Option<CarrierSlug>, IngestError> {
+) -> Result<(Option<CarrierSlug>, Option<Option<Shipment>>), IngestError> {
     if let Some(carrier) = named {
-        if store.get_shipment(carrier, tracking).await?.is_some() {
-            return Ok(Some(carrier.clone()));
+        if let Some(shipment) = store.get_shipment(carrier, tracking).await? {
+            return Ok((Some(carrier.clone()), Some(Some(shipment))));
         }
     }
-    let known = store.find_shipments(tracking).await?;
-    match (known.as_slice(), named) {
-        ([only], _) => Ok(Some(only.carrier.clone())),
-        (_, Some(carrier)) => Ok(Some(carrier.clone())),
-        ([], None) => Ok(None),
+    let mut known = store.find_shipments(tracking).await?;
+    match (known.len(), named) {
+        (1, _) => {
+            let only = known.pop();
+            Ok((only.as_ref().map(|s| s.carrier.clone()), Some(only)))
+        }
+        (_, Some(carrier)) => Ok((Some(carrier.clone()), Some(None))),
+        (0, None) => Ok((None, None)),
         (_, None) => {
             tracing::warn!(
                 candidates = known.len(),
                 "fulfilment names no carrier and its tracking number is ambiguous; parked"
             );
-            Ok(None)
+            Ok((None, None))
         }
     }
 }
@@ -658,26 +687,37 @@ async fn attach(
     store: &dyn Store,
     carrier: &CarrierSlug,
     tracking: &TrackingNumber,
+    first_read: Option<Option<Shipment>>,
     link: &OrderLink,
     now: DateTime<Utc>,
-) -> Result<(), IngestError> {
-    optimistic::with_retries(move || async move {
-        let (mut shipment, expected_version) = match store.get_shipment(carrier, tracking).await? {
-            Some(shipment) if shipment.order.as_ref() == Some(link) => return Ok(()),
-            Some(shipment) => {
-                let version = shipment.version;
-                (shipment, Some(version))
-            }
-            None => (Shipment::new(carrier.clone(), tracking.clone(), now), None),
-        };
-        shipment.order = Some(link.clone());
-        shipment.updated_at = now;
-        let write = ShipmentWrite {
-            expected_version,
-            ..ShipmentWrite::default()
-        };
-        store.save_shipment(&shipment, write).await
+) -> Result<Wrote, IngestError> {
+    // The first attempt uses what resolving the carrier read; a conflict reads again.
+    let mut first_read = first_read;
+    let wrote = optimistic::with_retries(move || {
+        let taken = first_read.take();
+        async move {
+            let stored = match taken {
+                Some(read) => read,
+                None => store.get_shipment(carrier, tracking).await?,
+            };
+            let (mut shipment, expected_version) = match stored {
+                Some(shipment) if shipment.order.as_ref() == Some(link) => return Ok(false),
+                Some(shipment) => {
+                    let version = shipment.version;
+                    (shipment, Some(version))
+                }
+                None => (Shipment::new(carrier.clone(), tracking.clone(), now), None),
+            };
+            shipment.order = Some(link.clone());
+            shipment.updated_at = now;
+            let write = ShipmentWrite {
+                expected_version,
+                ..ShipmentWrite::default()
+            };
+            store.save_shipment(&shipment, write).await?;
+            Ok(true)
+        }
     })
     .await?;
-    Ok(())
+    Ok(wrote)
 }

@@ -117,7 +117,8 @@ pub enum Inbound {
     Tracking(Vec<TrackingUpdate>),
     Store {
         event: StoreEvent,
-        /// `{provider}:{the store's delivery id}`, which dedupes redeliveries.
+        /// `{provider}:{the store's delivery id}`, logged with the outcome (a redelivery is
+        /// recognised by what it says, see [`ingest::apply_store_event`]).
         delivery_key: Option<String>,
     },
     Loyalty(Box<crate::loyalty::service::ExternalEvent>),
@@ -286,15 +287,8 @@ async fn handle_webhook(
             event,
             delivery_key,
         } => {
-            let outcome = ingest::apply_store_event(
-                store,
-                event,
-                delivery_key.as_deref(),
-                &config.defaults,
-                now,
-            )
-            .await?;
-            tracing::info!(outcome = ?outcome, "store webhook accepted");
+            let outcome = ingest::apply_store_event(store, event, &config.defaults, now).await?;
+            tracing::info!(outcome = ?outcome, delivery = delivery_key.as_deref(), "store webhook accepted");
             json!({ "status": "ok", "result": outcome })
         }
         Inbound::Loyalty(event) => apply_loyalty(store, &config.settings, &event, now).await?,
