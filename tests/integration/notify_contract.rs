@@ -193,12 +193,76 @@ fn entry(raw: &str, state: State) -> LogEntry {
     }
 }
 
+pub async fn a_suppression_is_settled_like_a_claim_completed_at_once(store: &dyn NotifyStore) {
+    let now = at("2024-05-03T10:00:00Z");
+    let lease = now + Duration::minutes(5);
+    let suppressed = entry("ups#1ZSETTLE#shipped#sms", State::Suppressed);
+    let settle = |name: &'static str, lease, now| {
+        let entry = LogEntry {
+            key: key(name),
+            ..suppressed.clone()
+        };
+        async move { store.settle(&key(name), &entry, lease, now).await.unwrap() }
+    };
+    // New: recorded, and completed for good.
+    assert_eq!(
+        settle("ups#1ZSETTLE#shipped#sms", lease, now).await,
+        Claim::Claimed
+    );
+    let later = now + Duration::days(1);
+    assert_eq!(
+        store
+            .claim(&key("ups#1ZSETTLE#shipped#sms"), later, later)
+            .await
+            .unwrap(),
+        Claim::AlreadySent,
+        "a settled message is never sent afterwards"
+    );
+    assert_eq!(
+        settle("ups#1ZSETTLE#shipped#sms", later, later).await,
+        Claim::AlreadySent
+    );
+    // Held by a live worker: left alone, with the holder's lease; after it, taken over.
+    assert_eq!(
+        store
+            .claim(&key("ups#1ZSETTLE#delivered#sms"), lease, now)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        settle("ups#1ZSETTLE#delivered#sms", lease, now).await,
+        Claim::InProgress { until: lease }
+    );
+    let after_lease = now + Duration::minutes(6);
+    assert_eq!(
+        settle(
+            "ups#1ZSETTLE#delivered#sms",
+            after_lease + Duration::minutes(5),
+            after_lease
+        )
+        .await,
+        Claim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim(&key("ups#1ZSETTLE#delivered#sms"), later, later)
+            .await
+            .unwrap(),
+        Claim::AlreadySent
+    );
+}
+
 macro_rules! notify_contract {
     ($adapter:ident => $make:expr) => {
         mod $adapter {
             #[tokio::test]
             async fn a_claim_is_exclusive_until_completed_or_its_lease_ends() {
                 super::a_claim_is_exclusive_until_completed_or_its_lease_ends(&$make).await
+            }
+            #[tokio::test]
+            async fn a_suppression_is_settled_like_a_claim_completed_at_once() {
+                super::a_suppression_is_settled_like_a_claim_completed_at_once(&$make).await
             }
             #[tokio::test]
             async fn deferred_sends_come_back_when_due_and_not_before() {

@@ -196,6 +196,30 @@ impl DynamoStore {
         self.count_marketing(entry).await
     }
 
+    /// Why a message's record could not be taken: completed before, or held by another worker
+    /// until its lease ends.
+    async fn held(
+        &self,
+        key: &MessageKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let item = self.get_item(format!("MSG#{key}"), "CLAIM").await?;
+        let attribute = |name: &str| item.as_ref().and_then(|i| i.get(name));
+        let completed = attribute("state")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|v| v == "completed");
+        let until = attribute("lease_until")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .unwrap_or(lease_until);
+        Ok(if completed {
+            Claim::AlreadySent
+        } else {
+            Claim::InProgress { until }
+        })
+    }
+
     /// A marketing message sent is counted for the marketing cap.
     async fn count_marketing(&self, entry: &LogEntry) -> Result<(), StoreError> {
         if entry.kind != Kind::Marketing || entry.state != State::Sent {
@@ -262,21 +286,52 @@ impl NotifyStore for DynamoStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                let item = self.get_item(format!("MSG#{key}"), "CLAIM").await?;
-                let attribute = |name: &str| item.as_ref().and_then(|i| i.get(name));
-                let completed = attribute("state")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|v| v == "completed");
-                let until = attribute("lease_until")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .and_then(|t| DateTime::from_timestamp(t, 0))
-                    .unwrap_or(lease_until);
-                Ok(if completed {
-                    Claim::AlreadySent
-                } else {
-                    Claim::InProgress { until }
-                })
+                self.held(key, lease_until).await
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A suppressed message's record, claimed and completed in one conditional put.
+    async fn settle(
+        &self,
+        key: &MessageKey,
+        entry: &LogEntry,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("MSG#{key}")))
+            .item("sk", s("CLAIM"))
+            .item("entity", s("message_claim"))
+            .item("state", s("completed"))
+            .item("lease_until", n(lease_until.timestamp()))
+            .item(
+                "ttl",
+                n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
+            )
+            .item("doc", s(stored_entry(entry)?))
+            .item("customer", s(entry.customer_id.as_str()))
+            .item("at", s(entry.at.to_rfc3339()))
+            // The same condition as `claim`'s.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => self.count_marketing(entry).await.map(|()| Claim::Claimed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.held(key, lease_until).await
             }
             Err(e) => Err(unavailable(e)),
         }

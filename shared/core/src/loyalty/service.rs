@@ -146,20 +146,18 @@ pub async fn order_changed(
     store: &dyn Store,
     settings: &Settings,
     order: &Order,
+    customer: &Customer,
     now: DateTime<Utc>,
 ) -> Result<(), LoyaltyError> {
     let Some(policy) = &settings.loyalty else {
         return Ok(());
     };
-    let Some(customer_id) = &order.customer_id else {
+    if order.customer_id.as_ref() != Some(&customer.id) {
         return Ok(());
-    };
-    let Some(customer) = store.get_customer(customer_id).await? else {
-        return Ok(());
-    };
+    }
     let points = order_points(order, policy);
     let earned_at = order.created_at.unwrap_or(order.updated_at);
-    update(store, settings, policy, &customer, now, |account| {
+    update(store, settings, policy, customer, now, |account| {
         if order.currency.is_some() && account.currency != order.currency {
             account.currency = order.currency.clone();
         }

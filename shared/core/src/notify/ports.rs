@@ -158,6 +158,22 @@ pub trait NotifyStore: Send + Sync {
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Records the outcome of a message that needs no send (suppressed): taken as `claim` takes
+    /// it and completed as `finish` completes it. A store that can do both in one conditional
+    /// write should (DynamoDB: one write unit instead of two); the answer is `claim`'s.
+    async fn settle(
+        &self,
+        key: &MessageKey,
+        entry: &LogEntry,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let claim = self.claim(key, lease_until, now).await?;
+        if claim == Claim::Claimed {
+            self.finish(key, entry, now).await?;
+        }
+        Ok(claim)
+    }
     /// Gives a claim back after a failed send, so the retry can take it at once.
     async fn release(&self, key: &MessageKey) -> Result<(), StoreError>;
     async fn log(&self, entry: &LogEntry) -> Result<(), StoreError>;

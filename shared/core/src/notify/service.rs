@@ -212,8 +212,7 @@ impl Notifier<'_> {
             }
             Change::Order { old, new } => {
                 self.order_changed(old.as_deref(), new, now, &mut summary)
-                    .await?;
-                crate::loyalty::service::order_changed(self.store, self.settings, new, now).await?;
+                    .await?
             }
             Change::Account { old, new } => {
                 self.account_changed(old.as_deref(), new, now, &mut summary)
@@ -357,9 +356,31 @@ impl Notifier<'_> {
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
-        let Some((order, customer)) = self.order_and_customer(&new.id).await? else {
+        // A fulfilment listing another parcel changes nothing a message or the points depend on
+        // (the parcel's own record tells the customer): no reads at all.
+        let parcels_only = old.is_some_and(|old| {
+            *new == Order {
+                shipments: new.shipments.clone(),
+                updated_at: new.updated_at,
+                counted: new.counted,
+                version: new.version,
+                ..old.clone()
+            }
+        });
+        if parcels_only {
+            return Ok(());
+        }
+        // The record's new image is the order as written (a later write has its own record), so
+        // only the customer is read, once for the messages and the points.
+        let Some(customer_id) = &new.customer_id else {
             return Ok(());
         };
+        let Some(customer) = self.store.get_customer(customer_id).await? else {
+            return Ok(());
+        };
+        let order = new;
+        crate::loyalty::service::order_changed(self.store, self.settings, order, &customer, now)
+            .await?;
         // Reviews left before the reviewer was a customer take effect now.
         if old.is_none_or(|o| o.customer_id != new.customer_id) {
             crate::reviews::link_customer(self.store, self.settings, &customer, now).await?;
@@ -368,7 +389,7 @@ impl Notifier<'_> {
             let subject = Subject {
                 occasion: reached.occasion,
                 customer: &customer,
-                order: Some(&order),
+                order: Some(order),
                 shipment: None,
                 parcels_remaining: 0,
                 points: None,
@@ -383,13 +404,13 @@ impl Notifier<'_> {
             return Ok(());
         }
         let zone = policy::zone(&customer, self.settings);
-        for shipment in self.order_shipments(&order).await? {
-            let parcels_remaining = self.parcels_remaining(&order, &shipment).await?;
+        for shipment in self.order_shipments(order).await? {
+            let parcels_remaining = self.parcels_remaining(order, &shipment).await?;
             for reached in shipment_milestones(None, &shipment, zone) {
                 let subject = Subject {
                     occasion: reached.occasion,
                     customer: &customer,
-                    order: Some(&order),
+                    order: Some(order),
                     shipment: Some(&shipment),
                     parcels_remaining,
                     points: None,
@@ -802,11 +823,14 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = subject.key(channel);
-        match self.notify.claim(&key, self.lease_until(now), now).await? {
+        let mut entry = self.entry(subject, channel, State::Suppressed, now);
+        entry.reason = Some(reason.to_string());
+        match self
+            .notify
+            .settle(&key, &entry, self.lease_until(now), now)
+            .await?
+        {
             Claim::Claimed => {
-                let mut entry = self.entry(subject, channel, State::Suppressed, now);
-                entry.reason = Some(reason.to_string());
-                self.notify.finish(&key, &entry, now).await?;
                 summary.suppressed += 1;
                 Ok(())
             }
