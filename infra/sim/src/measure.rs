@@ -165,10 +165,10 @@ fn customers(world: &World) -> HashMap<String, usize> {
     ids
 }
 
-fn zone_of(world: &World, customer: Option<usize>) -> chrono_tz::Tz {
+fn zone_of(world: &World, customer: Option<usize>) -> doorstep_core::zones::Tz {
     customer
         .map(|c| crate::world::zone(&MARKETS[world.customers[c].market]))
-        .unwrap_or(chrono_tz::Asia::Bangkok)
+        .unwrap_or_else(crate::world::shop_zone)
 }
 
 pub fn measure(

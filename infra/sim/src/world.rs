@@ -2,10 +2,10 @@
 //! hourly curve, parcels and what their carriers will say, and what shoppers do. Pure: the same
 //! seed gives the same month.
 
-use chrono_tz::Tz;
 use doorstep_core::chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };
+use doorstep_core::zones::Tz;
 
 /// SplitMix64: small, seedable, good enough for a simulation (not for secrets).
 pub struct Rng(u64);
@@ -378,6 +378,11 @@ const NAMES: &[&str] = &[
     "Aroon",
 ];
 
+/// The shop's own zone: its warehouse is in Bangkok.
+pub fn shop_zone() -> Tz {
+    "Asia/Bangkok".parse().unwrap_or(Tz::UTC)
+}
+
 pub fn zone(market: &Market) -> Tz {
     market.zone.parse().unwrap_or(Tz::UTC)
 }
@@ -550,7 +555,7 @@ fn parcel(
     end: DateTime<Utc>,
 ) -> Parcel {
     let tz = zone(market);
-    let shop: Tz = chrono_tz::Asia::Bangkok;
+    let shop: Tz = shop_zone();
     // Packed at the shop's warehouse (Bangkok) the next working hours.
     let packed_day = next_working(local_day(shop, ordered + Duration::hours(rng.range(4, 30))));
     let fulfilled_at = local(

@@ -40,5 +40,6 @@ pub mod subscriptions;
 pub mod timezone;
 pub mod tracking;
 pub mod webhook;
+pub mod zones;
 
 pub use chrono;

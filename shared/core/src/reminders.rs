@@ -14,8 +14,8 @@ use crate::ports::{DueEntry, DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use crate::timezone;
+use crate::zones::Tz;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 
 /// The occasion detail of a delay the schedule found (a carrier's own delays say otherwise).
@@ -318,7 +318,7 @@ mod tests {
     #[test]
     fn a_parcel_silent_in_transit_is_stalled_after_stalled_days() {
         let settings = Settings::default();
-        let zone = chrono_tz::Asia::Bangkok;
+        let zone = crate::zones::tz("Asia/Bangkok");
         let s = parcel(ShipmentStatus::InTransit, "2026-11-20T10:00:00Z");
         assert_eq!(
             due(&s, &settings, zone),
@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn a_parcel_past_its_estimated_day_is_late_in_the_customers_zone() {
         let settings = Settings::default();
-        let zone = chrono_tz::Asia::Bangkok;
+        let zone = crate::zones::tz("Asia/Bangkok");
         let mut s = parcel(ShipmentStatus::OutForDelivery, "2026-11-25T02:00:00Z");
         s.estimated_delivery = Some(EstimatedDelivery {
             original: "2026-11-25".parse().unwrap(),
@@ -372,7 +372,7 @@ mod tests {
         let settings = Settings::default();
         let s = parcel(ShipmentStatus::AvailableForPickup, "2026-11-20T08:00:00Z");
         assert_eq!(
-            due(&s, &settings, chrono_tz::UTC),
+            due(&s, &settings, crate::zones::Tz::UTC),
             [(DueKind::Pickup, at("2026-11-23T08:00:00Z"))]
         );
         assert_eq!(pickup_due(&s, &settings, at("2026-11-23T07:00:00Z")), None);

@@ -1,9 +1,9 @@
 //! Where a customer is in time: their profile's zone, else the shipping address's, else the merchant's.
 
+use crate::zones::Tz;
 use chrono::{
     DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
 };
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// Which source a customer's timezone came from, so a later, better source can replace it.

@@ -3,8 +3,8 @@
 use super::{Account, Lot};
 use crate::settings::LoyaltySettings;
 use crate::timezone;
+use crate::zones::Tz;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -16,8 +16,8 @@ use crate::optimistic::{self, UpdateError};
 use crate::ports::{DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::{LoyaltySettings, Settings};
 use crate::status::ShipmentStatus;
+use crate::zones::Tz;
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// Why a loyalty request was refused; nothing was written.

@@ -392,7 +392,7 @@ fn order_points_come_from_the_subtotal_without_refunded_lines() {
 #[test]
 fn reminders_fall_on_the_customers_days_warning_then_last_chance() {
     let policy = policy();
-    let bangkok = chrono_tz::Asia::Bangkok;
+    let bangkok = crate::zones::tz("Asia/Bangkok");
     let mut account = Account::new(customer());
     // Expires at 20:00 UTC on 26 December: already the 27th in Bangkok.
     let t0 = at("2026-11-01T00:00:00Z");
@@ -440,7 +440,7 @@ fn reminders_fall_on_the_customers_days_warning_then_last_chance() {
 #[test]
 fn the_next_due_instant_is_a_local_midnight_across_dst() {
     let policy = policy();
-    let new_york = chrono_tz::America::New_York;
+    let new_york = crate::zones::tz("America/New_York");
     let mut account = Account::new(customer());
     let t0 = at("2026-01-05T00:00:00Z");
     // Expires 5 April 2026, local. The warning day (6 March) is before the DST change on

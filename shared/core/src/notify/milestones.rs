@@ -7,8 +7,8 @@ use crate::model::{Order, Shipment};
 use crate::names::named_enum;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::local_date;
+use crate::zones::Tz;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 named_enum! {
     "snake_case";

@@ -5,8 +5,8 @@ use super::messages::{Audience, Message};
 use super::settings::{Channel, QuietHours};
 use crate::model::Customer;
 use crate::settings::Settings;
+use crate::zones::Tz;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

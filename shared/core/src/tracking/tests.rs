@@ -218,7 +218,7 @@ fn with_estimate(mut s: Shipment, original: &str, latest: &str) -> Shipment {
 
 #[test]
 fn the_estimate_is_shown_delayed_or_hidden_never_wrong() {
-    let zone = chrono_tz::Asia::Bangkok;
+    let zone = crate::zones::tz("Asia/Bangkok");
     let now = at(NOW);
     let transit = shipment(
         ShipmentStatus::InTransit,
@@ -279,7 +279,7 @@ fn times_are_in_the_customers_zone_newest_first_with_thai_buddhist_era_days() {
         ],
     );
     let t = phrases::phrases("th");
-    let days = view::timeline(&s, chrono_tz::Asia::Bangkok, "th", t);
+    let days = view::timeline(&s, crate::zones::tz("Asia/Bangkok"), "th", t);
     assert_eq!(days.len(), 2);
     assert_eq!(days[0].date, date("2026-11-27"));
     assert_eq!(days[0].label, "วันศุกร์ที่ 27 พฤศจิกายน 2569");
@@ -289,7 +289,7 @@ fn times_are_in_the_customers_zone_newest_first_with_thai_buddhist_era_days() {
     assert_eq!(days[1].events[0].time, "17:15 น.");
     let en = view::timeline(
         &s,
-        chrono_tz::America::New_York,
+        crate::zones::tz("America/New_York"),
         "en",
         phrases::phrases("en"),
     );

@@ -9,8 +9,8 @@ use crate::notify::render::{format_date, format_day};
 use crate::settings::Settings;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone;
+use crate::zones::Tz;
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
-use chrono_tz::Tz;
 use serde::Serialize;
 
 /// Working days a redelivery can be booked on.

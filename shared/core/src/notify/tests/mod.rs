@@ -13,8 +13,8 @@ use crate::model::{Consents, Customer, EstimatedDelivery, OrderLink, Shipment, T
 use crate::settings::Settings as NotifySettings;
 use crate::status::{ExceptionReason, ShipmentStatus};
 use crate::timezone::TimezoneSource;
+use crate::zones::Tz;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
 
 fn at(raw: &str) -> DateTime<Utc> {
     raw.parse().unwrap()
@@ -204,7 +204,7 @@ fn a_later_estimate_or_a_missed_day_is_a_delay() {
         names(&shipment_milestones(
             Some(&before),
             &late,
-            Tz::Asia__Bangkok
+            crate::zones::tz("Asia/Bangkok")
         )),
         [Milestone::Delayed]
     );
@@ -295,7 +295,7 @@ fn quiet_hours_defer_sms_to_the_morning_in_the_customers_zone() {
     assert_eq!(
         quiet_until(
             settings.quiet_hours.unwrap(),
-            Tz::Asia__Bangkok,
+            crate::zones::tz("Asia/Bangkok"),
             at("2024-05-03T17:30:00Z")
         ),
         Some(at("2024-05-04T01:00:00Z"))
@@ -337,17 +337,29 @@ fn quiet_hours_follow_daylight_saving_changes() {
     };
     // New York springs forward on 10 March 2024: 08:00 that morning is EDT (UTC-4), not EST.
     assert_eq!(
-        quiet_until(quiet, Tz::America__New_York, at("2024-03-10T04:00:00Z")),
+        quiet_until(
+            quiet,
+            crate::zones::tz("America/New_York"),
+            at("2024-03-10T04:00:00Z")
+        ),
         Some(at("2024-03-10T12:00:00Z"))
     );
     // The evening before, 08:00 next morning is still computed in the new offset.
     assert_eq!(
-        quiet_until(quiet, Tz::America__New_York, at("2024-03-10T02:30:00Z")),
+        quiet_until(
+            quiet,
+            crate::zones::tz("America/New_York"),
+            at("2024-03-10T02:30:00Z")
+        ),
         Some(at("2024-03-10T12:00:00Z"))
     );
     // Falling back on 3 November: 08:00 is EST (UTC-5).
     assert_eq!(
-        quiet_until(quiet, Tz::America__New_York, at("2024-11-03T06:00:00Z")),
+        quiet_until(
+            quiet,
+            crate::zones::tz("America/New_York"),
+            at("2024-11-03T06:00:00Z")
+        ),
         Some(at("2024-11-03T13:00:00Z"))
     );
     // A window ending inside a DST gap (02:30 does not exist in New York on 10 March) ends at 03:00.
@@ -356,7 +368,11 @@ fn quiet_hours_follow_daylight_saving_changes() {
         end: NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
     };
     assert_eq!(
-        quiet_until(gap, Tz::America__New_York, at("2024-03-10T06:30:00Z")),
+        quiet_until(
+            gap,
+            crate::zones::tz("America/New_York"),
+            at("2024-03-10T06:30:00Z")
+        ),
         Some(at("2024-03-10T07:00:00Z"))
     );
 }
