@@ -211,6 +211,16 @@ async fn one(
         return Ok(true);
     };
     outcome.shipments_read += 1;
+    // A parcel that has arrived (or gone back), or has left the pickup point, has nothing of
+    // this kind left to tell or to file (see [`due`]): whom it is for need not be read.
+    let settled = match entry.kind {
+        DueKind::Stalled => shipment.status.is_terminal(),
+        DueKind::Pickup => shipment.status != ShipmentStatus::AvailableForPickup,
+        DueKind::Loyalty | DueKind::Renewal | DueKind::ReviewRequest | DueKind::FollowUp => true,
+    };
+    if settled {
+        return Ok(true);
+    }
     let Some(order_id) = shipment.order_id() else {
         return Ok(true);
     };
