@@ -62,6 +62,7 @@ pub fn config() -> WebhookConfig {
         defaults: MerchantDefaults {
             timezone: "Asia/Bangkok".into(),
             locale: "en".into(),
+            starting_tier: None,
         },
         settings: doorstep_core::settings::Settings {
             default_timezone: "Asia/Bangkok".into(),

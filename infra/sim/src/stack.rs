@@ -15,7 +15,6 @@ use doorstep_core::ports::Store;
 use doorstep_core::providers::InboundRequest;
 use doorstep_core::secrets::Secrets;
 use doorstep_core::settings::Settings;
-use doorstep_core::store_events::MerchantDefaults;
 use doorstep_core::tracking::TrackingRequest;
 use doorstep_core::webhook::WebhookConfig;
 use serde::Serialize;
@@ -97,10 +96,7 @@ pub fn webhook_config(settings: &Settings) -> WebhookConfig {
     }
     WebhookConfig {
         secrets,
-        defaults: MerchantDefaults {
-            timezone: settings.default_timezone.clone(),
-            locale: settings.default_locale.clone(),
-        },
+        defaults: settings.merchant_defaults(),
         settings: settings.clone(),
     }
 }

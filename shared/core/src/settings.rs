@@ -640,6 +640,11 @@ impl Settings {
         MerchantDefaults {
             timezone: self.default_timezone.clone(),
             locale: self.default_locale.clone(),
+            starting_tier: self
+                .loyalty
+                .as_ref()
+                .and_then(|program| program.tiers.iter().find(|t| t.min_points == 0))
+                .map(|t| t.name.clone()),
         }
     }
 
@@ -689,6 +694,29 @@ fn set_path(base: &mut Value, key: &str, value: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_customer_starts_in_the_tier_from_zero_points() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.merchant_defaults().starting_tier,
+            None,
+            "no program"
+        );
+        settings.loyalty = Some(LoyaltySettings::default());
+        assert_eq!(
+            settings.merchant_defaults().starting_tier.as_deref(),
+            Some("Member")
+        );
+        if let Some(program) = settings.loyalty.as_mut() {
+            program.tiers.retain(|t| t.min_points > 0);
+        }
+        assert_eq!(
+            settings.merchant_defaults().starting_tier,
+            None,
+            "every tier must be earned"
+        );
+    }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {

@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 pub struct MerchantDefaults {
     pub timezone: String,
     pub locale: String,
+    /// The loyalty tier a customer with no points holds (the tier from 0 points, when the
+    /// program has one): a new customer starts in it, so the first points do not rewrite the
+    /// customer only to say so.
+    pub starting_tier: Option<String>,
 }
 
 impl Default for MerchantDefaults {
@@ -19,6 +23,7 @@ impl Default for MerchantDefaults {
         Self {
             timezone: "UTC".into(),
             locale: "en".into(),
+            starting_tier: None,
         }
     }
 }
@@ -163,7 +168,7 @@ impl CustomerSnapshot {
                 marketing_sms: self.accepts_sms_marketing.unwrap_or(false),
                 ..defaults_consents
             },
-            tier: None,
+            tier: defaults.starting_tier.clone(),
             marketing_suppressed_until: None,
             purchased: Vec::new(),
             refunded: Vec::new(),
