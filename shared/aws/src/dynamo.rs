@@ -893,7 +893,8 @@ impl Store for DynamoStore {
         through: NaiveDate,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
-        let start = match self.due_cursor(kind).await? {
+        let cursor = self.due_cursor(kind).await?;
+        let start = match cursor {
             Some(cursor) => cursor,
             None => through - doorstep_core::chrono::Duration::days(DUE_FIRST_LOOKBACK_DAYS),
         };
@@ -919,8 +920,11 @@ impl Store for DynamoStore {
             day = next;
         }
         // Next time start at the oldest day that still held work (served entries are removed).
-        self.set_due_cursor(kind, oldest_with_work.unwrap_or(day.min(through)))
-            .await?;
+        // A run that leaves it where it was writes nothing (most runs of a quiet schedule).
+        let next_start = oldest_with_work.unwrap_or(day.min(through));
+        if cursor != Some(next_start) {
+            self.set_due_cursor(kind, next_start).await?;
+        }
         entries.truncate(limit);
         Ok(entries)
     }
