@@ -279,9 +279,11 @@ async fn act(
 /// Runs the month and writes the reports. Returns the report.
 pub async fn run(config: &Config) -> Result<report::Report, String> {
     std::fs::create_dir_all(&config.out).map_err(|e| format!("{}: {e}", config.out.display()))?;
-    // The month ends an hour ago, so every event lies in the past as a real provider's would.
-    let end = (Utc::now() - Duration::hours(1))
-        .duration_trunc(Duration::minutes(1))
+    // The month ends at the last UTC midnight, so every event lies in the past as a real
+    // provider's would, and a seed gives the same month all day: a before/after pair run hours
+    // apart compares the same shoppers (ending "an hour ago", the world moved with the clock).
+    let end = Utc::now()
+        .duration_trunc(Duration::days(1))
         .unwrap_or_else(|_| Utc::now());
     let world = world::generate(
         &world::Shape {
