@@ -20,6 +20,7 @@
 
 use crate::dynamo::{n, s, unavailable, DynamoStore};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
 use doorstep_core::ids::CustomerId;
 use doorstep_core::notify::keys::MessageKey;
@@ -93,7 +94,7 @@ impl DynamoStore {
             .update_expression(format!("{verb} pending :minute"))
             .expression_attribute_values(
                 ":minute",
-                aws_sdk_dynamodb::types::AttributeValue::Ns(vec![at.timestamp().to_string()]),
+                AttributeValue::Ns(vec![at.timestamp().to_string()]),
             )
             .send()
             .await
@@ -196,6 +197,47 @@ impl DynamoStore {
         self.count_marketing(entry).await
     }
 
+    /// Puts a message's record (`state` and what goes with it) if it is new, or if a previous
+    /// holder's lease ran out before it completed; otherwise says why it could not.
+    async fn take(
+        &self,
+        key: &MessageKey,
+        record: Vec<(&'static str, AttributeValue)>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item("pk", s(format!("MSG#{key}")))
+            .item("sk", s("CLAIM"))
+            .item("entity", s("message_claim"))
+            .item("lease_until", n(lease_until.timestamp()));
+        for (name, value) in record {
+            put = put.item(name, value);
+        }
+        let result = put
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.held(key, lease_until).await
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Why a message's record could not be taken: completed before, or held by another worker
     /// until its lease ends.
     async fn held(
@@ -261,35 +303,11 @@ impl NotifyStore for DynamoStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item("pk", s(format!("MSG#{key}")))
-            .item("sk", s("CLAIM"))
-            .item("entity", s("message_claim"))
-            .item("state", s("in_progress"))
-            .item("lease_until", n(lease_until.timestamp()))
-            .item("ttl", n((lease_until + Duration::days(1)).timestamp()))
-            // New, or a previous holder's lease ran out before it completed.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.held(key, lease_until).await
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let record = vec![
+            ("state", s("in_progress")),
+            ("ttl", n((lease_until + Duration::days(1)).timestamp())),
+        ];
+        self.take(key, record, lease_until, now).await
     }
 
     /// A suppressed message's record, claimed and completed in one conditional put.
@@ -300,41 +318,21 @@ impl NotifyStore for DynamoStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item("pk", s(format!("MSG#{key}")))
-            .item("sk", s("CLAIM"))
-            .item("entity", s("message_claim"))
-            .item("state", s("completed"))
-            .item("lease_until", n(lease_until.timestamp()))
-            .item(
+        let record = vec![
+            ("state", s("completed")),
+            (
                 "ttl",
                 n((now + Duration::days(COMPLETED_RETENTION_DAYS)).timestamp()),
-            )
-            .item("doc", s(stored_entry(entry)?))
-            .item("customer", s(entry.customer_id.as_str()))
-            .item("at", s(entry.at.to_rfc3339()))
-            // The same condition as `claim`'s.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => self.count_marketing(entry).await.map(|()| Claim::Claimed),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.held(key, lease_until).await
-            }
-            Err(e) => Err(unavailable(e)),
+            ),
+            ("doc", s(stored_entry(entry)?)),
+            ("customer", s(entry.customer_id.as_str())),
+            ("at", s(entry.at.to_rfc3339())),
+        ];
+        let claim = self.take(key, record, lease_until, now).await?;
+        if claim == Claim::Claimed {
+            self.count_marketing(entry).await?;
         }
+        Ok(claim)
     }
 
     /// Completes the claim and logs in one write (the write that closes the window in which a
