@@ -195,7 +195,7 @@ async fn apply_order(
                 None => store.get_order(id).await?,
             };
             let expected = existing.as_ref().map(|o| o.version);
-            let merged = merge_order(existing.clone(), snapshot, customer_id, refs, now);
+            let merged = merge_order(existing.as_ref(), snapshot, customer_id, refs, now);
             let changed = merged.is_some();
             let Some(mut order) = merged.or(existing) else {
                 return Ok((false, None));
@@ -430,22 +430,20 @@ fn placeholder_order(
 /// The order after a snapshot, or `None` when it changes nothing (an older snapshot that adds
 /// no parcel).
 fn merge_order(
-    existing: Option<Order>,
+    existing: Option<&Order>,
     snapshot: &OrderSnapshot,
     customer_id: &CustomerId,
     refs: &[ShipmentRef],
     now: DateTime<Utc>,
 ) -> Option<Order> {
-    let before = existing.clone();
     let stale = is_stale(
-        existing.as_ref().and_then(|o| o.source_updated_at),
+        existing.and_then(|o| o.source_updated_at),
         snapshot.updated_at,
     );
     let mut order = match existing {
-        Some(existing) if stale => existing,
+        Some(existing) if stale => existing.clone(),
         existing => {
             let mut refunded = existing
-                .as_ref()
                 .map(|o| o.refunded_line_items.clone())
                 .unwrap_or_default();
             if snapshot.refunded {
@@ -462,19 +460,16 @@ fn merge_order(
                 customer_id: Some(customer_id.clone()),
                 currency: snapshot.currency.clone(),
                 line_items: snapshot.line_items.clone(),
-                shipments: existing
-                    .as_ref()
-                    .map(|o| o.shipments.clone())
-                    .unwrap_or_default(),
+                shipments: existing.map(|o| o.shipments.clone()).unwrap_or_default(),
                 // A cancellation is final, whatever order the webhooks came in.
-                cancelled: snapshot.cancelled || existing.as_ref().is_some_and(|o| o.cancelled),
+                cancelled: snapshot.cancelled || existing.is_some_and(|o| o.cancelled),
                 created_at: snapshot.created_at,
                 source_updated_at: snapshot.updated_at,
                 updated_at: now,
                 ship_to_city: snapshot.ship_to_city.clone(),
                 refunded_line_items: refunded,
-                counted: existing.as_ref().is_some_and(|o| o.counted),
-                version: existing.as_ref().map(|o| o.version).unwrap_or(0),
+                counted: existing.is_some_and(|o| o.counted),
+                version: existing.map(|o| o.version).unwrap_or(0),
             }
         }
     };
@@ -483,14 +478,11 @@ fn merge_order(
         return None;
     }
     // A redelivered snapshot merges into what is stored already: nothing to write.
-    if before.as_ref().is_some_and(|before| {
-        *before
-            == Order {
-                updated_at: before.updated_at,
-                ..order.clone()
-            }
-    }) {
-        return None;
+    if let Some(before) = existing {
+        order.updated_at = before.updated_at;
+        if order == *before {
+            return None;
+        }
     }
     order.updated_at = now;
     Some(order)
