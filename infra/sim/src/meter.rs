@@ -135,52 +135,49 @@ fn write_units(size: u64) -> f64 {
     size.div_ceil(1024).max(1) as f64
 }
 
+/// Each key's count in `later` less its count in `earlier`, keeping the keys that moved.
+fn minus<T>(later: &BTreeMap<String, T>, earlier: &BTreeMap<String, T>) -> BTreeMap<String, T>
+where
+    T: Copy + Default + PartialEq + std::ops::Sub<Output = T>,
+{
+    later
+        .iter()
+        .map(|(k, v)| (k.clone(), *v - earlier.get(k).copied().unwrap_or_default()))
+        .filter(|(_, v)| *v != T::default())
+        .collect()
+}
+
+fn add_into<T: Copy + Default + std::ops::AddAssign>(
+    into: &mut BTreeMap<String, T>,
+    more: &BTreeMap<String, T>,
+) {
+    for (k, v) in more {
+        *into.entry(k.clone()).or_default() += *v;
+    }
+}
+
 impl Usage {
     /// What was counted between `earlier` and this.
     pub fn since(&self, earlier: &Usage) -> Usage {
-        let minus = |a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>| {
-            a.iter()
-                .map(|(k, v)| (k.clone(), v - b.get(k).copied().unwrap_or(0.0)))
-                .filter(|(_, v)| *v != 0.0)
-                .collect()
-        };
         Usage {
-            calls: self
-                .calls
-                .iter()
-                .map(|(k, v)| (k.clone(), v - earlier.calls.get(k).copied().unwrap_or(0)))
-                .filter(|(_, v)| *v != 0)
-                .collect(),
+            calls: minus(&self.calls, &earlier.calls),
             write_units_table: self.write_units_table - earlier.write_units_table,
             write_units_index: self.write_units_index - earlier.write_units_index,
             read_units: self.read_units - earlier.read_units,
             write_units_by: minus(&self.write_units_by, &earlier.write_units_by),
             read_units_by: minus(&self.read_units_by, &earlier.read_units_by),
-            calls_by: self
-                .calls_by
-                .iter()
-                .map(|(k, v)| (k.clone(), v - earlier.calls_by.get(k).copied().unwrap_or(0)))
-                .filter(|(_, v)| *v != 0)
-                .collect(),
+            calls_by: minus(&self.calls_by, &earlier.calls_by),
         }
     }
 
     pub fn add(&mut self, more: &Usage) {
-        for (k, v) in &more.calls {
-            *self.calls.entry(k.clone()).or_default() += v;
-        }
+        add_into(&mut self.calls, &more.calls);
         self.write_units_table += more.write_units_table;
         self.write_units_index += more.write_units_index;
         self.read_units += more.read_units;
-        for (k, v) in &more.write_units_by {
-            *self.write_units_by.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &more.read_units_by {
-            *self.read_units_by.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &more.calls_by {
-            *self.calls_by.entry(k.clone()).or_default() += v;
-        }
+        add_into(&mut self.write_units_by, &more.write_units_by);
+        add_into(&mut self.read_units_by, &more.read_units_by);
+        add_into(&mut self.calls_by, &more.calls_by);
     }
 
     /// Write requests of any kind.
