@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs Doorstep's whole test suite on a fresh machine:
-#   - installs moto (AWS-protocol server) and cfn-lint into .venv, and cargo-nextest if missing;
+#   - installs moto (AWS-protocol server), cfn-lint and phonenumbers into .venv, and cargo-nextest
+#     if missing;
+#   - writes the phone parser's cases with libphonenumber's answers (scripts/phone_cases.py);
 #   - lints template.yaml with cfn-lint;
 #   - starts moto on a free loopback port, runs every Rust test against it, stops it.
 # Usage: scripts/test.sh [extra nextest args]
@@ -37,6 +39,10 @@ have=$(node -p 'require("./tests/browser/node_modules/playwright-core/package.js
 if [ "$have" != "$want" ]; then
   (cd tests/browser && npm install --no-package-lock --no-audit --no-fund --silent)
 fi
+
+log "Phone cases with libphonenumber's own answers (its Python port) for the phone parser's test"
+mkdir -p target
+.venv/bin/python scripts/phone_cases.py target/phone_cases.jsonl
 
 log "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml

@@ -177,7 +177,7 @@ fn stores(c: &mut Criterion) {
             };
             b.iter(|| verify_and_parse(*provider, black_box(&req), &secrets, now).unwrap())
         });
-        // Turning the snapshot into a customer validates the phone with libphonenumber.
+        // Turning the snapshot into a customer validates the phone (`doorstep_core::phone`).
         group.bench_function("customer_from_snapshot", |b| {
             let req = InboundRequest {
                 headers,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A phone number in E.164 form, validated with libphonenumber's metadata.
+/// A phone number in E.164 form, validated by libphonenumber's rules and metadata (`crate::phone`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PhoneNumber(String);
@@ -15,19 +15,9 @@ impl PhoneNumber {
         if raw.is_empty() || raw.len() > 40 {
             return Err(ContactError::Phone);
         }
-        let country = region.and_then(|r| {
-            r.trim()
-                .to_ascii_uppercase()
-                .parse::<phonenumber::country::Id>()
-                .ok()
-        });
-        let parsed = phonenumber::parse(country, raw).map_err(|_| ContactError::Phone)?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(ContactError::Phone);
-        }
-        Ok(Self(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        crate::phone::to_e164(raw, region)
+            .map(Self)
+            .ok_or(ContactError::Phone)
     }
 
     pub fn as_str(&self) -> &str {

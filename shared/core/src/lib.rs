@@ -25,6 +25,7 @@ mod names;
 pub mod notify;
 pub mod optimistic;
 pub mod pages;
+pub mod phone;
 pub mod ports;
 pub mod preferences;
 pub mod providers;

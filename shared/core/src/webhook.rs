@@ -191,7 +191,7 @@ pub fn verify_and_parse(
 
 /// `POST /webhooks/carriers/{slug}` alone: the same as [`webhook`] with `Route::Carriers`, for a
 /// function that serves only carriers. It reaches no other route's parser or rules, so those
-/// (and libphonenumber, which the stores' contacts need) are not linked into it.
+/// (and the phone parser, which the stores' contacts need) are not linked into it.
 #[tracing::instrument(name = "webhook", skip_all, fields(route = %Route::Carriers, provider = %Untrusted(slug)))]
 pub async fn carrier_webhook(
     slug: &str,

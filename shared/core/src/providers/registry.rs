@@ -72,8 +72,7 @@ impl Provider {
 
     /// The spec of a carrier, `None` for any other provider. It names only the carriers' specs
     /// so that a function serving `/webhooks/carriers/…` alone (through [`carrier`]) links no
-    /// store, loyalty or review parser, nor what those need (libphonenumber and its regex
-    /// engine). `carrier_specs_match_the_registry` checks it agrees with [`Provider::spec`].
+    /// store, loyalty or review parser, nor what those need (the phone parser and its metadata). `carrier_specs_match_the_registry` checks it agrees with [`Provider::spec`].
     pub fn carrier_spec(self) -> Option<&'static ProviderSpec> {
         use super::*;
         match self {
