@@ -52,6 +52,8 @@ for target in $targets; do
     judgeme) cp tests/fixtures/providers/judgeme_review_created.json "$corpus/" ;;
     generic_review) printf '%s' '{"event_id":"r-1","review":{"id":"9","rating":1,"product_id":"p-1","order_id":"1001","title":"Broke","body":"<b>bad</b>","created_at":"2026-11-20T09:00:00Z","customer":{"id":"c-1","email":"nok@example.com"}}}' > "$corpus/review.json" ;;
     generic_subscription) printf '%s' '{"event_id":"s-1","subscription":{"id":"sub-1","status":"active","interval_days":30,"next_charge_at":"2026-12-10","currency":"THB","items":[{"product_id":"p-1","title":"Coffee","quantity":2,"price":"390.00"}],"customer":{"id":"c-1","email":"nok@example.com","timezone":"Asia/Bangkok"}}}' > "$corpus/subscription.json" ;;
+    phone) printf 'TH081-234-5678' > "$corpus/th"; printf 'US+1 (650) 253-0000 ext. 12' > "$corpus/us"
+      printf 'ARtel:011 15-2345-6789;phone-context=+54' > "$corpus/ar" ;;
     manage_form) printf '\001%s' 'date=2026-12-08&quantity=3&reason=too+much' > "$corpus/form" ;;
     ses_feedback) printf '%s' '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}' > "$corpus/bounce.json" ;;
     preferences_form) printf '%s' 'transactional_email=on&marketing_sms=on' > "$corpus/form" ;;
