@@ -151,9 +151,19 @@ pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(https_client());
+        .http_client(lambda_http_client());
     config.set_endpoint_url(optional_env("AWS_ENDPOINT_URL"));
     Ok(config.build())
+}
+
+/// One HTTPS client (TLS context and connection pool) for every SDK client of a Lambda, however
+/// many times its wiring asks for an `SdkConfig` (the admin API builds the notifier's clients
+/// beside its own). Only here: a Lambda has one Tokio runtime for its life, while tests start one
+/// per test and a pooled connection dies with the runtime that opened it.
+fn lambda_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT.get_or_init(https_client).clone()
 }
 
 fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> {
