@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Performance figures, reproducibly, each beside its baseline from the same run: release binary
 # sizes and the cold-start/latency/RSS probe (scripts/coldstart.py, against moto) beside a
-# hello-world lambda_runtime binary built with the same profile; the criterion benchmarks of
+# hello-world lambda_runtime binary built with the same profile, and each function's init CPU time
+# against the hello-world's (`--cold`, needs perf); the criterion benchmarks of
 # verify + parse + normalize beside the same work in Python's standard library
 # (scripts/py_webhook_path.py); and the simulator's trust and cost report (SQLite month, then a
 # shorter one on DynamoDB-on-moto with capacity units and prices).
-# Usage: scripts/bench.sh [--no-criterion]   (SIM_ORDERS, SIM_AWS_ORDERS, SIM_AWS_DAYS to resize)
+# Usage: scripts/bench.sh [--no-criterion]   (SIM_ORDERS, SIM_AWS_ORDERS, SIM_AWS_DAYS, COLD_STARTS to resize)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,12 @@ done
 
 echo "== cold start and warm latency (Lambda Runtime API emulated on loopback, moto behind)"
 DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py "$lambdas" "${WARM_INVOCATIONS:-200}"
+if command -v perf >/dev/null 2>&1; then
+  echo "== init CPU time against the hello-world's (perf stat task-clock, interleaved cold starts)"
+  DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py "$lambdas" --cold "${COLD_STARTS:-30}"
+else
+  echo "== (no perf on this machine: init CPU time skipped)"
+fi
 
 echo "== the schedule's index: the points-expiry job on 1,000,000 lots (SQLite) and on moto"
 cargo bench -p doorstep-embedded --bench due_index 2>&1 | grep -E '^(SQLite|points-expiry)'

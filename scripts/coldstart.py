@@ -10,7 +10,14 @@ RSS (VmHWM). The baseline in the same run is one DynamoDB GetItem round trip to 
 server (each invocation makes a few), so ratios show what the function adds on top of its storage
 calls.
 
+With `--cold N` it measures init alone, as CPU time: every function (and the hello-world) is
+started N times, interleaved, and `perf stat` counts the task-clock (user and system CPU time of
+all its threads, the kernel's exec and page faults included) from exec until it waits on its first
+/invocation/next; waiting on the network is not CPU time, so round trips drop out without being
+subtracted. Medians and quartiles per function, and the ratio of medians to the hello-world's.
+
 Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO_URL, boto3)
+       scripts/coldstart.py TARGET_DIR --cold N             (also needs `perf`)
 """
 import base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +27,8 @@ import boto3
 SECRET = "probe-secret"
 MOTO = os.environ["DOORSTEP_MOTO_URL"]
 TARGET = sys.argv[1]
-WARM = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+COLD = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--cold" else 0
+WARM = int(sys.argv[2]) if len(sys.argv) > 2 and not COLD else 200
 TABLE = "doorstep-probe-" + uuid.uuid4().hex[:8]
 INITS = {}  # init without network round trips, per function
 
@@ -43,7 +51,7 @@ def setup():
         ],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     ssm = aws("ssm")
-    for name in ("generic", "easypost", "shopify"):
+    for name in ("generic", "easypost", "shopify", "admin-token", "merchant-webhook"):
         ssm.put_parameter(Name=f"/doorstep-probe/{name}", Value=SECRET, Type="SecureString", Overwrite=True)
     return ddb
 
@@ -264,14 +272,20 @@ def stream_events(batch_size=10):
     return [{"Records": records[i:i + batch_size]} for i in range(0, len(records), batch_size)]
 
 
+def lambda_env(runtime, name, extra_env=None):
+    # Lambda's environment names no certificate bundle; this machine's might.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    return dict(inherited, AWS_LAMBDA_RUNTIME_API=runtime.address, AWS_ENDPOINT_URL=MOTO,
+                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+                AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                AWS_LAMBDA_LOG_STREAM_NAME="probe", AWS_LAMBDA_LOG_GROUP_NAME="probe",
+                TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn,doorstep::init=debug",
+                **(extra_env or {}))
+
+
 def probe(name, events, rtt, check=http_ok, extra_env=None):
     runtime = Runtime(events, check)
-    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=runtime.address, AWS_ENDPOINT_URL=MOTO,
-               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
-               AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-               AWS_LAMBDA_LOG_STREAM_NAME="probe", AWS_LAMBDA_LOG_GROUP_NAME="probe",
-               TABLE_NAME=TABLE, SECRETS_PATH="/doorstep-probe", RUST_LOG="warn,doorstep::init=debug",
-               **(extra_env or {}))
+    env = lambda_env(runtime, name, extra_env)
     start = time.perf_counter()
     process = subprocess.Popen([os.path.join(TARGET, name)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # The functions log (JSON) to stdout: drained on a thread so a chatty one never blocks.
@@ -311,7 +325,62 @@ def probe(name, events, rtt, check=http_ok, extra_env=None):
           f"peak RSS {rss / 1024:.1f} MiB; warm median = {warm_median / rtt:.1f}x one moto GetItem round trip")
 
 
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def init_cpu_ms(name, extra_env):
+    """One cold start under `perf stat`: the function's CPU time until it waits for its first event."""
+    import signal, tempfile
+    runtime = Runtime([], http_ok)
+    with tempfile.NamedTemporaryFile(suffix=".perf") as out:
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-o", out.name, "--", os.path.join(TARGET, name)],
+                                env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not runtime.done.wait(timeout=60):
+            perf.kill()
+            sys.exit(f"{name}: never asked for an event: {perf.stderr.read().decode(errors='replace')[-2000:]}")
+        for child in children(perf.pid):
+            os.kill(child, signal.SIGKILL)
+        perf.wait(timeout=30)
+        runtime.server.shutdown()
+        for line in open(out.name):
+            fields = line.strip().split(",")
+            if len(fields) > 2 and fields[2] == "task-clock":
+                return float(fields[0])
+    sys.exit(f"{name}: perf stat reported no task-clock")
+
+
+def cold(n):
+    """Init CPU time of every function against the hello-world's, N interleaved cold starts each."""
+    setup()
+    queue = aws("sqs").create_queue(QueueName="doorstep-probe-q")["QueueUrl"]
+    # What any of them reads at init (each takes only what it needs).
+    env = {"BRAND": "Probe Shop", "PUBLIC_BASE_URL": "https://shop.example.com", "DEAD_LETTER_QUEUE_URL": queue,
+           "SENDER_EMAIL": "orders@shop.example.com", "MERCHANT_WEBHOOK_QUEUE_URL": queue}
+    functions = {name: env for name in ("doorstep-hello", "carrier-webhook", "store-webhook", "notifier", "scheduler",
+                                         "tracking-page", "manage-page", "preferences", "admin-api", "email-feedback",
+                                         "merchant-webhook")}
+    functions = {name: env for name, env in functions.items() if os.path.exists(os.path.join(TARGET, name))}
+    samples = {name: [] for name in functions}
+    for _ in range(n):
+        for name, env in functions.items():
+            samples[name].append(init_cpu_ms(name, env))
+    hello = statistics.median(samples["doorstep-hello"]) if "doorstep-hello" in samples else None
+    print(f"init CPU time (task-clock, ms), {n} cold starts each, interleaved: median [quartiles]")
+    for name, values in samples.items():
+        q = statistics.quantiles(values, n=4)
+        ratio = f"  {statistics.median(values) / hello:.2f}x hello-world" if hello and name != "doorstep-hello" else ""
+        print(f"  {name:18} {statistics.median(values):6.2f}  [{q[0]:.2f}, {q[2]:.2f}]{ratio}")
+
+
 def main():
+    if COLD:
+        cold(COLD)
+        return
     ddb = setup()
     rtt = baseline_rtt(ddb)
     print(f"baseline: moto GetItem round trip median {rtt * 1000:.2f} ms")
