@@ -126,9 +126,15 @@ fn string_attr(item: &Map<String, Value>, name: &str) -> Option<String> {
     item.get(name)?.get("S")?.as_str().map(str::to_string)
 }
 
-/// `SHIP`, `ORDER`, `MSG`, … : what kind of item a key names (the part before the first `#`).
+/// `SHIP`, `ORDER`, `MSG`, … : what kind of item a key names (the part before the first `#`);
+/// the schedule's buckets keep their job (`DUE#loyalty`), each job's filings being its own cost.
 fn kind_of(pk: &str) -> String {
-    pk.split('#').next().unwrap_or(pk).to_string()
+    let mut parts = pk.split('#');
+    let kind = parts.next().unwrap_or(pk);
+    match (kind, parts.next()) {
+        ("DUE", Some(job)) => format!("DUE#{job}"),
+        _ => kind.to_string(),
+    }
 }
 
 fn write_units(size: u64) -> f64 {
