@@ -17,7 +17,7 @@ all its threads, the kernel's exec and page faults included) from exec until it 
 subtracted. Medians and quartiles per function, and the ratio of medians to the hello-world's.
 
 Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO_URL, boto3)
-       scripts/coldstart.py TARGET_DIR --cold N             (also needs `perf`)
+       scripts/coldstart.py TARGET_DIR[,TARGET_DIR…] --cold N   (also needs `perf`)
 """
 import base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -333,12 +333,12 @@ def children(pid):
         return []
 
 
-def init_cpu_ms(name, extra_env):
+def init_cpu_ms(target, name, extra_env):
     """One cold start under `perf stat`: the function's CPU time until it waits for its first event."""
     import signal, tempfile
     runtime = Runtime([], http_ok)
     with tempfile.NamedTemporaryFile(suffix=".perf") as out:
-        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-o", out.name, "--", os.path.join(TARGET, name)],
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-o", out.name, "--", os.path.join(target, name)],
                                 env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if not runtime.done.wait(timeout=60):
             perf.kill()
@@ -355,26 +355,32 @@ def init_cpu_ms(name, extra_env):
 
 
 def cold(n):
-    """Init CPU time of every function against the hello-world's, N interleaved cold starts each."""
+    """Init CPU time of every function against the hello-world's, N interleaved cold starts each.
+    TARGET_DIR may list several builds (comma-separated, e.g. before,after): every round starts
+    each function from each build in turn, so they share the machine's moods."""
     setup()
     queue = aws("sqs").create_queue(QueueName="doorstep-probe-q")["QueueUrl"]
     # What any of them reads at init (each takes only what it needs).
     env = {"BRAND": "Probe Shop", "PUBLIC_BASE_URL": "https://shop.example.com", "DEAD_LETTER_QUEUE_URL": queue,
            "SENDER_EMAIL": "orders@shop.example.com", "MERCHANT_WEBHOOK_QUEUE_URL": queue}
-    functions = {name: env for name in ("doorstep-hello", "carrier-webhook", "store-webhook", "notifier", "scheduler",
-                                         "tracking-page", "manage-page", "preferences", "admin-api", "email-feedback",
-                                         "merchant-webhook")}
-    functions = {name: env for name, env in functions.items() if os.path.exists(os.path.join(TARGET, name))}
-    samples = {name: [] for name in functions}
+    names = ["doorstep-hello", "carrier-webhook", "store-webhook", "notifier", "scheduler", "tracking-page",
+             "manage-page", "preferences", "admin-api", "email-feedback", "merchant-webhook"]
+    targets = TARGET.split(",")
+    names = [name for name in names if all(os.path.exists(os.path.join(t, name)) for t in targets)]
+    samples = {(t, name): [] for t in targets for name in names}
     for _ in range(n):
-        for name, env in functions.items():
-            samples[name].append(init_cpu_ms(name, env))
-    hello = statistics.median(samples["doorstep-hello"]) if "doorstep-hello" in samples else None
+        for name in names:
+            for target in targets:
+                samples[(target, name)].append(init_cpu_ms(target, name, env))
     print(f"init CPU time (task-clock, ms), {n} cold starts each, interleaved: median [quartiles]")
-    for name, values in samples.items():
-        q = statistics.quantiles(values, n=4)
-        ratio = f"  {statistics.median(values) / hello:.2f}x hello-world" if hello and name != "doorstep-hello" else ""
-        print(f"  {name:18} {statistics.median(values):6.2f}  [{q[0]:.2f}, {q[2]:.2f}]{ratio}")
+    for target in targets:
+        print(f" {target}")
+        hello = statistics.median(samples[(target, "doorstep-hello")]) if "doorstep-hello" in names else None
+        for name in names:
+            values = samples[(target, name)]
+            q = statistics.quantiles(values, n=4)
+            ratio = f"  {statistics.median(values) / hello:.2f}x hello-world" if hello and name != "doorstep-hello" else ""
+            print(f"  {name:18} {statistics.median(values):6.2f}  [{q[0]:.2f}, {q[2]:.2f}]{ratio}")
 
 
 def main():
