@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*"; }
 
-log "Python tools (moto, cfn-lint) into .venv"
+log "Python tools (moto, cfn-lint, phonenumbers) into .venv"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
