@@ -1,10 +1,29 @@
-//! Lambda entry point: the table, the admin token (SSM) and the notifier's wiring (for running
-//! jobs by hand) once per cold start.
+//! Lambda entry point: the table, the admin token (SSM) and the settings once per cold start; the
+//! notifier's wiring (for running jobs by hand) on the first job route.
 
 use admin_api::{handle, App};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use doorstep_core::admin::Jobs;
+use doorstep_core::notify::service::Notifier;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
+
+/// The notifier's SNS, SES and SQS clients, built when a job route first needs them: most calls
+/// only read records.
+#[derive(Default)]
+struct JobsOnFirstUse(tokio::sync::OnceCell<notifier::App>);
+
+#[async_trait::async_trait]
+impl Jobs for JobsOnFirstUse {
+    async fn notifier(&self) -> Result<Notifier<'_>, String> {
+        let app = self
+            .0
+            .get_or_try_init(notifier::App::from_env)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(app.notifier())
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,7 +32,8 @@ async fn main() -> Result<(), Error> {
     let app = App {
         store: Arc::new(store),
         admin_token,
-        jobs: Arc::new(notifier::App::from_env().await?),
+        settings: doorstep_aws::runtime::settings()?,
+        jobs: Arc::new(JobsOnFirstUse::default()),
     };
     let app = &app;
     lambda_runtime::run(service_fn(

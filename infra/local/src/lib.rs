@@ -73,6 +73,7 @@ impl LocalApp {
             admin: admin_api::App {
                 store: shared.clone(),
                 admin_token: Secret::new(admin_token.clone()),
+                settings: settings.clone(),
                 jobs: notifier.clone(),
             },
             notifier,

@@ -6,7 +6,7 @@ use crate::ids::{CarrierSlug, CustomerId, TrackingNumber};
 use crate::jobs::{self, Job};
 use crate::loyalty::Account;
 use crate::model::Customer;
-use crate::notify::service::Notifier;
+use crate::notify::service::{Notifier, NotifierSource};
 use crate::ports::{Store, StoreError};
 use crate::secrets::Secret;
 use crate::settings::Settings;
@@ -138,12 +138,28 @@ async fn loyalty(
     }
 }
 
-/// What the admin API needs: storage, the token, the settings, and a notifier for running jobs.
+/// Where the job routes get the notifier they run with. A Lambda builds it on the first job route
+/// (its SNS, SES and SQS clients are needless work at a cold start that only reads records); a
+/// notifier that cannot be built answers those routes 503 with the reason.
+#[async_trait::async_trait]
+pub trait Jobs: Send + Sync {
+    async fn notifier(&self) -> Result<Notifier<'_>, String>;
+}
+
+/// A notifier already built (the local runner's).
+#[async_trait::async_trait]
+impl<T: NotifierSource + ?Sized> Jobs for T {
+    async fn notifier(&self) -> Result<Notifier<'_>, String> {
+        Ok(NotifierSource::notifier(self))
+    }
+}
+
+/// What the admin API needs: storage, the token, the settings, and the notifier for running jobs.
 pub struct Admin<'a> {
     pub store: &'a dyn Store,
     pub token: &'a Secret,
     pub settings: &'a Settings,
-    pub notifier: Notifier<'a>,
+    pub jobs: &'a dyn Jobs,
 }
 
 pub async fn handle(
@@ -188,8 +204,15 @@ pub async fn handle(
                 let known: Vec<&str> = Job::all().iter().map(|j| j.as_str()).collect();
                 return (404, json!({"error": "no such job", "jobs": known}));
             };
+            let notifier = match admin.jobs.notifier().await {
+                Ok(notifier) => notifier,
+                Err(e) => {
+                    tracing::error!(job = job.as_str(), error = %e, "admin API: no notifier for jobs");
+                    return (503, json!({"error": format!("jobs cannot run: {e}")}));
+                }
+            };
             if request.route_key == JOB_RUN_ROUTE {
-                return match jobs::run(job, &admin.notifier, now).await {
+                return match jobs::run(job, &notifier, now).await {
                     Ok(report) => (
                         200,
                         json!({"job": job, "messages": report.messages, "detail": report.detail}),
@@ -214,7 +237,7 @@ pub async fn handle(
                     }
                 },
             };
-            match jobs::preview(job, &admin.notifier, at).await {
+            match jobs::preview(job, &notifier, at).await {
                 Ok(preview) => (200, preview),
                 Err(e) => (503, json!({"error": format!("the preview failed: {e}")})),
             }
