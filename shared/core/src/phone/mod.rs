@@ -7,11 +7,12 @@
 //! and the Caribbean's rules do), and the national number that is left is valid when its
 //! country's metadata has a number type it matches.
 //!
-//! The metadata is a table generated from libphonenumber's (`data.rs`), with only what parsing
-//! and validating need; its regular expressions are matched by `pattern`. Both are tested
-//! against the `phonenumber` crate: every pattern against the `regex` crate, and parsing on
-//! numbers written every way the metadata's examples can be. Linking libphonenumber itself (its
-//! formatting metadata and a full regex engine) cost the store webhook 2.3 MB.
+//! The metadata is a table generated from libphonenumber's (`data.rs`, from the `phonenumber`
+//! crate's copy), with only what parsing and validating need; its regular expressions are matched
+//! by `pattern`. The tests check every pattern against the `regex` crate, and the parser against
+//! libphonenumber's own answers (its Python port, `scripts/phone_cases.py`) on numbers written
+//! every way the metadata's examples can be. Linking the `phonenumber` crate (its formatting
+//! metadata and a full regex engine) cost the store webhook 2.3 MB.
 
 mod pattern;
 
@@ -183,14 +184,15 @@ fn parse(raw: &str, region: Option<&str>) -> Option<(u16, String)> {
     }
     let default = region.and_then(region_by_id);
     let number = number_for_parsing(raw)?;
-    if !is_viable(&number) {
+    let extension = extension_start(&number);
+    if !is_viable_with(&number, extension) {
         return None;
     }
     // Without a region, only a number in international form can be read.
     if default.is_none() && !starts_with_plus(&number) {
         return None;
     }
-    let number = match extension_start(&number) {
+    let number = match extension {
         Some(at) if is_viable(&number[..at]) => &number[..at],
         _ => number.as_str(),
     };
@@ -207,8 +209,9 @@ fn parse(raw: &str, region: Option<&str>) -> Option<(u16, String)> {
         Err(_) => return None,
     };
     let (code, mut national, metadata) = if code == 0 {
+        // Read in the default region: `national` is the whole number, normalized.
         let default = default?;
-        (default.code, normalize(number), default)
+        (default.code, national, default)
     } else {
         let main = regions_for_code(code).first().and_then(|i| region_at(*i))?;
         (code, national, main)
@@ -235,8 +238,8 @@ enum Extract {
     TooShort,
 }
 
-/// Takes the international prefix and calling code off; `(0, …)` when the number carries none
-/// and is read in the default region (libphonenumber's `maybeExtractCountryCode`).
+/// Takes the international prefix and calling code off; `(0, its digits)` when the number
+/// carries none and is read in the default region (libphonenumber's `maybeExtractCountryCode`).
 fn extract_country_code(number: &str, default: Option<&Region>) -> Result<(u16, String), Extract> {
     let idd = default.map_or(NO_PATTERN, |region| region.idd);
     let (international, digits) = strip_international_prefix(number, idd);
@@ -494,6 +497,11 @@ fn is_punctuation(c: char) -> bool {
 /// Whether the text looks like a phone number at all: two digits, or at least three digits
 /// among punctuation after any `+`, then perhaps letters; an extension may follow.
 fn is_viable(number: &str) -> bool {
+    is_viable_with(number, extension_start(number))
+}
+
+/// [`is_viable`], given where the text's extension starts (found once by the caller).
+fn is_viable_with(number: &str, extension: Option<usize>) -> bool {
     if number.chars().count() < MIN_NATIONAL {
         return false;
     }
@@ -516,8 +524,7 @@ fn is_viable(number: &str) -> bool {
         }
         digits >= 3
     };
-    looks_like_number(number)
-        || extension_start(number).is_some_and(|at| looks_like_number(&number[..at]))
+    looks_like_number(number) || extension.is_some_and(|at| looks_like_number(&number[..at]))
 }
 
 /// Where an extension (`ext. 1234`, `x12`, `#3456`, `;ext=12`, `,,12`) at the end of the text

@@ -1,5 +1,6 @@
-//! The table is generated from, and the parser checked against, the `phonenumber` crate's copy
-//! of libphonenumber's metadata. Regenerate with
+//! The table is generated from the `phonenumber` crate's copy of libphonenumber's metadata, its
+//! patterns are checked against the `regex` crate, and the parser against libphonenumber's own
+//! answers (`scripts/phone_cases.py`). Regenerate the table with
 //! `DOORSTEP_WRITE_PHONES=1 cargo test -p doorstep-core phone::tests::table`.
 
 use super::pattern::Pattern;
