@@ -116,6 +116,24 @@ mod tests {
         std::fs::write(&empty, "not a certificate\n").unwrap();
         assert!(roots_from(empty.to_str().unwrap()).is_err());
         assert!(roots_from(dir.join("missing.pem").to_str().unwrap()).is_err());
+        // A bundle of two real roots (and some text between them) gives exactly those two.
+        use base64::Engine as _;
+        let pem: String = webpki_root_certs::TLS_SERVER_ROOT_CERTS[..2]
+            .iter()
+            .map(|der| {
+                let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+                format!(
+                    "a comment\n-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+                )
+            })
+            .collect();
+        let bundle = dir.join("bundle.pem");
+        std::fs::write(&bundle, pem).unwrap();
+        assert_eq!(roots_from(bundle.to_str().unwrap()).unwrap().len(), 2);
+        std::env::set_var(CA_BUNDLE_VAR, &bundle);
+        assert!(HttpPoster::new().is_ok());
+        std::env::remove_var(CA_BUNDLE_VAR);
+        assert!(HttpPoster::new().is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
