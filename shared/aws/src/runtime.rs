@@ -72,10 +72,9 @@ pub fn settings() -> Result<Settings, ConfigError> {
 
 /// The SDK's one HTTPS client: hyper and rustls on ring (the SDK's default is aws-lc, the largest
 /// single part of a binary), shared by every client a function builds. It trusts only the roots
-/// AWS's endpoints chain to ([`AWS_ROOTS`], compiled in from Mozilla's list by
-/// `webpki-root-certs`): the platform's store would be read and parsed from disk in every cold
-/// start (on Amazon Linux 2023 a bundle and a directory), the largest part of init, and a client
-/// that only ever talks to AWS has no reason to trust any other authority.
+/// AWS's endpoints chain to ([`AWS_ROOTS_PEM`]): the platform's store would be read and parsed from
+/// disk in every cold start (on Amazon Linux 2023 a bundle and a directory), the largest part of
+/// init, and a client that only ever talks to AWS has no reason to trust any other authority.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let builder =
@@ -94,41 +93,16 @@ fn aws_roots() -> Result<aws_smithy_http_client::tls::TlsContext, impl std::fmt:
     use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     let trust = TrustStore::empty()
         .with_native_roots(false)
-        .with_pem_certificate(aws_roots_pem());
+        .with_pem_certificate(AWS_ROOTS_PEM);
     TlsContext::builder().with_trust_store(trust).build()
 }
 
-/// The Amazon Trust Services roots (Amazon Root CA 1–4) and the Starfield root they are
-/// cross-signed by, which AWS documents as the roots of every AWS endpoint's certificate; matched
-/// by the name in each root's subject.
-const AWS_ROOTS: [&[u8]; 2] = [
-    b"Amazon Root CA ",
-    b"Starfield Services Root Certificate Authority - G2",
-];
-
-fn is_aws_root(der: &[u8]) -> bool {
-    // memmem: a byte-window loop over ~150 roots was most of this function's init time.
-    AWS_ROOTS
-        .iter()
-        .any(|name| memchr::memmem::find(der, name).is_some())
-}
-
-/// AWS's roots, from Mozilla's list, as one PEM bundle (what the SDK's trust store takes).
-fn aws_roots_pem() -> Vec<u8> {
-    use base64::Engine as _;
-    let mut pem = Vec::with_capacity(8 * 2048);
-    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
-    for cert in roots.filter(|cert| is_aws_root(cert.as_ref())) {
-        let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        for line in body.as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    pem
-}
+/// The roots AWS documents for every AWS endpoint's certificate (Amazon Root CA 1–4 and the
+/// Starfield root they are cross-signed by), as one PEM bundle, the form the SDK's trust store
+/// takes. Checked in rather than picked out of Mozilla's list at start-up: finding and encoding
+/// them was a fifth of a webhook's init instructions, and the list itself 130 KB of each binary.
+/// A test checks the file against `webpki-root-certs`; `DOORSTEP_WRITE_AWS_ROOTS=1` rewrites it.
+const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
 
 /// The SDK configuration a Lambda is given: region, credentials and (for tests) an endpoint from
 /// the environment the runtime sets, on [`https_client`]. Lambda's credentials are the
@@ -344,11 +318,52 @@ pub async fn store_wiring() -> Result<DynamoStore, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    /// The subject names of the roots AWS documents for its endpoints.
+    const AWS_ROOT_NAMES: [&[u8]; 2] = [
+        b"Amazon Root CA ",
+        b"Starfield Services Root Certificate Authority - G2",
+    ];
+
+    /// AWS's roots picked out of Mozilla's list, as a PEM bundle.
+    fn aws_roots_from_mozilla() -> String {
+        use base64::Engine as _;
+        let mut pem = String::new();
+        for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            let der = cert.as_ref();
+            let is_aws = AWS_ROOT_NAMES
+                .iter()
+                .any(|name| memchr::memmem::find(der, name).is_some());
+            if !is_aws {
+                continue;
+            }
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in body.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap());
+                pem.push('\n');
+            }
+            pem.push_str("-----END CERTIFICATE-----\n");
+        }
+        pem
+    }
+
+    #[test]
+    fn the_checked_in_roots_are_aws_roots_from_mozillas_list() {
+        let expected = aws_roots_from_mozilla();
+        if std::env::var_os("DOORSTEP_WRITE_AWS_ROOTS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws-roots.pem");
+            std::fs::write(path, &expected).unwrap();
+        }
+        assert!(
+            super::AWS_ROOTS_PEM == expected.as_bytes(),
+            "src/aws-roots.pem differs from Mozilla's list; rewrite it with DOORSTEP_WRITE_AWS_ROOTS=1"
+        );
+    }
+
     #[test]
     fn the_sdk_trusts_the_five_aws_roots_and_nothing_else() {
         use rustls_pki_types::pem::PemObject;
-        let pem = super::aws_roots_pem();
-        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(super::AWS_ROOTS_PEM)
             .collect::<Result<_, _>>()
             .unwrap();
         let mut roots = rustls::RootCertStore::empty();
