@@ -25,7 +25,9 @@ impl Jobs for JobsOnFirstUse {
     }
 }
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one event at a time, so worker threads
+// would only add their start-up to every cold start (docs/performance.md, fifth round).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     doorstep_aws::runtime::init_tracing();
     let (store, admin_token) = doorstep_aws::runtime::admin_wiring().await?;

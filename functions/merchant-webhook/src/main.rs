@@ -5,7 +5,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use merchant_webhook::{handle, App};
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one event at a time, so worker threads
+// would only add their start-up to every cold start (docs/performance.md, fifth round).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     doorstep_aws::runtime::init_tracing();
     let (secret, sqs, queue_url) = doorstep_aws::runtime::merchant_webhook_wiring().await?;

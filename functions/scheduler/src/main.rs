@@ -4,7 +4,9 @@ use doorstep_core::chrono::Utc;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use scheduler::{handle, App};
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one event at a time, so worker threads
+// would only add their start-up to every cold start (docs/performance.md, fifth round).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     doorstep_aws::runtime::init_tracing();
     let app = App::from_env().await?;
