@@ -2,7 +2,8 @@
 # Performance figures, reproducibly, each beside its baseline from the same run: release binary
 # sizes and the cold-start/latency/RSS probe (scripts/coldstart.py, against moto) beside a
 # hello-world lambda_runtime binary built with the same profile, and each function's init CPU time
-# against the hello-world's (`--cold`, needs perf); the criterion benchmarks of
+# against the hello-world's (`--cold`, needs perf) and its user-space instructions, which do not
+# move with the machine's load (`--instructions`, needs valgrind); the criterion benchmarks of
 # verify + parse + normalize beside the same work in Python's standard library
 # (scripts/py_webhook_path.py); and the simulator's trust and cost report (SQLite month, then a
 # shorter one on DynamoDB-on-moto with capacity units and prices).
@@ -44,6 +45,12 @@ if command -v perf >/dev/null 2>&1; then
   DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py "$lambdas" --cold "${COLD_STARTS:-30}"
 else
   echo "== (no perf on this machine: init CPU time skipped)"
+fi
+if command -v valgrind >/dev/null 2>&1; then
+  echo "== init instructions in user space against the hello-world's (callgrind; the same on every run)"
+  DOORSTEP_MOTO_URL="http://127.0.0.1:$port" .venv/bin/python scripts/coldstart.py "$lambdas" --instructions
+else
+  echo "== (no valgrind on this machine: init instructions skipped)"
 fi
 
 echo "== the schedule's index: the points-expiry job on 1,000,000 lots (SQLite) and on moto"

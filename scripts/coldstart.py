@@ -16,8 +16,14 @@ all its threads, the kernel's exec and page faults included) from exec until it 
 /invocation/next; waiting on the network is not CPU time, so round trips drop out without being
 subtracted. Medians and quartiles per function, and the ratio of medians to the hello-world's.
 
+With `--instructions` it counts the instructions each init executes in user space (valgrind's
+callgrind, from exec to the first /invocation/next, every thread): the kernel's share is left out,
+but the count does not move with the machine's load, so a change's effect on init's own work
+shows exactly where task-clock needs many interleaved runs to show it at all.
+
 Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO_URL, boto3)
        scripts/coldstart.py TARGET_DIR[,TARGET_DIR…] --cold N   (also needs `perf`)
+       scripts/coldstart.py TARGET_DIR[,TARGET_DIR…] --instructions   (also needs `valgrind`)
 """
 import base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +34,8 @@ SECRET = "probe-secret"
 MOTO = os.environ["DOORSTEP_MOTO_URL"]
 TARGET = sys.argv[1]
 COLD = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--cold" else 0
-WARM = int(sys.argv[2]) if len(sys.argv) > 2 and not COLD else 200
+INSTRUCTIONS = len(sys.argv) > 2 and sys.argv[2] == "--instructions"
+WARM = int(sys.argv[2]) if len(sys.argv) > 2 and not COLD and not INSTRUCTIONS else 200
 TABLE = "doorstep-probe-" + uuid.uuid4().hex[:8]
 INITS = {}  # init without network round trips, per function
 
@@ -354,38 +361,76 @@ def init_cpu_ms(target, name, extra_env):
     sys.exit(f"{name}: perf stat reported no task-clock")
 
 
-def cold(n):
+def init_instructions(target, name, extra_env):
+    """One cold start under callgrind: user-space instructions until it waits for its first event."""
+    import signal, tempfile
+    runtime = Runtime([], http_ok)
+    with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
+        grind = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", os.path.join(target, name)],
+                                 env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not runtime.done.wait(timeout=120):
+            grind.kill()
+            sys.exit(f"{name}: never asked for an event: {grind.stderr.read().decode(errors='replace')[-2000:]}")
+        grind.send_signal(signal.SIGTERM)  # callgrind writes its counts as the program ends
+        grind.wait(timeout=60)
+        runtime.server.shutdown()
+        for line in open(out.name):
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1]) / 1e6
+    sys.exit(f"{name}: callgrind reported no total")
+
+
+def cold(n, measure=init_cpu_ms, unit="init CPU time (task-clock, ms)"):
     """Init CPU time of every function against the hello-world's, N interleaved cold starts each.
     TARGET_DIR may list several builds (comma-separated, e.g. before,after): every round starts
-    each function from each build in turn, so they share the machine's moods."""
+    each function from each build in turn, so they share the machine's moods. The minimum is shown
+    beside the median: on a VM whose load comes and goes it is the steadier estimate of the work
+    itself."""
     setup()
     queue = aws("sqs").create_queue(QueueName="doorstep-probe-q")["QueueUrl"]
     # What any of them reads at init (each takes only what it needs).
     env = {"BRAND": "Probe Shop", "PUBLIC_BASE_URL": "https://shop.example.com", "DEAD_LETTER_QUEUE_URL": queue,
            "SENDER_EMAIL": "orders@shop.example.com", "MERCHANT_WEBHOOK_QUEUE_URL": queue}
-    names = ["doorstep-hello", "carrier-webhook", "store-webhook", "notifier", "scheduler", "tracking-page",
+    # Two baselines: the hello-world as lambda_runtime's examples start it (`#[tokio::main]`,
+    # multi-threaded) and on the single-threaded runtime Doorstep's functions use.
+    hello_ct = "doorstep-hello (current_thread)"
+    names = ["doorstep-hello", hello_ct, "carrier-webhook", "store-webhook", "notifier", "scheduler", "tracking-page",
              "manage-page", "preferences", "admin-api", "email-feedback", "merchant-webhook"]
+    binary = {hello_ct: "doorstep-hello"}
+    extra = {hello_ct: dict(env, HELLO_RUNTIME="current_thread")}
     targets = TARGET.split(",")
-    names = [name for name in names if all(os.path.exists(os.path.join(t, name)) for t in targets)]
+    names = [name for name in names if all(os.path.exists(os.path.join(t, binary.get(name, name))) for t in targets)]
     samples = {(t, name): [] for t in targets for name in names}
-    for _ in range(n):
+    for round in range(n):
         for name in names:
-            for target in targets:
-                samples[(target, name)].append(init_cpu_ms(target, name, env))
-    print(f"init CPU time (task-clock, ms), {n} cold starts each, interleaved: median [quartiles]")
+            # Which build starts first alternates: the first of a pair measured slower throughout
+            # one session (the same hello-world binary by 35%), whichever build it was.
+            for target in (targets if round % 2 == 0 else targets[::-1]):
+                samples[(target, name)].append(measure(target, binary.get(name, name), extra.get(name, env)))
+    print(f"{unit}, {n} cold starts each, interleaved: median [quartiles] min, "
+          f"x the hello-world's (multi-threaded / current_thread)")
     for target in targets:
         print(f" {target}")
-        hello = statistics.median(samples[(target, "doorstep-hello")]) if "doorstep-hello" in names else None
+        baselines = [samples[(target, h)] for h in ("doorstep-hello", hello_ct) if h in names]
         for name in names:
             values = samples[(target, name)]
             q = statistics.quantiles(values, n=4)
-            ratio = f"  {statistics.median(values) / hello:.2f}x hello-world" if hello and name != "doorstep-hello" else ""
-            print(f"  {name:18} {statistics.median(values):6.2f}  [{q[0]:.2f}, {q[2]:.2f}]{ratio}")
+            median = statistics.median(values)
+            ratio = ""
+            if not name.startswith("doorstep-hello"):
+                medians = " / ".join(f"{median / statistics.median(h):.2f}x" for h in baselines)
+                mins = " / ".join(f"{min(values) / min(h):.2f}x" for h in baselines)
+                ratio = f"  medians {medians}, mins {mins}"
+            print(f"  {name:32} {median:6.2f}  [{q[0]:.2f}, {q[2]:.2f}] {min(values):6.2f}{ratio}")
 
 
 def main():
     if COLD:
         cold(COLD)
+        return
+    if INSTRUCTIONS:
+        # Deterministic to a few hundred instructions: two starts each show that it is.
+        cold(2, init_instructions, "init instructions in user space (callgrind, millions)")
         return
     ddb = setup()
     rtt = baseline_rtt(ddb)
