@@ -86,14 +86,14 @@ async fn a_renewal_reminder_a_skip_and_the_shops_signed_webhook_on_moto() {
         notify: dynamo.clone(),
         failures: dynamo.clone(),
         channels: Arc::new(doorstep_aws::channels::SnsSesChannels {
-            sns: aws_sdk_sns::Client::new(&aws),
-            ses,
+            sns: aws_sdk_sns::Client::new(&aws).into(),
+            ses: ses.into(),
             sender_email: settings.sender_email.clone(),
             configuration_set: None,
             sms_sender_id: None,
             sms_origination_number: None,
             webhooks: Some(doorstep_aws::channels::WebhookQueue {
-                sqs: sqs.clone(),
+                sqs: sqs.clone().into(),
                 queue_url: queue_url.clone(),
             }),
         }),

@@ -778,8 +778,8 @@ async fn one_warning_sms_and_one_email_on_moto() {
         notify: dynamo.clone(),
         failures: dynamo.clone(),
         channels: Arc::new(doorstep_aws::channels::SnsSesChannels {
-            sns: aws_sdk_sns::Client::new(&config),
-            ses,
+            sns: aws_sdk_sns::Client::new(&config).into(),
+            ses: ses.into(),
             sender_email: settings.sender_email.clone(),
             configuration_set: None,
             sms_sender_id: None,

@@ -24,8 +24,8 @@ async fn channels() -> SnsSesChannels {
         .await
         .expect("sender identity on moto");
     SnsSesChannels {
-        sns: aws_sdk_sns::Client::new(&config),
-        ses,
+        sns: aws_sdk_sns::Client::new(&config).into(),
+        ses: ses.into(),
         sender_email: SENDER.into(),
         configuration_set: None,
         sms_sender_id: Some("BaanShop".into()),

@@ -789,14 +789,14 @@ async fn a_delivery_choice_reaches_the_merchant_by_email_and_by_signed_webhook_o
         .queue_url
         .unwrap();
     let channels = doorstep_aws::channels::SnsSesChannels {
-        sns: aws_sdk_sns::Client::new(&config),
-        ses,
+        sns: aws_sdk_sns::Client::new(&config).into(),
+        ses: ses.into(),
         sender_email: settings.sender_email.clone(),
         configuration_set: None,
         sms_sender_id: None,
         sms_origination_number: None,
         webhooks: Some(doorstep_aws::channels::WebhookQueue {
-            sqs: sqs.clone(),
+            sqs: sqs.clone().into(),
             queue_url: queue_url.clone(),
         }),
     };

@@ -326,7 +326,10 @@ pub async fn sqs_dead_letters() -> doorstep_aws::dead_letters::SqsDeadLetters {
         .expect("create a queue on moto")
         .queue_url
         .expect("a queue URL");
-    doorstep_aws::dead_letters::SqsDeadLetters { client, queue_url }
+    doorstep_aws::dead_letters::SqsDeadLetters {
+        client: client.into(),
+        queue_url,
+    }
 }
 
 /// Every message waiting on a queue (moto), without removing them for good.
@@ -335,6 +338,7 @@ pub async fn queue_messages(
 ) -> Vec<serde_json::Value> {
     let received = dead_letters
         .client
+        .get()
         .receive_message()
         .queue_url(&dead_letters.queue_url)
         .max_number_of_messages(10)

@@ -351,8 +351,8 @@ impl Aws {
         meter.set_counting(true);
         let dynamo = Arc::new(doorstep_aws::DynamoStore::new(client, table));
         let channels = doorstep_aws::channels::SnsSesChannels {
-            sns: aws_sdk_sns::Client::new(&sdk),
-            ses,
+            sns: aws_sdk_sns::Client::new(&sdk).into(),
+            ses: ses.into(),
             sender_email: settings.sender_email.clone(),
             configuration_set: None,
             sms_sender_id: None,

@@ -124,8 +124,8 @@ async fn main() {
         .send()
         .await;
     let channels = SnsSesChannels {
-        sns: aws_sdk_sns::Client::new(&aws),
-        ses,
+        sns: aws_sdk_sns::Client::new(&aws).into(),
+        ses: ses.into(),
         sender_email: settings.sender_email.clone(),
         configuration_set: None,
         sms_sender_id: None,

@@ -2,6 +2,7 @@
 //! merchant webhooks onto their own SQS queue (the merchant-webhook function delivers them,
 //! signed, with retries and a dead-letter queue of their own).
 
+use crate::on_first_use::OnFirstUse;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
@@ -12,8 +13,8 @@ use doorstep_core::notify::ports::{Channels, Outgoing, SendError};
 use doorstep_core::notify::settings::Channel;
 
 pub struct SnsSesChannels {
-    pub sns: aws_sdk_sns::Client,
-    pub ses: aws_sdk_sesv2::Client,
+    pub sns: OnFirstUse<aws_sdk_sns::Client>,
+    pub ses: OnFirstUse<aws_sdk_sesv2::Client>,
     pub sender_email: String,
     pub configuration_set: Option<String>,
     pub sms_sender_id: Option<String>,
@@ -23,7 +24,7 @@ pub struct SnsSesChannels {
 }
 
 pub struct WebhookQueue {
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: OnFirstUse<aws_sdk_sqs::Client>,
     pub queue_url: String,
 }
 
@@ -90,6 +91,7 @@ impl SnsSesChannels {
         // SNS keeps the list of numbers that replied STOP: honour it before publishing.
         let opted_out = self
             .sns
+            .get()
             .check_if_phone_number_is_opted_out()
             .phone_number(&message.to)
             .send()
@@ -112,6 +114,7 @@ impl SnsSesChannels {
         };
         let mut publish = self
             .sns
+            .get()
             .publish()
             .phone_number(&message.to)
             .message(&message.body)
@@ -151,6 +154,7 @@ impl SnsSesChannels {
         }
         let output = self
             .ses
+            .get()
             .send_email()
             .from_email_address(&self.sender_email)
             .destination(Destination::builder().to_addresses(&message.to).build())
@@ -194,6 +198,7 @@ impl SnsSesChannels {
         .map_err(|e| SendError::Rejected(e.to_string()))?;
         let output = queue
             .sqs
+            .get()
             .send_message()
             .queue_url(&queue.queue_url)
             .message_body(body)

@@ -2,6 +2,7 @@
 //! alarm; and the count of failures per stream record that decides when one is set aside.
 
 use crate::dynamo::{n, s, unavailable, DynamoStore};
+use crate::on_first_use::OnFirstUse;
 use async_trait::async_trait;
 use doorstep_core::chrono::{DateTime, Duration, Utc};
 use doorstep_core::notify::ports::{DeadLetter, DeadLetters};
@@ -10,7 +11,7 @@ use doorstep_core::ports::StoreError;
 /// Sends each dead letter, as JSON, to the queue. A stream record's letter carries the record
 /// itself in `payload`, so `{"Records": [payload]}` replays it through the notifier.
 pub struct SqsDeadLetters {
-    pub client: aws_sdk_sqs::Client,
+    pub client: OnFirstUse<aws_sdk_sqs::Client>,
     pub queue_url: String,
 }
 
@@ -19,6 +20,7 @@ impl DeadLetters for SqsDeadLetters {
     async fn set_aside(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let body = serde_json::to_string(letter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.client
+            .get()
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)

@@ -5,6 +5,7 @@ pub mod dead_letters;
 pub mod document;
 pub mod dynamo;
 pub mod notify_store;
+pub mod on_first_use;
 pub mod runtime;
 pub mod schema;
 pub mod secrets;

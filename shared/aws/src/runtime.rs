@@ -1,6 +1,7 @@
 //! Cold-start wiring shared by the Lambdas: logs, settings (through the one loader every function
 //! and the local runner use), clients, secrets. Everything here runs once per cold start.
 
+use crate::on_first_use::OnFirstUse;
 use crate::{secrets, DynamoStore};
 use aws_sdk_ssm::config::interceptors::{
     BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
@@ -231,20 +232,22 @@ pub async fn notifier_wiring() -> Result<
 > {
     let settings = settings()?;
     let (aws, table) = aws_and_table()?;
+    // Only the table is needed by every invocation; the channels' and the queues' clients are
+    // built when a message or a dead letter first needs them (`OnFirstUse`).
     let dead_letters = crate::dead_letters::SqsDeadLetters {
-        client: aws_sdk_sqs::Client::new(&aws),
+        client: OnFirstUse::new(&aws, aws_sdk_sqs::Client::new),
         queue_url: env("DEAD_LETTER_QUEUE_URL")?,
     };
     let channels = crate::channels::SnsSesChannels {
-        sns: aws_sdk_sns::Client::new(&aws),
-        ses: aws_sdk_sesv2::Client::new(&aws),
+        sns: OnFirstUse::new(&aws, aws_sdk_sns::Client::new),
+        ses: OnFirstUse::new(&aws, aws_sdk_sesv2::Client::new),
         sender_email: settings.sender_email.clone(),
         configuration_set: settings.ses_configuration_set.clone(),
         sms_sender_id: settings.sms_sender_id.clone(),
         sms_origination_number: settings.sms_origination_number.clone(),
         webhooks: optional_env("MERCHANT_WEBHOOK_QUEUE_URL").map(|queue_url| {
             crate::channels::WebhookQueue {
-                sqs: aws_sdk_sqs::Client::new(&aws),
+                sqs: OnFirstUse::new(&aws, aws_sdk_sqs::Client::new),
                 queue_url,
             }
         }),
