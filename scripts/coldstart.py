@@ -340,43 +340,52 @@ def children(pid):
         return []
 
 
+def until_first_poll(tool, target, name, extra_env, stop, timeout):
+    """Starts the function under `tool` (a command that runs it and writes to the file it is
+    given), waits for its first /invocation/next, ends it with `stop(process)`, and returns the
+    lines the tool wrote."""
+    import tempfile
+    runtime = Runtime([], http_ok)
+    with tempfile.NamedTemporaryFile() as out:
+        process = subprocess.Popen(tool(out.name) + [os.path.join(target, name)],
+                                   env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not runtime.done.wait(timeout=timeout):
+            process.kill()
+            sys.exit(f"{name}: never asked for an event: {process.stderr.read().decode(errors='replace')[-2000:]}")
+        stop(process)
+        process.wait(timeout=60)
+        runtime.server.shutdown()
+        with open(out.name) as written:
+            return written.readlines()
+
+
 def init_cpu_ms(target, name, extra_env):
     """One cold start under `perf stat`: the function's CPU time until it waits for its first event."""
-    import signal, tempfile
-    runtime = Runtime([], http_ok)
-    with tempfile.NamedTemporaryFile(suffix=".perf") as out:
-        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-o", out.name, "--", os.path.join(target, name)],
-                                env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if not runtime.done.wait(timeout=60):
-            perf.kill()
-            sys.exit(f"{name}: never asked for an event: {perf.stderr.read().decode(errors='replace')[-2000:]}")
+    import signal
+
+    def kill_function(perf):  # perf then reports what its child used
         for child in children(perf.pid):
             os.kill(child, signal.SIGKILL)
-        perf.wait(timeout=30)
-        runtime.server.shutdown()
-        for line in open(out.name):
-            fields = line.strip().split(",")
-            if len(fields) > 2 and fields[2] == "task-clock":
-                return float(fields[0])
+
+    lines = until_first_poll(lambda out: ["perf", "stat", "-x,", "-e", "task-clock", "-o", out, "--"],
+                             target, name, extra_env, kill_function, timeout=60)
+    for line in lines:
+        fields = line.strip().split(",")
+        if len(fields) > 2 and fields[2] == "task-clock":
+            return float(fields[0])
     sys.exit(f"{name}: perf stat reported no task-clock")
 
 
 def init_instructions(target, name, extra_env):
-    """One cold start under callgrind: user-space instructions until it waits for its first event."""
-    import signal, tempfile
-    runtime = Runtime([], http_ok)
-    with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
-        grind = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", os.path.join(target, name)],
-                                 env=lambda_env(runtime, name, extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if not runtime.done.wait(timeout=120):
-            grind.kill()
-            sys.exit(f"{name}: never asked for an event: {grind.stderr.read().decode(errors='replace')[-2000:]}")
-        grind.send_signal(signal.SIGTERM)  # callgrind writes its counts as the program ends
-        grind.wait(timeout=60)
-        runtime.server.shutdown()
-        for line in open(out.name):
-            if line.startswith("summary:") or line.startswith("totals:"):
-                return int(line.split()[1]) / 1e6
+    """One cold start under callgrind: user-space instructions (millions) until it waits for its
+    first event."""
+    import signal
+    # callgrind writes its counts as the program ends.
+    lines = until_first_poll(lambda out: ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"],
+                             target, name, extra_env, lambda grind: grind.send_signal(signal.SIGTERM), timeout=120)
+    for line in lines:
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1]) / 1e6
     sys.exit(f"{name}: callgrind reported no total")
 
 
