@@ -6,8 +6,10 @@ use crate::{secrets, DynamoStore};
 use aws_sdk_ssm::config::interceptors::{
     BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
-use aws_sdk_ssm::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ssm::config::{ConfigBag, HttpClient, Intercept, RuntimeComponents, SharedHttpClient};
 use aws_sdk_ssm::error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
 use doorstep_core::secrets::Secrets;
 use doorstep_core::settings::{Settings, SettingsError};
 use doorstep_core::webhook::WebhookConfig;
@@ -76,16 +78,48 @@ pub fn settings() -> Result<Settings, ConfigError> {
 /// AWS's endpoints chain to ([`AWS_ROOTS_PEM`]): the platform's store would be read and parsed from
 /// disk in every cold start (on Amazon Linux 2023 a bundle and a directory), the largest part of
 /// init, and a client that only ever talks to AWS has no reason to trust any other authority.
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+pub fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let builder =
         aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
-    match aws_roots() {
+    let client = match aws_roots() {
         Ok(context) => builder.tls_context(context).build_https(),
         Err(e) => {
             tracing::warn!(error = %e, "compiled-in roots refused; using the platform's");
             builder.build_https()
         }
+    };
+    SharedHttpClient::new(ConnectorOnFirstRequest(client))
+}
+
+/// The SDK's hyper client without its eager check. As each SDK client is constructed,
+/// `validate_base_client_config` builds a whole TLS connector (decoding the roots' PEM, a rustls
+/// configuration) and drops it, so that a platform's roots are read at construction rather than at
+/// the first request. Ours are compiled in, so that was a sixth of a webhook's init instructions
+/// spent on connectors nobody used, one per SDK client. The connector the first request builds is
+/// cached by the inner client and shared by every SDK client on it, as before.
+#[derive(Debug)]
+struct ConnectorOnFirstRequest<C>(C);
+
+impl<C: HttpClient> HttpClient for ConnectorOnFirstRequest<C> {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
@@ -135,9 +169,8 @@ pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
 /// many times its wiring asks for an `SdkConfig` (the admin API builds the notifier's clients
 /// beside its own). Only here: a Lambda has one Tokio runtime for its life, while tests start one
 /// per test and a pooled connection dies with the runtime that opened it.
-fn lambda_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> =
-        std::sync::OnceLock::new();
+fn lambda_http_client() -> SharedHttpClient {
+    static CLIENT: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
     CLIENT.get_or_init(https_client).clone()
 }
 
@@ -361,6 +394,70 @@ mod tests {
             super::AWS_ROOTS_PEM == expected.as_bytes(),
             "src/aws-roots.pem differs from Mozilla's list; rewrite it with DOORSTEP_WRITE_AWS_ROOTS=1"
         );
+    }
+
+    /// Counts the eager checks the SDK asks of an HTTP client as it constructs a service client.
+    #[derive(Debug)]
+    struct CountingChecks {
+        inner: super::SharedHttpClient,
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl super::HttpClient for CountingChecks {
+        fn http_connector(
+            &self,
+            settings: &super::HttpConnectorSettings,
+            components: &super::RuntimeComponents,
+        ) -> super::SharedHttpConnector {
+            self.inner.http_connector(settings, components)
+        }
+
+        fn validate_base_client_config(
+            &self,
+            components: &aws_sdk_dynamodb::config::RuntimeComponentsBuilder,
+            cfg: &super::ConfigBag,
+        ) -> Result<(), super::BoxError> {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.validate_base_client_config(components, cfg)
+        }
+    }
+
+    /// Constructs a DynamoDB and an SSM client on `http` and says how many eager checks (each a
+    /// TLS connector built and dropped) the inner client was asked for.
+    fn checks_while_constructing(wrap: bool) -> usize {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+        let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counting = CountingChecks {
+            inner: super::https_client(),
+            checks: checks.clone(),
+        };
+        let http = if wrap {
+            super::SharedHttpClient::new(super::ConnectorOnFirstRequest(counting))
+        } else {
+            super::SharedHttpClient::new(counting)
+        };
+        let dynamodb = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .http_client(http.clone())
+            .build();
+        let _ = aws_sdk_dynamodb::Client::from_conf(dynamodb);
+        let ssm = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .http_client(http)
+            .build();
+        let _ = aws_sdk_ssm::Client::from_conf(ssm);
+        checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn constructing_sdk_clients_builds_no_tls_connector() {
+        // Bare, the SDK asks once per service client; wrapped, never. (Requests through the
+        // wrapped client are what every moto test in the workspace makes.)
+        assert_eq!(checks_while_constructing(false), 2);
+        assert_eq!(checks_while_constructing(true), 0);
     }
 
     #[test]
