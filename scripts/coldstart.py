@@ -25,7 +25,7 @@ Usage: scripts/coldstart.py TARGET_DIR [WARM_INVOCATIONS]   (needs DOORSTEP_MOTO
        scripts/coldstart.py TARGET_DIR[,TARGET_DIR…] --cold N   (also needs `perf`)
        scripts/coldstart.py TARGET_DIR[,TARGET_DIR…] --instructions   (also needs `valgrind`)
 """
-import base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
+import base64, hashlib, hmac, json, os, random, statistics, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -392,9 +392,10 @@ def init_instructions(target, name, extra_env):
 def cold(n, measure=init_cpu_ms, unit="init CPU time (task-clock, ms)"):
     """Init CPU time of every function against the hello-world's, N interleaved cold starts each.
     TARGET_DIR may list several builds (comma-separated, e.g. before,after): every round starts
-    each function from each build in turn, so they share the machine's moods. The minimum is shown
-    beside the median: on a VM whose load comes and goes it is the steadier estimate of the work
-    itself."""
+    each function from each build once, in a shuffled order, so they share the machine's moods.
+    The minimum is shown beside the median, and each round's own ratio to the hello-world's beside
+    the ratio of medians: on a VM whose load comes and goes from minute to minute, a ratio taken
+    within a round cancels the minute's mood."""
     setup()
     queue = aws("sqs").create_queue(QueueName="doorstep-probe-q")["QueueUrl"]
     # What any of them reads at init (each takes only what it needs).
@@ -411,13 +412,16 @@ def cold(n, measure=init_cpu_ms, unit="init CPU time (task-clock, ms)"):
     names = [name for name in names if all(os.path.exists(os.path.join(t, binary.get(name, name))) for t in targets)]
     samples = {(t, name): [] for t in targets for name in names}
     for round in range(n):
-        for name in names:
-            # Which build starts first alternates: the first of a pair measured slower throughout
-            # one session (the same hello-world binary by 35%), whichever build it was.
-            for target in (targets if round % 2 == 0 else targets[::-1]):
-                samples[(target, name)].append(measure(target, binary.get(name, name), extra.get(name, env)))
-    print(f"{unit}, {n} cold starts each, interleaved: median [quartiles] min, "
-          f"x the hello-world's (multi-threaded / current_thread)")
+        # Every start of a round in a fresh random order (seeded by the round, so a run can be
+        # repeated): where a start falls in a round moved it by up to a third in one session,
+        # whichever binary it was, and a fixed order would hand that to the same binaries each time.
+        order = [(target, name) for target in targets for name in names]
+        random.Random(round).shuffle(order)
+        for target, name in order:
+            samples[(target, name)].append(measure(target, binary.get(name, name), extra.get(name, env)))
+    print(f"{unit}, {n} cold starts each, interleaved: median [quartiles] min; x the hello-world's "
+          f"(multi-threaded / current_thread): the ratio of medians, and the median of each round's "
+          f"own ratio (a round's starts share the machine's mood of that minute)")
     for target in targets:
         print(f" {target}")
         baselines = [samples[(target, h)] for h in ("doorstep-hello", hello_ct) if h in names]
@@ -428,8 +432,8 @@ def cold(n, measure=init_cpu_ms, unit="init CPU time (task-clock, ms)"):
             ratio = ""
             if not name.startswith("doorstep-hello"):
                 medians = " / ".join(f"{median / statistics.median(h):.2f}x" for h in baselines)
-                mins = " / ".join(f"{min(values) / min(h):.2f}x" for h in baselines)
-                ratio = f"  medians {medians}, mins {mins}"
+                paired = " / ".join(f"{statistics.median(v / b for v, b in zip(values, h)):.2f}x" for h in baselines)
+                ratio = f"  medians {medians}, per round {paired}"
             print(f"  {name:32} {median:6.2f}  [{q[0]:.2f}, {q[2]:.2f}] {min(values):6.2f}{ratio}")
 
 
