@@ -13,5 +13,6 @@ mod notify_local;
 mod registry;
 mod reliability;
 mod replay;
+mod secrets_aws;
 mod stores;
 mod tracking;
