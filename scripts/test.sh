@@ -4,7 +4,8 @@
 #     if missing;
 #   - writes the phone parser's cases with libphonenumber's answers (scripts/phone_cases.py);
 #   - lints template.yaml with cfn-lint;
-#   - starts moto on a free loopback port, runs every Rust test against it, stops it.
+#   - starts moto on a free loopback port, and a second one that checks signatures
+#     (scripts/moto_auth.py), runs every Rust test against them, stops them.
 # Usage: scripts/test.sh [extra nextest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,24 +48,39 @@ mkdir -p target
 log "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
-log "Starting moto on loopback"
-port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+log "Starting moto on loopback (two servers: the shared one, and one that checks signatures)"
 mkdir -p target
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$moto_pid" 2>/dev/null; then
-    cat target/moto.log
-    echo "moto exited before it was ready" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-export DOORSTEP_MOTO_URL="http://127.0.0.1:$port"
+moto_pids=()
+trap 'for pid in "${moto_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done' EXIT
+# start_moto NAME: a moto server on a free loopback port, logging to target/NAME.log; prints its URL.
+start_moto() {
+  local name=$1 port pid
+  port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"target/$name.log" 2>&1 &
+  pid=$!
+  moto_pids+=("$pid")
+  for _ in $(seq 1 100); do
+    if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+      MOTO_STARTED="http://127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "target/$name.log"
+      echo "moto ($name) exited before it was ready" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "moto ($name) did not answer within 20 s" >&2
+  exit 1
+}
+start_moto moto
+export DOORSTEP_MOTO_URL=$MOTO_STARTED
+# A test switches this one's authentication on (moto then verifies every request's SigV4
+# signature with botocore's signer), so it is kept apart from the shared server.
+start_moto moto-auth
+export DOORSTEP_MOTO_AUTH_URL=$MOTO_STARTED
+eval "$(.venv/bin/python scripts/moto_auth.py "$DOORSTEP_MOTO_AUTH_URL")"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 log "cargo nextest (moto at $DOORSTEP_MOTO_URL)"

@@ -6,6 +6,7 @@ pub mod document;
 pub mod dynamo;
 pub mod notify_store;
 pub mod on_first_use;
+pub mod parameter_store;
 pub mod runtime;
 pub mod schema;
 pub mod secrets;

@@ -2,20 +2,15 @@
 //! and the local runner use), clients, secrets. Everything here runs once per cold start.
 
 use crate::on_first_use::OnFirstUse;
+use crate::parameter_store::{ParameterStore, ParameterStoreError};
 use crate::{secrets, DynamoStore};
-use aws_sdk_ssm::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_ssm::config::{ConfigBag, HttpClient, Intercept, RuntimeComponents, SharedHttpClient};
-use aws_sdk_ssm::error::BoxError;
+use aws_sdk_dynamodb::config::{ConfigBag, HttpClient, RuntimeComponents, SharedHttpClient};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
 use doorstep_core::secrets::Secrets;
 use doorstep_core::settings::{Settings, SettingsError};
 use doorstep_core::webhook::WebhookConfig;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -25,6 +20,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error(transparent)]
     Secrets(#[from] secrets::SecretsError),
+    #[error(transparent)]
+    ParameterStore(#[from] ParameterStoreError),
 }
 
 /// JSON logs, level from `RUST_LOG` (default `info`); no ANSI colours in CloudWatch. Every line
@@ -139,23 +136,24 @@ fn aws_roots() -> Result<aws_smithy_http_client::tls::TlsContext, impl std::fmt:
 /// A test checks the file against `webpki-root-certs`; `DOORSTEP_WRITE_AWS_ROOTS=1` rewrites it.
 const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
 
+/// The same roots as rustls takes them, for the Parameter Store client.
+pub(crate) fn aws_root_store() -> rustls::RootCertStore {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(
+        CertificateDer::pem_slice_iter(AWS_ROOTS_PEM).filter_map(Result::ok),
+    );
+    roots
+}
+
 /// The SDK configuration a Lambda is given: region, credentials and (for tests) an endpoint from
 /// the environment the runtime sets, on [`https_client`]. Lambda's credentials are the
 /// execution role's, in `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` for the
 /// environment's life, so aws-config's provider chain (profiles, SSO, STS, IMDS) would only add
 /// size and init work; retries, timeouts, sleep and clock are the SDK's defaults.
 pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
-    use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
-    let region = optional_env("AWS_REGION")
-        .or_else(|| optional_env("AWS_DEFAULT_REGION"))
-        .ok_or(ConfigError::Missing("AWS_REGION"))?;
-    let credentials = Credentials::new(
-        env("AWS_ACCESS_KEY_ID")?,
-        env("AWS_SECRET_ACCESS_KEY")?,
-        optional_env("AWS_SESSION_TOKEN"),
-        None,
-        "lambda-environment",
-    );
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let (region, credentials) = region_and_credentials()?;
     let mut config = aws_types::SdkConfig::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(region))
@@ -163,6 +161,21 @@ pub fn sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
         .http_client(lambda_http_client());
     config.set_endpoint_url(optional_env("AWS_ENDPOINT_URL"));
     Ok(config.build())
+}
+
+/// The region and the execution role's credentials, from the environment Lambda sets.
+fn region_and_credentials() -> Result<(String, aws_credential_types::Credentials), ConfigError> {
+    let region = optional_env("AWS_REGION")
+        .or_else(|| optional_env("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let credentials = aws_credential_types::Credentials::new(
+        env("AWS_ACCESS_KEY_ID")?,
+        env("AWS_SECRET_ACCESS_KEY")?,
+        optional_env("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    Ok((region, credentials))
 }
 
 /// One HTTPS client (TLS context and connection pool) for every SDK client of a Lambda, however
@@ -180,62 +193,17 @@ fn aws_and_table() -> Result<(aws_types::SdkConfig, String), ConfigError> {
     Ok((aws, table))
 }
 
-/// Time spent on the wire by the SSM reads of a cold start, logged (debug, target
-/// `doorstep::init`) when wiring ends, so the cold-start probe can tell init's own work from its
-/// network round trips.
-#[derive(Debug, Default, Clone)]
-struct RoundTrips {
-    sent_at: Arc<Mutex<Option<Instant>>>,
-    total_us: Arc<AtomicU64>,
-}
-
-impl RoundTrips {
-    fn ms(&self) -> f64 {
-        self.total_us.load(Ordering::Relaxed) as f64 / 1000.0
-    }
-}
-
-impl Intercept for RoundTrips {
-    fn name(&self) -> &'static str {
-        "InitRoundTrips"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Ok(mut sent_at) = self.sent_at.lock() {
-            *sent_at = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    fn read_after_transmit(
-        &self,
-        _context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let sent_at = self.sent_at.lock().ok().and_then(|mut s| s.take());
-        if let Some(sent_at) = sent_at {
-            let us = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.total_us.fetch_add(us, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-}
-
-/// Every secret under `SECRETS_PATH` (one SSM read), timing its round trips.
-async fn load_secrets(aws: &aws_types::SdkConfig) -> Result<Secrets, ConfigError> {
+/// Every secret under `SECRETS_PATH` (Parameter Store, one read of a page or a few). The time the
+/// read spent on the wire is logged (debug, target `doorstep::init`), so the cold-start probe can
+/// tell init's own work from its network round trips.
+async fn load_secrets() -> Result<Secrets, ConfigError> {
     let secrets_path = env("SECRETS_PATH")?;
-    let timer = RoundTrips::default();
-    let config = aws_sdk_ssm::config::Builder::from(aws)
-        .interceptor(timer.clone())
-        .build();
-    let secrets = secrets::load(&aws_sdk_ssm::Client::from_conf(config), &secrets_path).await?;
-    tracing::debug!(target: "doorstep::init", round_trips_ms = timer.ms(), "secrets read");
+    let (region, credentials) = region_and_credentials()?;
+    let endpoint = optional_env("AWS_ENDPOINT_URL");
+    let store = ParameterStore::new(&region, credentials, endpoint.as_deref())?;
+    let secrets = secrets::load(&store, &secrets_path).await?;
+    let round_trips_ms = store.time_on_the_wire().as_secs_f64() * 1000.0;
+    tracing::debug!(target: "doorstep::init", round_trips_ms, "secrets read");
     Ok(secrets)
 }
 
@@ -243,7 +211,7 @@ async fn load_secrets(aws: &aws_types::SdkConfig) -> Result<Secrets, ConfigError
 pub async fn webhook_wiring() -> Result<(DynamoStore, WebhookConfig), ConfigError> {
     let settings = settings()?;
     let (aws, table) = aws_and_table()?;
-    let secrets = load_secrets(&aws).await?;
+    let secrets = load_secrets().await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let config = WebhookConfig {
         secrets,
@@ -293,7 +261,7 @@ pub async fn notifier_wiring() -> Result<
 /// a token the function refuses to start rather than serve an open admin API.
 pub async fn admin_wiring() -> Result<(DynamoStore, doorstep_core::secrets::Secret), ConfigError> {
     let (aws, table) = aws_and_table()?;
-    let secrets = load_secrets(&aws).await?;
+    let secrets = load_secrets().await?;
     let token = secrets
         .get(ADMIN_TOKEN)
         .cloned()
@@ -322,7 +290,7 @@ pub async fn merchant_webhook_wiring() -> Result<
     ConfigError,
 > {
     let aws = sdk_config()?;
-    let secrets = load_secrets(&aws).await?;
+    let secrets = load_secrets().await?;
     let secret = secrets.get(MERCHANT_WEBHOOK_SECRET).cloned();
     if secret.is_none() {
         tracing::error!(

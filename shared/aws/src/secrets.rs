@@ -3,7 +3,7 @@
 //! Every parameter under one path (a template parameter) is a secret, named by its last segment:
 //! `{path}/easypost`, `{path}/shopify`, ..., plus `{path}/shippo-hmac` and `{path}/ups-client-id`.
 
-use aws_sdk_ssm::Client;
+use crate::parameter_store::ParameterStore;
 use doorstep_core::secrets::{Secret, Secrets};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,36 +13,23 @@ pub struct SecretsError {
     pub detail: String,
 }
 
-pub async fn load(client: &Client, path: &str) -> Result<Secrets, SecretsError> {
+pub async fn load(store: &ParameterStore, path: &str) -> Result<Secrets, SecretsError> {
     let path = path.trim_end_matches('/');
+    let parameters = store
+        .parameters_by_path(path)
+        .await
+        .map_err(|e| SecretsError {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
     let mut secrets = Secrets::new();
-    let mut next_token = None;
-    loop {
-        let page = client
-            .get_parameters_by_path()
-            .path(path)
-            .with_decryption(true)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| SecretsError {
-                path: path.into(),
-                detail: format!("{}", aws_sdk_ssm::error::DisplayErrorContext(e)),
-            })?;
-        for parameter in page.parameters() {
-            let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else {
-                continue;
-            };
-            let key = name.rsplit('/').next().unwrap_or(name);
-            match key {
-                "shippo-hmac" => secrets.shippo_hmac = Some(Secret::new(value)),
-                "ups-client-id" => secrets.ups_client_id = value.to_string(),
-                other => secrets.set(other, value),
-            }
-        }
-        next_token = page.next_token;
-        if next_token.is_none() {
-            return Ok(secrets);
+    for parameter in parameters {
+        let key = parameter.name.rsplit('/').next().unwrap_or(&parameter.name);
+        match key {
+            "shippo-hmac" => secrets.shippo_hmac = Some(Secret::new(parameter.value)),
+            "ups-client-id" => secrets.ups_client_id = parameter.value,
+            other => secrets.set(other, parameter.value),
         }
     }
+    Ok(secrets)
 }
