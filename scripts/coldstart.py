@@ -14,7 +14,9 @@ With `--cold N` it measures init alone, as CPU time: every function (and the hel
 started N times, interleaved, and `perf stat` counts the task-clock (user and system CPU time of
 all its threads, the kernel's exec and page faults included) from exec until it waits on its first
 /invocation/next; waiting on the network is not CPU time, so round trips drop out without being
-subtracted. Medians and quartiles per function, and the ratio of medians to the hello-world's.
+subtracted. Every build is started from fresh copies of its binaries, each round in a shuffled
+order. Medians, quartiles and minimum per function, and its ratio to the hello-world's: of the
+medians, and the median of each round's own ratio.
 
 With `--instructions` it counts the instructions each init executes in user space (valgrind's
 callgrind, from exec to the first /invocation/next, every thread): the kernel's share is left out,
