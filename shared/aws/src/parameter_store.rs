@@ -60,7 +60,8 @@ impl ParameterStoreError {
 }
 
 /// A parameter as read: its full name and its (decrypted) value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Parameter {
     pub name: String,
     pub value: String,
@@ -68,8 +69,11 @@ pub struct Parameter {
 
 pub struct ParameterStore {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// `https://ssm.{region}.{the partition's domain}`, or the endpoint given (moto in tests).
-    endpoint: http::Uri,
+    /// Where requests go: `https://ssm.{region}.{the partition's domain}/`, or the endpoint
+    /// given (moto in tests), with a slash at the end.
+    url: String,
+    /// The endpoint's `Host`, which the signature covers.
+    host: String,
     region: String,
     credentials: Credentials,
     /// Microseconds spent waiting on the network, summed over requests.
@@ -89,15 +93,8 @@ struct PageRequest<'a> {
 #[serde(rename_all = "PascalCase")]
 struct Page {
     #[serde(default)]
-    parameters: Vec<PageParameter>,
+    parameters: Vec<Parameter>,
     next_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PageParameter {
-    name: String,
-    value: String,
 }
 
 /// An error answer in the JSON 1.1 protocol: `__type` is the error's shape id.
@@ -120,10 +117,14 @@ impl ParameterStore {
             Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
             None => regional_endpoint(region),
         };
-        let endpoint = endpoint
+        // Both derived once: every request (and its signature) uses them as they are.
+        let (url, host) = endpoint
             .parse::<http::Uri>()
             .ok()
-            .filter(|uri| uri.host().is_some())
+            .and_then(|uri| {
+                let host = uri.authority()?.as_str().to_string();
+                Some((format!("{}/", uri.to_string().trim_end_matches('/')), host))
+            })
             .ok_or_else(|| ParameterStoreError::Request(format!("bad endpoint {endpoint}")))?;
         let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -140,7 +141,8 @@ impl ParameterStore {
             .build();
         Ok(Self {
             client: Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector),
-            endpoint,
+            url,
+            host,
             region: region.to_string(),
             credentials,
             on_the_wire_us: AtomicU64::new(0),
@@ -167,10 +169,7 @@ impl ParameterStore {
             })
             .map_err(|e| ParameterStoreError::Request(e.to_string()))?;
             let page = self.page_with_retries(body).await?;
-            parameters.extend(page.parameters.into_iter().map(|p| Parameter {
-                name: p.name,
-                value: p.value,
-            }));
+            parameters.extend(page.parameters);
             match page.next_token.filter(|token| !token.is_empty()) {
                 Some(token) => next_token = Some(token),
                 None => return Ok(parameters),
@@ -229,16 +228,10 @@ impl ParameterStore {
     ) -> Result<http::Request<Full<Bytes>>, ParameterStoreError> {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let signing_error = |e: &dyn std::fmt::Display| ParameterStoreError::Request(e.to_string());
-        let uri = format!("{}/", self.endpoint.to_string().trim_end_matches('/'));
-        let host = self
-            .endpoint
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
         let headers = [
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", "AmazonSSM.GetParametersByPath"),
-            ("host", host.as_str()),
+            ("host", self.host.as_str()),
         ];
         let identity = self.credentials.clone().into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
@@ -252,7 +245,7 @@ impl ParameterStore {
             .into();
         let signable = SignableRequest::new(
             "POST",
-            uri.as_str(),
+            self.url.as_str(),
             headers.iter().copied(),
             SignableBody::Bytes(body),
         )
@@ -260,7 +253,7 @@ impl ParameterStore {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| signing_error(&e))?
             .into_parts();
-        let mut request = http::Request::post(uri.as_str());
+        let mut request = http::Request::post(self.url.as_str());
         for (name, value) in headers {
             request = request.header(name, value);
         }
