@@ -84,6 +84,8 @@ eval "$(.venv/bin/python scripts/moto_auth.py "$DOORSTEP_MOTO_AUTH_URL")"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 log "cargo nextest (moto at $DOORSTEP_MOTO_URL)"
+# The runner tests' outbox files from the last run (the build's scratch directory, CARGO_TARGET_TMPDIR).
+rm -rf "${CARGO_TARGET_DIR:-target}/tmp/outboxes"
 set +e
 cargo nextest run --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee target/nextest.log
 status=${PIPESTATUS[0]}

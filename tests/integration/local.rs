@@ -28,11 +28,11 @@ pub fn local_app() -> Arc<LocalApp> {
 
 /// The runner on a fresh in-memory database with these settings.
 pub fn local_app_with(settings: doorstep_core::settings::Settings) -> Arc<LocalApp> {
-    let outbox = std::env::temp_dir().join(format!(
-        "doorstep-outbox-{}-{}.jsonl",
-        std::process::id(),
-        doorstep_core::ids::random_token()
-    ));
+    // Under the build's own scratch directory, which scripts/test.sh empties, not the system's /tmp,
+    // where a file per test per run would pile up.
+    let outboxes = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outboxes");
+    std::fs::create_dir_all(&outboxes).unwrap();
+    let outbox = outboxes.join(format!("{}.jsonl", doorstep_core::ids::random_token()));
     let mut config = config();
     config.settings = settings.clone();
     Arc::new(LocalApp::new(
