@@ -606,6 +606,78 @@ fn every_milestone_renders_in_english_and_thai_on_both_channels() {
     }
 }
 
+/// A customer's message can go out on either channel: the merchant may choose SMS for it under
+/// `[channels]`, and with `fallback` (the default) it goes by SMS when the email address cannot be
+/// used. A missing template there fails the send for good, and a job with it (the review-request
+/// job stopped at the first customer without a usable email address until these existed).
+#[test]
+fn every_message_renders_on_every_channel_it_can_reach_in_english_and_thai() {
+    use super::messages::{Audience, Message};
+    let renderer = Renderer::new(None, 2);
+    let mut facts = message();
+    facts.subscription = Some(super::render::SubscriptionLine {
+        items: facts.items.clone(),
+        total: Some("฿840.00".into()),
+        next_charge_on: NaiveDate::from_ymd_opt(2024, 9, 1),
+        manage_url: Some("https://shop.example.com/s/manage-token".into()),
+    });
+    facts.points = Some(super::render::PointsLine {
+        points: 120,
+        value: Some("฿12.00".into()),
+        expires_on: NaiveDate::from_ymd_opt(2024, 9, 30),
+        balance: 480,
+        tier: Some("Gold".into()),
+        spend_url: Some("https://shop.example.com".into()),
+    });
+    for &message in Message::all() {
+        // A follow-up renders with its rule's own templates (`follow_up_{name}`), tested apart.
+        if message == Message::FollowUp {
+            continue;
+        }
+        let channels: Vec<Channel> = match message.spec().audience {
+            Audience::Customer => vec![Channel::Email, Channel::Sms],
+            Audience::Merchant => message
+                .spec()
+                .channels
+                .iter()
+                .copied()
+                .filter(|c| *c != Channel::Webhook)
+                .collect(),
+        };
+        for locale in ["en", "th"] {
+            for &channel in &channels {
+                let rendered = renderer.render(message, channel, locale, "en", &facts);
+                match rendered {
+                    Ok(Rendered::Sms { body, segments }) => {
+                        assert!(
+                            body.starts_with("Baan <Shop>") && segments <= 2,
+                            "{message} {locale}: {segments} segments: {body}"
+                        );
+                        assert!(!body.contains('…'), "{message} {locale} cut: {body}");
+                    }
+                    Ok(Rendered::Email { subject, text, .. }) => {
+                        assert!(
+                            !subject.is_empty() && !text.is_empty(),
+                            "{message} {locale}"
+                        )
+                    }
+                    Err(e) => panic!("{message} {channel} {locale}: {e}"),
+                }
+            }
+        }
+    }
+    let sms = |message, locale| match renderer.render(message, Channel::Sms, locale, "en", &facts) {
+        Ok(Rendered::Sms { body, .. }) => body,
+        other => panic!("{other:?}"),
+    };
+    for locale in ["en", "th"] {
+        assert!(
+            sms(Message::ManageLink, locale).contains("https://shop.example.com/s/manage-token")
+        );
+        assert!(sms(Message::ReviewRequest, locale).contains("#1001"));
+    }
+}
+
 #[test]
 fn thai_messages_use_thai_dates_and_count_as_ucs2() {
     let renderer = Renderer::new(None, 2);
