@@ -14,7 +14,7 @@ use doorstep_core::ports::StoreError;
 use doorstep_core::settings::Settings;
 use doorstep_embedded::notify::RawChange;
 use doorstep_embedded::{FileOutbox, SqliteStore};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 pub const CURSOR: &str = "notifier";
@@ -30,6 +30,9 @@ pub struct LocalNotifier {
     settings: Settings,
     /// When each scheduled job last ran (the runner's clock stands in for EventBridge).
     last_runs: Mutex<HashMap<Job, DateTime<Utc>>>,
+    /// How often each job failed, by job and error (a job retries at its next cadence; the
+    /// simulator counts these, since a log line is easy to miss).
+    job_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Why a change could not be notified.
@@ -60,11 +63,20 @@ impl LocalNotifier {
             renderer,
             settings,
             last_runs: Mutex::new(HashMap::new()),
+            job_failures: Mutex::default(),
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Every scheduled job's failure so far, `job {name}: {error}`, with how often it happened.
+    pub fn job_failures(&self) -> BTreeMap<String, u64> {
+        self.job_failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
     }
 
     fn notifier(&self) -> Notifier<'_> {
@@ -100,7 +112,12 @@ impl LocalNotifier {
         for job in self.jobs_due(now) {
             match jobs::run(job, &notifier, now).await {
                 Ok(report) => total.add(report.messages),
-                Err(e) => tracing::warn!(job = job.as_str(), error = %e, "job failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(job = job.as_str(), error = %e, "job failed; will retry");
+                    if let Ok(mut failures) = self.job_failures.lock() {
+                        *failures.entry(format!("job {job}: {e}")).or_default() += 1;
+                    }
+                }
             }
         }
         self.outbox.export(&self.store)?;

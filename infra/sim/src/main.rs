@@ -53,7 +53,10 @@ async fn main() -> ExitCode {
         Ok(report) => {
             println!("{}", report.summary());
             println!("wrote {}/report.json and report.html", config.out.display());
-            match report.trust_violations == 0 && report.requests_refused.is_empty() {
+            match report.trust_violations == 0
+                && report.requests_refused.is_empty()
+                && report.failures.is_empty()
+            {
                 true => ExitCode::SUCCESS,
                 false => ExitCode::FAILURE,
             }

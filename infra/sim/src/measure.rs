@@ -147,6 +147,7 @@ pub struct Measured {
     pub events_per_second: f64,
     pub wall_seconds: f64,
     pub refused: Vec<(String, u16)>,
+    pub failures: BTreeMap<String, u64>,
 }
 
 /// The world's customer behind each of Doorstep's customer ids.
@@ -398,6 +399,7 @@ pub fn measure(
         events_per_second: events as f64 / drive.wall_seconds.max(1e-9),
         wall_seconds: drive.wall_seconds,
         refused: drive.refused.clone(),
+        failures: stack.failures(),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Report {
     pub storage_calls: BTreeMap<String, u64>,
     pub lambda_invocations: BTreeMap<String, u64>,
     pub requests_refused: Vec<(String, u16)>,
+    /// What failed inside the stack (jobs, notifier, stream, dead letters), with how often.
+    pub failures: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
     #[serde(skip)]
@@ -76,6 +78,7 @@ impl Report {
             storage_calls: m.storage_calls,
             lambda_invocations: m.invocations.lambda,
             requests_refused: m.refused,
+            failures: m.failures,
             cost: m.cost,
             sms_by_local_hour: m.messages.sms_by_local_hour,
             email_by_local_hour: m.messages.email_by_local_hour,
@@ -148,6 +151,12 @@ impl Report {
                 );
             }
             let _ = writeln!(out, "  {:<36} ${:.4} (at 10,000 shipments a month: ${:.4}; AfterShip Tracking Pro: ${:.2})", "total (Lambda + DynamoDB + API Gateway)", cost.per_1000_shipments_usd, cost.per_1000_shipments_at_10000_a_month_usd, cost.aftership_per_1000_usd);
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(out, "\nfailures inside the stack (each is a defect)");
+            for (what, n) in &self.failures {
+                let _ = writeln!(out, "  {n:>6} x {what}");
+            }
         }
         if !self.requests_refused.is_empty() {
             let _ = writeln!(
@@ -257,6 +266,24 @@ pub fn html(report: &Report) -> String {
         );
     }
     let _ = write!(body, "</table><p>Deferred by quiet hours and then overtaken by a later milestone (dropped, as intended): {}.</p>", t.deferred_superseded);
+    // Failures inside the stack: a job, the notifier, the stream, a dead letter (each must be 0).
+    let class = if report.failures.is_empty() {
+        "ok"
+    } else {
+        "bad"
+    };
+    let total: u64 = report.failures.values().sum();
+    let _ = write!(
+        body,
+        "<p>Failures inside the stack (jobs, notifier, stream, dead letters): <span class=\"{class}\">{total}</span></p>"
+    );
+    if !report.failures.is_empty() {
+        body.push_str("<table><tr><th>failure</th><th>times</th></tr>");
+        for (what, n) in &report.failures {
+            let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", escape(what));
+        }
+        body.push_str("</table>");
+    }
     let m = &report.messages_per_shipment;
     let l = &report.minutes_from_event_to_message;
     let _ = write!(body, "<h2>Messages</h2><p>Per shipment: median {}, 95th percentile {}, at most {}. From the carrier's event to its message (outside quiet hours): median {:.1} min, 95th percentile {:.1} min. Sent {}, suppressed {}, deferred {}.</p>",

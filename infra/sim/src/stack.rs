@@ -41,6 +41,24 @@ impl Invocations {
     }
 }
 
+/// What went wrong inside the stack (a job, the notifier, the stream, a dead letter), by what
+/// and why, with how often. Each is a defect the run reports and fails on, not a line on stderr.
+#[derive(Default)]
+pub struct Failures(Mutex<BTreeMap<String, u64>>);
+
+impl Failures {
+    pub fn record(&self, what: String) {
+        eprintln!("{what}");
+        if let Ok(mut failures) = self.0.lock() {
+            *failures.entry(what).or_default() += 1;
+        }
+    }
+
+    pub fn all(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
 #[async_trait]
 pub trait Stack: Send + Sync {
     /// A webhook at `now`; the HTTP status the sender sees.
@@ -58,6 +76,8 @@ pub trait Stack: Send + Sync {
     /// DynamoDB's units, from traffic; and what the schedule costs when it finds nothing to do.
     fn usage(&self) -> Option<(Usage, Usage)>;
     fn invocations(&self) -> Invocations;
+    /// Everything that failed inside the stack.
+    fn failures(&self) -> BTreeMap<String, u64>;
 }
 
 pub enum Page<'a> {
@@ -166,6 +186,7 @@ pub struct Sqlite {
     settings: Settings,
     statements: Arc<Mutex<BTreeMap<String, u64>>>,
     invocations: Mutex<Invocations>,
+    failures: Failures,
 }
 
 impl Sqlite {
@@ -190,6 +211,7 @@ impl Sqlite {
             settings,
             statements,
             invocations: Mutex::default(),
+            failures: Failures::default(),
         })
     }
 
@@ -261,7 +283,7 @@ impl Stack for Sqlite {
     async fn tick(&self, now: DateTime<Utc>) {
         let started = Instant::now();
         if let Err(e) = self.app.notifier.tick(now).await {
-            eprintln!("notifier tick failed: {e}");
+            self.failures.record(format!("notifier tick failed: {e}"));
         }
         self.count("local-notifier", started, false);
     }
@@ -283,6 +305,27 @@ impl Stack for Sqlite {
 
     fn usage(&self) -> Option<(Usage, Usage)> {
         None
+    }
+
+    fn failures(&self) -> BTreeMap<String, u64> {
+        let mut all = self.failures.all();
+        for (what, n) in self.app.notifier.job_failures() {
+            *all.entry(what).or_default() += n;
+        }
+        match self.app.store.dead_letters(usize::MAX >> 1) {
+            Ok(letters) => {
+                for stored in letters {
+                    let letter = stored.letter;
+                    *all.entry(format!("dead letter: {} {}", letter.source, letter.error))
+                        .or_default() += 1;
+                }
+            }
+            Err(e) => {
+                *all.entry(format!("dead letters unreadable: {e}"))
+                    .or_default() += 1
+            }
+        }
+        all
     }
 
     fn invocations(&self) -> Invocations {
@@ -311,6 +354,7 @@ pub struct Aws {
     writes_at_last_read: Mutex<u64>,
     /// Schedule runs that found nothing to do: the stack's fixed cost, kept apart.
     idle: Mutex<Usage>,
+    failures: Arc<Failures>,
 }
 
 impl Aws {
@@ -359,7 +403,8 @@ impl Aws {
             sms_origination_number: None,
             webhooks: None,
         };
-        let dead_letters = Arc::new(crate::streams::NoDeadLetters::default());
+        let failures = Arc::new(Failures::default());
+        let dead_letters = Arc::new(crate::streams::NoDeadLetters(failures.clone()));
         let sent = Arc::new(Recording {
             inner: channels,
             bodies: Mutex::default(),
@@ -385,6 +430,7 @@ impl Aws {
             batch: 10,
             writes_at_last_read: Mutex::new(0),
             idle: Mutex::default(),
+            failures,
         })
     }
 
@@ -454,7 +500,7 @@ impl Stack for Aws {
             true => match self.stream.read().await {
                 Ok(records) => records,
                 Err(e) => {
-                    eprintln!("stream read failed: {e}");
+                    self.failures.record(format!("stream read failed: {e}"));
                     Vec::new()
                 }
             },
@@ -464,7 +510,8 @@ impl Stack for Aws {
                 match serde_json::from_value(serde_json::json!({ "Records": batch })) {
                     Ok(event) => event,
                     Err(e) => {
-                        eprintln!("stream batch unreadable: {e}");
+                        self.failures
+                            .record(format!("stream batch unreadable: {e}"));
                         continue;
                     }
                 };
@@ -472,10 +519,10 @@ impl Stack for Aws {
             let response = notifier::handle_at(&self.notifier, event, now).await;
             self.count("notifier", started, false);
             if !response.batch_item_failures.is_empty() {
-                eprintln!(
-                    "notifier reported {} failures",
+                self.failures.record(format!(
+                    "notifier reported {} batch item failures",
                     response.batch_item_failures.len()
-                );
+                ));
             }
         }
         for job in self.jobs_due(now) {
@@ -493,7 +540,7 @@ impl Stack for Aws {
                     m.sent + m.deferred + m.suppressed + m.skipped == 0 && found == 0
                 }
                 Err(e) => {
-                    eprintln!("job {job} failed: {e}");
+                    self.failures.record(format!("job {job} failed: {e}"));
                     false
                 }
             };
@@ -543,6 +590,10 @@ impl Stack for Aws {
             .lock()
             .map(|i| i.clone())
             .unwrap_or_default()
+    }
+
+    fn failures(&self) -> BTreeMap<String, u64> {
+        self.failures.all()
     }
 }
 

@@ -189,17 +189,14 @@ pub async fn message_log(dynamo: &doorstep_aws::DynamoStore) -> Vec<LogEntry> {
     entries
 }
 
-/// Dead letters, kept for the report (the simulation has no queue).
-#[derive(Default)]
-pub struct NoDeadLetters(Mutex<Vec<DeadLetter>>);
+/// Dead letters, counted as the run's failures (the simulation has no queue).
+pub struct NoDeadLetters(pub std::sync::Arc<crate::stack::Failures>);
 
 #[async_trait]
 impl DeadLetters for NoDeadLetters {
     async fn set_aside(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        eprintln!("dead letter: {} {}", letter.source, letter.error);
-        if let Ok(mut letters) = self.0.lock() {
-            letters.push(letter.clone());
-        }
+        self.0
+            .record(format!("dead letter: {} {}", letter.source, letter.error));
         Ok(())
     }
 }
