@@ -900,3 +900,103 @@ mod cap {
         }
     }
 }
+
+/// A filed entry whose work fails for good (here a merchant's follow-up template that fails as it
+/// renders) is set aside as a dead letter and the job goes on: before, the job failed at that
+/// entry on every run, and every entry filed after it waited forever.
+#[tokio::test]
+async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
+    let templates = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("broken-{}", doorstep_core::ids::random_token()));
+    for lang in ["en", "th"] {
+        std::fs::create_dir_all(templates.join(lang)).unwrap();
+        std::fs::write(
+            templates.join(lang).join("follow_up_pans.subject.j2"),
+            "Your pan",
+        )
+        .unwrap();
+        // Parses, then fails at render time: no such function.
+        std::fs::write(
+            templates.join(lang).join("follow_up_pans.email.j2"),
+            "Season it first. {{ no_such_function() }}",
+        )
+        .unwrap();
+    }
+    let mut settings = settings();
+    settings.template_dir = Some(templates.clone());
+    settings.follow_ups.push(FollowUp {
+        name: "pans".into(),
+        product_types: vec!["Kitchen".into()],
+        tags: Vec::new(),
+        days_after_delivery: 2,
+        marketing: false,
+        channels: Vec::new(),
+    });
+    let app = local_app_with(settings);
+    let router = router(app.clone());
+    let now = Utc::now();
+    product(&router, "pan", "Kitchen").await;
+    product(&router, "cream", "Skincare").await;
+    // Filed in this order: the broken one (order A1) comes first.
+    order(&router, "A1", customer("fon", false), "pan", "KEXA1").await;
+    order(&router, "A2", customer("fon", false), "cream", "KEXA2").await;
+    for tracking in ["KEXA1", "KEXA2"] {
+        carrier_webhook(
+            &router,
+            tracking,
+            &format!("{tracking}-d"),
+            "delivered",
+            now,
+        )
+        .await;
+    }
+    app.notifier.tick(now).await.unwrap();
+
+    let at = now + Duration::days(2) + Duration::hours(1);
+    let report = run(&app, Job::FollowUps, at).await;
+    assert_eq!(report.messages.sent, 1, "{:?}", report.detail);
+    let all = outbox(&router).await;
+    let sent = entries(&all, "follow_up", "sent");
+    assert_eq!(sent.len(), 1, "{all:#?}");
+    assert_eq!(sent[0]["order_id"], "generic-store:A2");
+
+    let (status, letters) = send(&router, get("/api/dead-letters", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK);
+    let letters = letters.as_array().unwrap().clone();
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert_eq!(letters[0]["source"], "due_entry");
+    assert_eq!(letters[0]["payload"]["kind"], "follow-up");
+    assert_eq!(letters[0]["payload"]["subject"], "generic-store:A1|pans");
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("follow_up_pans"),
+        "{}",
+        letters[0]
+    );
+    // Unfiled: the next run neither fails on it nor sends anything twice.
+    let again = run(&app, Job::FollowUps, at + Duration::hours(1)).await;
+    assert_eq!(again.messages.sent, 0);
+    assert_eq!(again.detail["due_read"], 0, "{:?}", again.detail);
+
+    // Put back, it is filed again under its day and tried at the next run (and, still broken,
+    // set aside again).
+    let id = letters[0]["id"].as_i64().unwrap();
+    let retry = post(
+        &format!("/api/dead-letters/{id}/retry"),
+        &[("authorization".into(), format!("Bearer {ADMIN}"))],
+        Vec::new(),
+    );
+    let (status, json) = send(&router, retry).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let retried = run(&app, Job::FollowUps, at + Duration::hours(2)).await;
+    assert_eq!(retried.detail["due_read"], 1, "{:?}", retried.detail);
+    let (_, letters) = send(&router, get("/api/dead-letters", Some(ADMIN))).await;
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters:#?}");
+    assert_eq!(
+        entries(&outbox(&router).await, "follow_up", "sent").len(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&templates);
+}

@@ -226,7 +226,7 @@ async fn run(
 }
 
 /// Puts a dead letter back to work: a change rejoins the feed (as a new change), a deferred send
-/// is due at once with its attempts reset.
+/// is due at once with its attempts reset, a filed entry is filed again under its day.
 pub async fn put_back(
     store: &SqliteStore,
     letter: &DeadLetter,
@@ -247,6 +247,12 @@ pub async fn put_back(
             deferred.due = now;
             deferred.attempts = 0;
             store.defer(&deferred).await
+        }
+        doorstep_core::jobs::DUE_ENTRY_SOURCE => {
+            let entry = doorstep_core::jobs::due_entry_of(&letter.payload)
+                .ok_or_else(|| bad("a filed entry"))?;
+            // Under its own day (a renewal reminder checks it); the job reads every day up to today.
+            doorstep_core::ports::Store::add_due(store, entry.kind, entry.day, &entry.subject).await
         }
         crate::webhooks::DEAD_LETTER_SOURCE => {
             let delivery: doorstep_core::merchant_webhook::Delivery =

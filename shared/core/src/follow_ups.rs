@@ -120,15 +120,20 @@ pub async fn run_job(
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {
-        match follow_up(notifier, &entry.subject, now, preview).await? {
-            Ok((planned, summary)) => {
+        match follow_up(notifier, &entry.subject, now, preview).await {
+            Ok(Ok((planned, summary))) => {
                 outcome.sent.push(planned);
                 outcome.messages.add(summary);
             }
-            Err(reason) => outcome.skipped.push(SkippedFollowUp {
+            Ok(Err(reason)) => outcome.skipped.push(SkippedFollowUp {
                 subject: entry.subject.clone(),
                 reason,
             }),
+            Err(e) if preview => return Err(e),
+            Err(e) => {
+                crate::jobs::entry_failed(notifier, &entry, e, now).await?;
+                continue;
+            }
         }
         if !preview {
             store.remove_due(&entry).await?;

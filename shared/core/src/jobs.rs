@@ -5,10 +5,51 @@
 //! runs each at its cadence, and a test checks that `template.yaml` schedules every job.
 
 use crate::names::named_enum;
+use crate::notify::ports::DeadLetter;
 use crate::notify::service::{Notifier, NotifyError, Summary};
-use crate::ports::DueKind;
-use chrono::{DateTime, Utc};
+use crate::ports::{DueEntry, DueKind};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::time::Duration;
+
+/// The dead letters' `source` for a filed entry whose work failed for good.
+pub const DUE_ENTRY_SOURCE: &str = "due_entry";
+
+/// After one filed entry's work failed. A passing failure (storage or a channel down) ends the
+/// run with the entry still filed, for the next run. Any other would fail the same way every run
+/// and hold up every entry filed after it, so the entry is set aside as a dead letter (it is the
+/// letter's payload: [`due_entry_of`] reads it back) and unfiled, and the run goes on.
+pub(crate) async fn entry_failed(
+    notifier: &Notifier<'_>,
+    entry: &DueEntry,
+    error: NotifyError,
+    now: DateTime<Utc>,
+) -> Result<(), NotifyError> {
+    if error.is_transient() {
+        return Err(error);
+    }
+    tracing::error!(kind = entry.kind.as_str(), day = %entry.day, error = %error,
+        "a filed entry failed for good; set aside");
+    let letter = DeadLetter {
+        source: DUE_ENTRY_SOURCE.into(),
+        reference: format!("{}#{}#{}", entry.kind.as_str(), entry.day, entry.subject),
+        error: error.to_string(),
+        attempts: 1,
+        payload: serde_json::json!({"kind": entry.kind, "day": entry.day, "subject": entry.subject}),
+        at: now,
+    };
+    notifier.dead_letters.set_aside(&letter).await?;
+    notifier.store.remove_due(entry).await?;
+    Ok(())
+}
+
+/// The filed entry a `due_entry` dead letter carries, to file again once its cause is fixed.
+pub fn due_entry_of(payload: &serde_json::Value) -> Option<DueEntry> {
+    Some(DueEntry {
+        kind: serde_json::from_value::<DueKind>(payload.get("kind")?.clone()).ok()?,
+        day: serde_json::from_value::<NaiveDate>(payload.get("day")?.clone()).ok()?,
+        subject: payload.get("subject")?.as_str()?.to_string(),
+    })
+}
 
 named_enum! {
     "kebab-case";

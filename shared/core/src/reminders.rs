@@ -182,9 +182,11 @@ pub async fn run_job(
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {
-        let done = one(notifier, &entry, now, preview, &mut outcome).await?;
-        if done && !preview {
-            store.remove_due(&entry).await?;
+        match one(notifier, &entry, now, preview, &mut outcome).await {
+            Ok(done) if done && !preview => store.remove_due(&entry).await?,
+            Ok(_) => {}
+            Err(e) if preview => return Err(e),
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
         }
     }
     Ok(outcome)

@@ -417,32 +417,46 @@ pub async fn run_review_requests(
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {
-        if let Some(order_id) = OrderId::parse(&entry.subject) {
-            if let Some((order, customer)) = notifier.order_and_customer(&order_id).await? {
-                match unaskable(store, &order).await? {
-                    Some(why) => outcome.skipped.push((order_id, why)),
-                    None => {
-                        outcome.requested.push(order_id.clone());
-                        if !preview {
-                            let occasion =
-                                Occasion::new(About::Order(order_id), Message::ReviewRequest, None);
-                            let mut subject = Subject::about_customer(occasion, &customer);
-                            subject.order = Some(&order);
-                            let mut summary = Summary::default();
-                            notifier
-                                .notify_occasion(&subject, now, &mut summary)
-                                .await?;
-                            outcome.messages.add(summary);
-                        }
-                    }
-                }
-            }
-        }
-        if !preview {
-            store.remove_due(&entry).await?;
+        match request_review(notifier, &entry, now, preview, &mut outcome).await {
+            Ok(()) if !preview => store.remove_due(&entry).await?,
+            Ok(()) => {}
+            Err(e) if preview => return Err(e),
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
         }
     }
     Ok(outcome)
+}
+
+/// One filed order: asked, or skipped with the reason.
+async fn request_review(
+    notifier: &Notifier<'_>,
+    entry: &crate::ports::DueEntry,
+    now: DateTime<Utc>,
+    preview: bool,
+    outcome: &mut JobOutcome,
+) -> Result<(), NotifyError> {
+    let Some(order_id) = OrderId::parse(&entry.subject) else {
+        return Ok(());
+    };
+    let Some((order, customer)) = notifier.order_and_customer(&order_id).await? else {
+        return Ok(());
+    };
+    if let Some(why) = unaskable(notifier.store, &order).await? {
+        outcome.skipped.push((order_id, why));
+        return Ok(());
+    }
+    outcome.requested.push(order_id.clone());
+    if !preview {
+        let occasion = Occasion::new(About::Order(order_id), Message::ReviewRequest, None);
+        let mut subject = Subject::about_customer(occasion, &customer);
+        subject.order = Some(&order);
+        let mut summary = Summary::default();
+        notifier
+            .notify_occasion(&subject, now, &mut summary)
+            .await?;
+        outcome.messages.add(summary);
+    }
+    Ok(())
 }
 
 /// A stored review changed: the shop hears of a poor one at once, a 5-star one is thanked.

@@ -13,7 +13,7 @@ use crate::notify::messages::Message;
 use crate::notify::render::PointsLine;
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{DueKind, Store, StoreError, DUE_PER_RUN};
+use crate::ports::{DueEntry, DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::{LoyaltySettings, Settings};
 use crate::status::ShipmentStatus;
 use crate::zones::Tz;
@@ -492,96 +492,114 @@ pub async fn run_job(
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {
-        let Some(customer_id) = CustomerId::parse(&entry.subject) else {
-            if !preview {
-                store.remove_due(&entry).await?;
-            }
-            continue;
-        };
-        let Some(customer) = store.get_customer(&customer_id).await? else {
-            if !preview {
-                store.remove_due(&entry).await?;
-            }
-            continue;
-        };
-        outcome.accounts_read += 1;
-        let zone = zone_of(Some(&customer), notifier.settings);
-        let account = match preview {
-            true => {
-                let mut account = store
-                    .get_account(&customer_id)
-                    .await?
-                    .unwrap_or_else(|| Account::new(customer_id.clone()));
-                account.settle(now);
-                account
-            }
-            false => {
-                let updated = update(store, notifier.settings, policy, &customer, now, |_| {
-                    Ok(Applied::Nothing)
-                })
-                .await
-                .map_err(|e| match e {
-                    LoyaltyError::Update(UpdateError::Store(e)) => NotifyError::Store(e),
-                    other => NotifyError::Store(StoreError::Unavailable(other.to_string())),
-                })?;
-                outcome.accounts_written += usize::from(updated.written);
-                updated.account
-            }
-        };
-        let owed = schedule::owed(&account, policy, zone, now);
-        for reminder in &owed {
-            let planned = plan(&customer_id, reminder);
-            if !preview {
-                let occasion = Occasion::new(
-                    About::Customer(customer_id.clone()),
-                    planned.message,
-                    Some(reminder.date.to_string()),
-                );
-                let subject = Subject {
-                    points: Some(line(
-                        &account,
-                        policy,
-                        notifier.settings,
-                        &occasion,
-                        zone,
-                        now,
-                    )),
-                    occasion,
-                    customer: &customer,
-                    order: None,
-                    shipment: None,
-                    parcels_remaining: 0,
-                    subscription: None,
-                    alert: None,
-                };
-                let mut summary = Summary::default();
-                notifier
-                    .notify_occasion(&subject, now, &mut summary)
-                    .await?;
-                outcome.messages.add(summary);
-            }
-            outcome.reminders.push(planned);
-        }
-        let mut account = account;
-        if !preview && !owed.is_empty() {
-            // Sent (or decided) first, recorded after: a crash in between sends nothing twice,
-            // the messages' keys see to that.
-            let today = crate::timezone::local_date(now, zone).unwrap_or_else(|| now.date_naive());
-            let updated = update(store, notifier.settings, policy, &customer, now, |a| {
-                a.reminded.retain(|(date, _)| *date >= today);
-                for r in &owed {
-                    a.reminded.push((r.date, r.stage));
-                }
-                Ok(Applied::Applied)
-            })
-            .await?;
-            account = updated.account;
-        }
-        if !preview && account.next_due != Some(entry.day) {
-            store.remove_due(&entry).await?;
+        match one_account(notifier, policy, &entry, now, preview, &mut outcome).await {
+            Ok(()) => {}
+            Err(e) if preview => return Err(e),
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
         }
     }
     Ok(outcome)
+}
+
+/// One filed account: settled, reminded of what it is owed, unfiled unless due again that day.
+async fn one_account(
+    notifier: &Notifier<'_>,
+    policy: &LoyaltySettings,
+    entry: &DueEntry,
+    now: DateTime<Utc>,
+    preview: bool,
+    outcome: &mut JobOutcome,
+) -> Result<(), NotifyError> {
+    let store = notifier.store;
+    let Some(customer_id) = CustomerId::parse(&entry.subject) else {
+        if !preview {
+            store.remove_due(entry).await?;
+        }
+        return Ok(());
+    };
+    let Some(customer) = store.get_customer(&customer_id).await? else {
+        if !preview {
+            store.remove_due(entry).await?;
+        }
+        return Ok(());
+    };
+    outcome.accounts_read += 1;
+    let zone = zone_of(Some(&customer), notifier.settings);
+    let account = match preview {
+        true => {
+            let mut account = store
+                .get_account(&customer_id)
+                .await?
+                .unwrap_or_else(|| Account::new(customer_id.clone()));
+            account.settle(now);
+            account
+        }
+        false => {
+            let updated = update(store, notifier.settings, policy, &customer, now, |_| {
+                Ok(Applied::Nothing)
+            })
+            .await
+            .map_err(|e| match e {
+                LoyaltyError::Update(UpdateError::Store(e)) => NotifyError::Store(e),
+                other => NotifyError::Store(StoreError::Unavailable(other.to_string())),
+            })?;
+            outcome.accounts_written += usize::from(updated.written);
+            updated.account
+        }
+    };
+    let owed = schedule::owed(&account, policy, zone, now);
+    for reminder in &owed {
+        let planned = plan(&customer_id, reminder);
+        if !preview {
+            let occasion = Occasion::new(
+                About::Customer(customer_id.clone()),
+                planned.message,
+                Some(reminder.date.to_string()),
+            );
+            let subject = Subject {
+                points: Some(line(
+                    &account,
+                    policy,
+                    notifier.settings,
+                    &occasion,
+                    zone,
+                    now,
+                )),
+                occasion,
+                customer: &customer,
+                order: None,
+                shipment: None,
+                parcels_remaining: 0,
+                subscription: None,
+                alert: None,
+            };
+            let mut summary = Summary::default();
+            notifier
+                .notify_occasion(&subject, now, &mut summary)
+                .await?;
+            outcome.messages.add(summary);
+        }
+        outcome.reminders.push(planned);
+    }
+    let mut account = account;
+    if !preview && !owed.is_empty() {
+        // Sent (or decided) first, recorded after: a crash in between sends nothing twice,
+        // the messages' keys see to that.
+        let today = crate::timezone::local_date(now, zone).unwrap_or_else(|| now.date_naive());
+        let updated = update(store, notifier.settings, policy, &customer, now, |a| {
+            a.reminded.retain(|(date, _)| *date >= today);
+            for r in &owed {
+                a.reminded.push((r.date, r.stage));
+            }
+            Ok(Applied::Applied)
+        })
+        .await?;
+        account = updated.account;
+    }
+    if !preview && account.next_due != Some(entry.day) {
+        store.remove_due(entry).await?;
+    }
+    Ok(())
 }
 
 fn plan(customer_id: &CustomerId, reminder: &Reminder) -> PlannedReminder {

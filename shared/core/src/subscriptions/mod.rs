@@ -437,8 +437,13 @@ pub async fn run_job(
                 charge_on,
             });
             if !preview {
-                let summary = remind(notifier, &subscription, charge_on, now).await?;
-                outcome.messages.add(summary);
+                match remind(notifier, &subscription, charge_on, now).await {
+                    Ok(summary) => outcome.messages.add(summary),
+                    Err(e) => {
+                        crate::jobs::entry_failed(notifier, &entry, e, now).await?;
+                        continue;
+                    }
+                }
             }
         }
         if !preview {
