@@ -1000,3 +1000,65 @@ async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
     );
     let _ = std::fs::remove_dir_all(&templates);
 }
+
+/// A merchant's follow-up written for email alone, due to a customer reachable only by SMS (the
+/// fallback's channel): suppressed, saying why, rather than failing on the missing template.
+#[tokio::test]
+async fn a_follow_up_without_sms_templates_is_not_sent_by_sms_and_says_why() {
+    let templates = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("email-only-{}", doorstep_core::ids::random_token()));
+    for lang in ["en", "th"] {
+        std::fs::create_dir_all(templates.join(lang)).unwrap();
+        std::fs::write(
+            templates.join(lang).join("follow_up_pans.subject.j2"),
+            "Your pan",
+        )
+        .unwrap();
+        std::fs::write(
+            templates.join(lang).join("follow_up_pans.email.j2"),
+            "Season it before its first use.",
+        )
+        .unwrap();
+    }
+    let mut settings = settings();
+    settings.template_dir = Some(templates.clone());
+    settings.follow_ups.push(FollowUp {
+        name: "pans".into(),
+        product_types: vec!["Kitchen".into()],
+        tags: Vec::new(),
+        days_after_delivery: 2,
+        marketing: false,
+        channels: Vec::new(),
+    });
+    assert!(settings.fallback, "fallback is on by default");
+    let app = local_app_with(settings);
+    let router = router(app.clone());
+    let now = Utc::now();
+    product(&router, "pan", "Kitchen").await;
+    let phone_only = json!({"id": "som", "first_name": "Som", "phone": "081 234 5678",
+        "locale": "th", "timezone": "Asia/Bangkok"});
+    order(&router, "P1", phone_only, "pan", "KEXP1").await;
+    carrier_webhook(&router, "KEXP1", "KEXP1-d", "delivered", now).await;
+    app.notifier.tick(now).await.unwrap();
+
+    let report = run(
+        &app,
+        Job::FollowUps,
+        now + Duration::days(2) + Duration::hours(1),
+    )
+    .await;
+    assert_eq!(report.messages.sent, 0, "{:?}", report.detail);
+    let all = outbox(&router).await;
+    let held = entries(&all, "follow_up", "suppressed");
+    let sms = held
+        .iter()
+        .find(|e| e["channel"] == "sms")
+        .expect("the SMS decision is logged");
+    assert_eq!(
+        sms["reason"], "the follow-up \"pans\" has no sms template",
+        "{sms}"
+    );
+    let (_, letters) = send(&router, get("/api/dead-letters", Some(ADMIN))).await;
+    assert!(letters.as_array().unwrap().is_empty(), "{letters:#?}");
+    let _ = std::fs::remove_dir_all(&templates);
+}

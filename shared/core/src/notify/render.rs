@@ -248,8 +248,19 @@ impl Renderer {
     /// Whether a follow-up has its templates (the merchant's or built in) in every locale the
     /// built-in messages have, for email.
     pub fn has_follow_up(&self, name: &str) -> bool {
+        self.has_follow_up_for(name, Channel::Email)
+    }
+
+    /// Whether a follow-up has its templates for `channel` in every locale the built-in messages
+    /// have. A merchant's follow-up may come with email templates alone.
+    pub fn has_follow_up_for(&self, name: &str, channel: Channel) -> bool {
+        let parts: &[&str] = match channel {
+            Channel::Email => &["subject", "email"],
+            Channel::Sms => &["sms"],
+            Channel::Webhook => return false,
+        };
         let exists = |env: &Environment<'static>, lang: &str| {
-            ["subject", "email"].iter().all(|part| {
+            parts.iter().all(|part| {
                 env.get_template(&format!("{lang}/follow_up_{name}.{part}.j2"))
                     .is_ok()
             })

@@ -709,10 +709,32 @@ impl Notifier<'_> {
             ),
         };
         for (channel, decision) in plan {
+            let decision = match self.follow_up_without_templates(subject, channel) {
+                Some(reason) if !matches!(decision, Decision::Suppress { .. }) => {
+                    Decision::Suppress { reason }
+                }
+                _ => decision,
+            };
             self.carry_out(subject, channel, decision, now, summary)
                 .await?;
         }
         Ok(())
+    }
+
+    /// Why a merchant's follow-up cannot go out on `channel`: it has no templates for it (one
+    /// written for email alone, reaching a customer by SMS through `fallback`). Every built-in
+    /// message has templates for both channels.
+    fn follow_up_without_templates(
+        &self,
+        subject: &Subject<'_>,
+        channel: Channel,
+    ) -> Option<String> {
+        let name = match (subject.message(), subject.occasion.detail.as_deref()) {
+            (Message::FollowUp, Some(name)) => name,
+            _ => return None,
+        };
+        (!self.renderer.has_follow_up_for(name, channel))
+            .then(|| format!("the follow-up {name:?} has no {channel} template"))
     }
 
     /// A marketing message over `marketing_cap` is suppressed, saying so. Transactional ones
