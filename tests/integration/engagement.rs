@@ -624,19 +624,29 @@ async fn a_gold_customers_late_parcel_reaches_support_before_they_ask() {
     assert!(mail["body"].as_str().unwrap().contains("Gold"), "{mail}");
 }
 
-#[tokio::test]
-async fn follow_ups_go_out_by_product_type_after_delivery_once() {
-    let app = local_app_with(settings());
-    let router = router(app.clone());
-    let now = Utc::now();
-    product(&router, "cream", "Skincare").await;
-    product(&router, "pan", "Kitchen").await;
-    order(&router, "F1", customer("fon", false), "cream", "KEXF1").await;
-    order(&router, "F2", customer("fon", false), "pan", "KEXF2").await;
-    for tracking in ["KEXF1", "KEXF2"] {
+/// Orders for `fon` (`{id}`, one product each, parcel `KEX{id}`), delivered at `now` and seen by
+/// the notifier.
+async fn delivered(
+    app: &LocalApp,
+    router: &axum::Router,
+    orders: &[(&str, &str)],
+    now: DateTime<Utc>,
+) {
+    for (id, product) in orders {
+        order(
+            router,
+            id,
+            customer("fon", false),
+            product,
+            &format!("KEX{id}"),
+        )
+        .await;
+    }
+    for (id, _) in orders {
+        let tracking = format!("KEX{id}");
         carrier_webhook(
-            &router,
-            tracking,
+            router,
+            &tracking,
             &format!("{tracking}-d"),
             "delivered",
             now,
@@ -644,6 +654,16 @@ async fn follow_ups_go_out_by_product_type_after_delivery_once() {
         .await;
     }
     app.notifier.tick(now).await.unwrap();
+}
+
+#[tokio::test]
+async fn follow_ups_go_out_by_product_type_after_delivery_once() {
+    let app = local_app_with(settings());
+    let router = router(app.clone());
+    let now = Utc::now();
+    product(&router, "cream", "Skincare").await;
+    product(&router, "pan", "Kitchen").await;
+    delivered(&app, &router, &[("F1", "cream"), ("F2", "pan")], now).await;
     let early = run(&app, Job::FollowUps, now + Duration::days(1)).await;
     assert_eq!(early.messages.sent, 0);
     let due = run(
@@ -901,26 +921,16 @@ mod cap {
     }
 }
 
-/// A filed entry whose work fails for good (here a merchant's follow-up template that fails as it
-/// renders) is set aside as a dead letter and the job goes on: before, the job failed at that
-/// entry on every run, and every entry filed after it waited forever.
-#[tokio::test]
-async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
+/// The settings with a merchant follow-up `pans` for kitchen products, two days after delivery,
+/// whose templates (subject, and `email` as given; no SMS) are in a fresh `template_dir`.
+fn with_pans_follow_up(email: &str) -> (Settings, std::path::PathBuf) {
     let templates = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("broken-{}", doorstep_core::ids::random_token()));
+        .join(format!("templates-{}", doorstep_core::ids::random_token()));
     for lang in ["en", "th"] {
-        std::fs::create_dir_all(templates.join(lang)).unwrap();
-        std::fs::write(
-            templates.join(lang).join("follow_up_pans.subject.j2"),
-            "Your pan",
-        )
-        .unwrap();
-        // Parses, then fails at render time: no such function.
-        std::fs::write(
-            templates.join(lang).join("follow_up_pans.email.j2"),
-            "Season it first. {{ no_such_function() }}",
-        )
-        .unwrap();
+        let dir = templates.join(lang);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("follow_up_pans.subject.j2"), "Your pan").unwrap();
+        std::fs::write(dir.join("follow_up_pans.email.j2"), email).unwrap();
     }
     let mut settings = settings();
     settings.template_dir = Some(templates.clone());
@@ -932,25 +942,23 @@ async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
         marketing: false,
         channels: Vec::new(),
     });
+    (settings, templates)
+}
+
+/// A filed entry whose work fails for good (here a merchant's follow-up template that fails as it
+/// renders) is set aside as a dead letter and the job goes on: before, the job failed at that
+/// entry on every run, and every entry filed after it waited forever.
+#[tokio::test]
+async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
+    // Parses, then fails at render time: no such function.
+    let (settings, templates) = with_pans_follow_up("Season it first. {{ no_such_function() }}");
     let app = local_app_with(settings);
     let router = router(app.clone());
     let now = Utc::now();
     product(&router, "pan", "Kitchen").await;
     product(&router, "cream", "Skincare").await;
     // Filed in this order: the broken one (order A1) comes first.
-    order(&router, "A1", customer("fon", false), "pan", "KEXA1").await;
-    order(&router, "A2", customer("fon", false), "cream", "KEXA2").await;
-    for tracking in ["KEXA1", "KEXA2"] {
-        carrier_webhook(
-            &router,
-            tracking,
-            &format!("{tracking}-d"),
-            "delivered",
-            now,
-        )
-        .await;
-    }
-    app.notifier.tick(now).await.unwrap();
+    delivered(&app, &router, &[("A1", "pan"), ("A2", "cream")], now).await;
 
     let at = now + Duration::days(2) + Duration::hours(1);
     let report = run(&app, Job::FollowUps, at).await;
@@ -1005,31 +1013,7 @@ async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
 /// fallback's channel): suppressed, saying why, rather than failing on the missing template.
 #[tokio::test]
 async fn a_follow_up_without_sms_templates_is_not_sent_by_sms_and_says_why() {
-    let templates = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("email-only-{}", doorstep_core::ids::random_token()));
-    for lang in ["en", "th"] {
-        std::fs::create_dir_all(templates.join(lang)).unwrap();
-        std::fs::write(
-            templates.join(lang).join("follow_up_pans.subject.j2"),
-            "Your pan",
-        )
-        .unwrap();
-        std::fs::write(
-            templates.join(lang).join("follow_up_pans.email.j2"),
-            "Season it before its first use.",
-        )
-        .unwrap();
-    }
-    let mut settings = settings();
-    settings.template_dir = Some(templates.clone());
-    settings.follow_ups.push(FollowUp {
-        name: "pans".into(),
-        product_types: vec!["Kitchen".into()],
-        tags: Vec::new(),
-        days_after_delivery: 2,
-        marketing: false,
-        channels: Vec::new(),
-    });
+    let (settings, templates) = with_pans_follow_up("Season it before its first use.");
     assert!(settings.fallback, "fallback is on by default");
     let app = local_app_with(settings);
     let router = router(app.clone());

@@ -129,9 +129,8 @@ pub async fn run_job(
                 subject: entry.subject.clone(),
                 reason,
             }),
-            Err(e) if preview => return Err(e),
             Err(e) => {
-                crate::jobs::entry_failed(notifier, &entry, e, now).await?;
+                crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?;
                 continue;
             }
         }

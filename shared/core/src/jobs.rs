@@ -17,14 +17,16 @@ pub const DUE_ENTRY_SOURCE: &str = "due_entry";
 /// After one filed entry's work failed. A passing failure (storage or a channel down) ends the
 /// run with the entry still filed, for the next run. Any other would fail the same way every run
 /// and hold up every entry filed after it, so the entry is set aside as a dead letter (it is the
-/// letter's payload: [`due_entry_of`] reads it back) and unfiled, and the run goes on.
+/// letter's payload: [`due_entry_of`] reads it back) and unfiled, and the run goes on. A
+/// preview writes nothing, so its failure is simply its caller's.
 pub(crate) async fn entry_failed(
     notifier: &Notifier<'_>,
     entry: &DueEntry,
     error: NotifyError,
+    preview: bool,
     now: DateTime<Utc>,
 ) -> Result<(), NotifyError> {
-    if error.is_transient() {
+    if preview || error.is_transient() {
         return Err(error);
     }
     tracing::error!(kind = entry.kind.as_str(), day = %entry.day, error = %error,

@@ -185,8 +185,7 @@ pub async fn run_job(
         match one(notifier, &entry, now, preview, &mut outcome).await {
             Ok(done) if done && !preview => store.remove_due(&entry).await?,
             Ok(_) => {}
-            Err(e) if preview => return Err(e),
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
         }
     }
     Ok(outcome)

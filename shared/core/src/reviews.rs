@@ -420,8 +420,7 @@ pub async fn run_review_requests(
         match request_review(notifier, &entry, now, preview, &mut outcome).await {
             Ok(()) if !preview => store.remove_due(&entry).await?,
             Ok(()) => {}
-            Err(e) if preview => return Err(e),
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
         }
     }
     Ok(outcome)

@@ -494,8 +494,7 @@ pub async fn run_job(
     for entry in entries {
         match one_account(notifier, policy, &entry, now, preview, &mut outcome).await {
             Ok(()) => {}
-            Err(e) if preview => return Err(e),
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, now).await?,
+            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
         }
     }
     Ok(outcome)

@@ -440,7 +440,7 @@ pub async fn run_job(
                 match remind(notifier, &subscription, charge_on, now).await {
                     Ok(summary) => outcome.messages.add(summary),
                     Err(e) => {
-                        crate::jobs::entry_failed(notifier, &entry, e, now).await?;
+                        crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?;
                         continue;
                     }
                 }
