@@ -946,8 +946,9 @@ fn with_pans_follow_up(email: &str) -> (Settings, std::path::PathBuf) {
 }
 
 /// A filed entry whose work fails for good (here a merchant's follow-up template that fails as it
-/// renders) is set aside as a dead letter and the job goes on: before, the job failed at that
-/// entry on every run, and every entry filed after it waited forever.
+/// renders) is set aside as a dead letter at once and the job goes on. Before, it failed the job's
+/// run, so every entry filed after it waited for the next one; an unreadable record failed every
+/// run.
 #[tokio::test]
 async fn a_filed_entry_that_fails_for_good_is_set_aside_and_the_rest_go_out() {
     // Parses, then fails at render time: no such function.

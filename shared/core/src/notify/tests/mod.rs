@@ -608,8 +608,8 @@ fn every_milestone_renders_in_english_and_thai_on_both_channels() {
 
 /// A customer's message can go out on either channel: the merchant may choose SMS for it under
 /// `[channels]`, and with `fallback` (the default) it goes by SMS when the email address cannot be
-/// used. A missing template there fails the send for good, and a job with it (the review-request
-/// job stopped at the first customer without a usable email address until these existed).
+/// used. A missing template there fails the send for good, and the job run that sends it (until
+/// these existed, a review request to a customer without a usable email address did).
 #[test]
 fn every_message_renders_on_every_channel_it_can_reach_in_english_and_thai() {
     use super::messages::{Audience, Message};
