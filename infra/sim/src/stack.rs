@@ -540,7 +540,7 @@ impl Stack for Aws {
                     m.sent + m.deferred + m.suppressed + m.skipped == 0 && found == 0
                 }
                 Err(e) => {
-                    self.failures.record(format!("job {job} failed: {e}"));
+                    self.failures.record(format!("job {job}: {e}"));
                     false
                 }
             };

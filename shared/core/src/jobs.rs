@@ -8,17 +8,18 @@ use crate::names::named_enum;
 use crate::notify::ports::DeadLetter;
 use crate::notify::service::{Notifier, NotifyError, Summary};
 use crate::ports::{DueEntry, DueKind};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use std::time::Duration;
 
 /// The dead letters' `source` for a filed entry whose work failed for good.
 pub const DUE_ENTRY_SOURCE: &str = "due_entry";
 
 /// After one filed entry's work failed. A passing failure (storage or a channel down) ends the
-/// run with the entry still filed, for the next run. Any other would fail the same way every run
-/// and hold up every entry filed after it, so the entry is set aside as a dead letter (it is the
-/// letter's payload: [`due_entry_of`] reads it back) and unfiled, and the run goes on. A
-/// preview writes nothing, so its failure is simply its caller's.
+/// run with the entry still filed, for the next run. Any other is no better when tried again, and
+/// left filed it would end this run and hold up every entry filed after it, so the entry is set
+/// aside as a dead letter (it is the letter's payload: [`due_entry_of`] reads it back) and
+/// unfiled, and the run goes on. A preview writes nothing, so its failure is its caller's.
 pub(crate) async fn entry_failed(
     notifier: &Notifier<'_>,
     entry: &DueEntry,
@@ -36,7 +37,7 @@ pub(crate) async fn entry_failed(
         reference: format!("{}#{}#{}", entry.kind.as_str(), entry.day, entry.subject),
         error: error.to_string(),
         attempts: 1,
-        payload: serde_json::json!({"kind": entry.kind, "day": entry.day, "subject": entry.subject}),
+        payload: serde_json::to_value(entry).unwrap_or_default(),
         at: now,
     };
     notifier.dead_letters.set_aside(&letter).await?;
@@ -46,11 +47,7 @@ pub(crate) async fn entry_failed(
 
 /// The filed entry a `due_entry` dead letter carries, to file again once its cause is fixed.
 pub fn due_entry_of(payload: &serde_json::Value) -> Option<DueEntry> {
-    Some(DueEntry {
-        kind: serde_json::from_value::<DueKind>(payload.get("kind")?.clone()).ok()?,
-        day: serde_json::from_value::<NaiveDate>(payload.get("day")?.clone()).ok()?,
-        subject: payload.get("subject")?.as_str()?.to_string(),
-    })
+    DueEntry::deserialize(payload).ok()
 }
 
 named_enum! {

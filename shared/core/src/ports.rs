@@ -202,8 +202,8 @@ crate::names::named_enum! {
     }
 }
 
-/// One subject filed under a day.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One subject filed under a day (and, as JSON, a `due_entry` dead letter's payload).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DueEntry {
     pub kind: DueKind,
     pub day: NaiveDate,
