@@ -1,7 +1,7 @@
 //! The `Store` contract, run against the SQLite adapter and the DynamoDB adapter (on moto).
 
 use doorstep_core::catalog::{Neighbours, Product};
-use doorstep_core::chrono::{Duration, Utc};
+use doorstep_core::chrono::{DateTime, Duration, Utc};
 use doorstep_core::ids::{CarrierSlug, ProductId, TrackingNumber};
 use doorstep_core::ingest::{apply_tracking_update, UpdateOutcome};
 use doorstep_core::model::{
@@ -434,11 +434,16 @@ pub async fn accounts_the_due_index_and_email_lookup(store: &dyn Store) {
 
     // A kind of its own per run keeps runs on one moto apart.
     let kind = DueKind::Pickup;
-    let today = Utc::now().date_naive();
+    let now = Utc::now();
+    let today = now.date_naive();
     let subject = |n: u32| format!("{unique}#{n}");
     for (days, n) in [(-3, 1), (0, 2), (0, 3), (5, 4)] {
         store
-            .add_due(kind, today + Duration::days(days), &subject(n))
+            .add_due(&DueEntry::on(
+                kind,
+                today + Duration::days(days),
+                &subject(n),
+            ))
             .await
             .unwrap();
     }
@@ -449,41 +454,33 @@ pub async fn accounts_the_due_index_and_email_lookup(store: &dyn Store) {
             .map(|e| ((e.day - today).num_days(), e.subject))
             .collect()
     };
-    let due = mine(store.due_subjects(kind, today, 100).await.unwrap());
+    let due = mine(store.due_subjects(kind, now, 100).await.unwrap());
     assert_eq!(due, [(-3, subject(1)), (0, subject(2)), (0, subject(3))]);
     store
-        .remove_due(&DueEntry {
-            kind,
-            day: today - Duration::days(3),
-            subject: subject(1),
-        })
+        .remove_due(&DueEntry::on(kind, today - Duration::days(3), &subject(1)))
         .await
         .unwrap();
     store
-        .remove_due(&DueEntry {
-            kind,
-            day: today,
-            subject: subject(2),
-        })
+        .remove_due(&DueEntry::on(kind, today, &subject(2)))
         .await
         .unwrap();
     assert_eq!(
-        mine(store.due_subjects(kind, today, 100).await.unwrap()),
+        mine(store.due_subjects(kind, now, 100).await.unwrap()),
         [(0, subject(3))]
     );
     // Filed for an earlier day after the index moved on: still found.
     store
-        .add_due(kind, today - Duration::days(1), &subject(5))
+        .add_due(&DueEntry::on(kind, today - Duration::days(1), &subject(5)))
         .await
         .unwrap();
     assert_eq!(
-        mine(store.due_subjects(kind, today, 100).await.unwrap()),
+        mine(store.due_subjects(kind, now, 100).await.unwrap()),
         [(-1, subject(5)), (0, subject(3))]
     );
     assert_eq!(
         mine(
             store
-                .due_subjects(kind, today + Duration::days(5), 100)
+                .due_subjects(kind, now + Duration::days(5), 100)
                 .await
                 .unwrap()
         )
@@ -491,6 +488,40 @@ pub async fn accounts_the_due_index_and_email_lookup(store: &dyn Store) {
         3,
         "the future day is read when its day comes"
     );
+    // Due later in its day: passed by until then. Filed again under the same day, its time
+    // is replaced (earlier here), and it is read from that time on.
+    let later = Utc::now() + Duration::hours(3);
+    store
+        .add_due(&DueEntry::at(kind, later, &subject(6)))
+        .await
+        .unwrap();
+    async fn found(
+        store: &dyn Store,
+        kind: DueKind,
+        subject: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<Option<DateTime<Utc>>> {
+        store
+            .due_subjects(kind, at, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.subject == subject)
+            .map(|e| e.not_before)
+            .collect()
+    }
+    let second = |at: DateTime<Utc>| DateTime::from_timestamp(at.timestamp(), 0);
+    let sixth = subject(6);
+    assert!(found(store, kind, &sixth, later - Duration::seconds(1))
+        .await
+        .is_empty());
+    assert_eq!(found(store, kind, &sixth, later).await, [second(later)]);
+    let sooner = later - Duration::hours(1);
+    store
+        .add_due(&DueEntry::at(kind, sooner, &subject(6)))
+        .await
+        .unwrap();
+    assert_eq!(found(store, kind, &sixth, sooner).await, [second(sooner)]);
 
     let mut customer = Customer {
         id: id.clone(),

@@ -407,11 +407,7 @@ async fn a_parcel_is_filed_once_for_its_silence_check_however_many_scans_it_gets
         let store = app.store.clone();
         async move {
             store
-                .due_subjects(
-                    DueKind::Stalled,
-                    (now + Duration::days(day)).date_naive(),
-                    100,
-                )
+                .due_subjects(DueKind::Stalled, now + Duration::days(day), 100)
                 .await
                 .unwrap()
                 .into_iter()
@@ -433,6 +429,24 @@ async fn a_parcel_is_filed_once_for_its_silence_check_however_many_scans_it_gets
             .sent,
         0
     );
+    // Filed with its time: a run earlier that day passes it by without reading the parcel
+    // (the hourly job used to read it, its order and its customer at every run until then).
+    let early = run(
+        &app,
+        Job::StalledShipments,
+        now + Duration::days(3) - Duration::seconds(1),
+    )
+    .await;
+    assert_eq!(
+        (
+            early.detail["due_read"].as_u64(),
+            early.detail["shipments_read"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{:?}",
+        early.detail
+    );
+    assert_eq!(filed(3).await, [(now + Duration::days(3)).date_naive()]);
     // Four days after the last scan it is reported, once.
     let late = now + Duration::days(3) + Duration::hours(1);
     assert_eq!(

@@ -15,7 +15,7 @@ use doorstep_core::loyalty::{schedule, Account, Lot, LotState, Source};
 use doorstep_core::model::{Consents, Customer};
 use doorstep_core::notify::render::Renderer;
 use doorstep_core::notify::service::Notifier;
-use doorstep_core::ports::{DueKind, Store};
+use doorstep_core::ports::{DueEntry, DueKind, Store};
 use doorstep_core::settings::{LoyaltySettings, Settings};
 use doorstep_core::timezone::TimezoneSource;
 use std::sync::atomic::Ordering::Relaxed;
@@ -107,12 +107,13 @@ async fn main() {
         }
         let next = schedule::next_due(&account, &policy, zone, now).unwrap();
         account.next_due = Some(next.date_naive());
+        account.next_due_at = Some(next);
         store
-            .add_due(
+            .add_due(&DueEntry::at(
                 DueKind::Loyalty,
-                next.date_naive(),
+                next,
                 account.customer_id.as_str(),
-            )
+            ))
             .await
             .unwrap();
         store.save_account(&account, None).await.unwrap();

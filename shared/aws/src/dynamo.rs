@@ -864,23 +864,21 @@ impl Store for DynamoStore {
         Ok(customers.into_iter().next())
     }
 
-    async fn add_due(
-        &self,
-        kind: DueKind,
-        day: NaiveDate,
-        subject: &str,
-    ) -> Result<(), StoreError> {
-        self.client
+    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
+        let (kind, day) = (entry.kind, entry.day);
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(due_bucket(kind, day)))
-            .item("sk", s(subject))
+            .item("sk", s(entry.subject.as_str()))
             .item("entity", s("due"))
             // A bucket is read on its day; a year later nothing can still be waiting in it.
-            .item("ttl", n(day_start(day) + 400 * 86_400))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .item("ttl", n(day_start(day) + 400 * 86_400));
+        if let Some(at) = entry.not_before {
+            put = put.item("not_before", n(at.timestamp()));
+        }
+        put.send().await.map_err(unavailable)?;
         match self.due_cursor(kind).await? {
             Some(cursor) if cursor <= day => Ok(()),
             _ => self.set_due_cursor(kind, day).await,
@@ -890,9 +888,10 @@ impl Store for DynamoStore {
     async fn due_subjects(
         &self,
         kind: DueKind,
-        through: NaiveDate,
+        now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
+        let through = now.date_naive();
         let cursor = self.due_cursor(kind).await?;
         let start = match cursor {
             Some(cursor) => cursor,
@@ -908,12 +907,21 @@ impl Store for DynamoStore {
                 oldest_with_work = Some(day);
             }
             for item in items {
-                if let Some(subject) = item.get("sk").and_then(|v| v.as_s().ok()) {
-                    entries.push(DueEntry {
-                        kind,
-                        day,
-                        subject: subject.clone(),
-                    });
+                let Some(subject) = item.get("sk").and_then(|v| v.as_s().ok()) else {
+                    continue;
+                };
+                let not_before = item
+                    .get("not_before")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .and_then(|t| DateTime::from_timestamp(t, 0));
+                let entry = DueEntry {
+                    not_before,
+                    ..DueEntry::on(kind, day, subject)
+                };
+                // Still to come today: left filed (and the cursor held at its day), unread.
+                if entry.is_due(now) {
+                    entries.push(entry);
                 }
             }
             let Some(next) = day.succ_opt() else { break };

@@ -11,7 +11,7 @@ use crate::model::Order;
 use crate::notify::keys::{About, Occasion};
 use crate::notify::messages::Message;
 use crate::notify::service::{Notifier, NotifyError, PointsLine, Subject, Summary};
-use crate::ports::{DueKind, Store, StoreError};
+use crate::ports::{DueEntry, DueKind, Store, StoreError};
 use crate::settings::{FollowUp, Settings};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -67,7 +67,9 @@ pub async fn after_delivery(
         )
         .date_naive();
         let subject = format!("{}{SEPARATOR}{}", order.id, rule.name);
-        store.add_due(DueKind::FollowUp, day, &subject).await?;
+        store
+            .add_due(&DueEntry::on(DueKind::FollowUp, day, &subject))
+            .await?;
     }
     Ok(())
 }
@@ -112,11 +114,7 @@ pub async fn run_job(
     let store = notifier.store;
     let mut outcome = JobOutcome::default();
     let entries = store
-        .due_subjects(
-            DueKind::FollowUp,
-            now.date_naive(),
-            crate::ports::DUE_PER_RUN,
-        )
+        .due_subjects(DueKind::FollowUp, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {

@@ -134,14 +134,15 @@ pub trait Store: Send + Sync {
     async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError>;
 
     // The schedule's index: what falls due on which day, so a job reads only that.
-    /// Files `subject` (a customer id, a parcel's key) under `day` for `kind`'s job.
-    async fn add_due(&self, kind: DueKind, day: NaiveDate, subject: &str)
-        -> Result<(), StoreError>;
-    /// What is filed under `kind` on `through` or earlier, oldest day first.
+    /// Files the entry's subject (a customer id, a parcel's key) under its day for its kind's
+    /// job; filed again under the same day, the entry's `not_before` replaces the one filed.
+    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
+    /// What is filed under `kind` on `now`'s day or earlier and is due by `now` (an entry whose
+    /// `not_before` is still to come is left filed, unread by the job), oldest day first.
     async fn due_subjects(
         &self,
         kind: DueKind,
-        through: NaiveDate,
+        now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError>;
     async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
@@ -208,4 +209,33 @@ pub struct DueEntry {
     pub kind: DueKind,
     pub day: NaiveDate,
     pub subject: String,
+    /// When in its day the check falls due, where the filer knows: until then the hourly job
+    /// passes the entry by without reading its records. `None`: due from the day's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl DueEntry {
+    /// Due from the start of `day` (UTC).
+    pub fn on(kind: DueKind, day: NaiveDate, subject: &str) -> Self {
+        Self {
+            kind,
+            day,
+            subject: subject.to_string(),
+            not_before: None,
+        }
+    }
+
+    /// Due at `at`, filed under its day (UTC).
+    pub fn at(kind: DueKind, at: DateTime<Utc>, subject: &str) -> Self {
+        Self {
+            not_before: Some(at),
+            ..Self::on(kind, at.date_naive(), subject)
+        }
+    }
+
+    /// Whether the job should look at it at `now`.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.day <= now.date_naive() && self.not_before.is_none_or(|at| at <= now)
+    }
 }

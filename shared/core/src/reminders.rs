@@ -99,15 +99,15 @@ pub async fn index(
     let after = due(new, settings, zone);
     let subject = subject_of(&new.key());
     for kind in [DueKind::Stalled, DueKind::Pickup] {
-        let Some(next) = first_due(&after, kind).map(|at| at.date_naive()) else {
+        let Some(next) = first_due(&after, kind) else {
             continue;
         };
         // Filed (by an earlier change or by the job) for a day the job has not reached yet.
         let covered = first_due(&before, kind)
             .map(|at| at.date_naive())
-            .is_some_and(|filed| today < filed && filed <= next);
+            .is_some_and(|filed| today < filed && filed <= next.date_naive());
         if !covered {
-            store.add_due(kind, next, &subject).await?;
+            store.add_due(&DueEntry::at(kind, next, &subject)).await?;
         }
     }
     Ok(())
@@ -177,9 +177,7 @@ pub async fn run_job(
 ) -> Result<JobOutcome, NotifyError> {
     let store = notifier.store;
     let mut outcome = JobOutcome::default();
-    let entries = store
-        .due_subjects(kind, now.date_naive(), DUE_PER_RUN)
-        .await?;
+    let entries = store.due_subjects(kind, now, DUE_PER_RUN).await?;
     outcome.due_read = entries.len();
     for entry in entries {
         match one(notifier, &entry, now, preview, &mut outcome).await {
@@ -240,18 +238,23 @@ async fn one(
         }
     };
     // Filing is lazy (see [`index`]): the parcel's next check of this kind, if it has one
-    // still to come, is filed now. One later today keeps this entry instead.
+    // still to come, is filed now. One later today is filed under this entry's day, with its
+    // time, so the runs until then pass it by unread.
     let next = due(&shipment, settings, zone)
         .into_iter()
         .filter(|(k, at)| *k == entry.kind && *at > now)
         .map(|(_, at)| at)
         .min();
     let later_today = next.is_some_and(|at| at.date_naive() <= entry.day);
-    if let Some(next) = next.filter(|at| at.date_naive() > entry.day) {
+    if let Some(next) = next {
         if !preview {
-            store
-                .add_due(entry.kind, next.date_naive(), &entry.subject)
-                .await?;
+            let day = next.date_naive().max(entry.day);
+            let refiled = DueEntry {
+                day,
+                not_before: Some(next),
+                ..DueEntry::on(entry.kind, day, &entry.subject)
+            };
+            store.add_due(&refiled).await?;
         }
     }
     let Some(detail) = detail else {

@@ -13,7 +13,7 @@ use crate::notify::messages::Message;
 use crate::notify::render::AlertLine;
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{DueKind, Store, StoreError};
+use crate::ports::{DueEntry, DueKind, Store, StoreError};
 use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use chrono::{DateTime, Duration, Utc};
@@ -368,7 +368,7 @@ pub async fn file_review_request(
     )
     .date_naive();
     store
-        .add_due(DueKind::ReviewRequest, day, order.as_str())
+        .add_due(&DueEntry::on(DueKind::ReviewRequest, day, order.as_str()))
         .await
 }
 
@@ -409,11 +409,7 @@ pub async fn run_review_requests(
     let store = notifier.store;
     let mut outcome = JobOutcome::default();
     let entries = store
-        .due_subjects(
-            DueKind::ReviewRequest,
-            now.date_naive(),
-            crate::ports::DUE_PER_RUN,
-        )
+        .due_subjects(DueKind::ReviewRequest, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {

@@ -12,7 +12,7 @@ use doorstep_core::loyalty::{schedule, Account, Lot, LotState, Source};
 use doorstep_core::model::{Consents, Customer};
 use doorstep_core::notify::render::Renderer;
 use doorstep_core::notify::service::Notifier;
-use doorstep_core::ports::{DueKind, Store};
+use doorstep_core::ports::{DueEntry, DueKind, Store};
 use doorstep_core::settings::{LoyaltySettings, Settings};
 use doorstep_core::timezone::TimezoneSource;
 use doorstep_embedded::{FileOutbox, SqliteStore};
@@ -91,12 +91,13 @@ async fn main() {
         // Filed the way every update files an account: under the day it next needs a look.
         let next = schedule::next_due(&account, &policy, zone, now).unwrap();
         account.next_due = Some(next.date_naive());
+        account.next_due_at = Some(next);
         store
-            .add_due(
+            .add_due(&DueEntry::at(
                 DueKind::Loyalty,
-                next.date_naive(),
+                next,
                 account.customer_id.as_str(),
-            )
+            ))
             .await
             .unwrap();
         store.save_account(&account, None).await.unwrap();

@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS due (
     kind TEXT NOT NULL,
     day TEXT NOT NULL,
     subject TEXT NOT NULL,
+    not_before INTEGER,
     PRIMARY KEY (kind, day, subject)
 );
 -- Changes whose notification failed, waiting for their next try (they never block later ones).
@@ -154,6 +155,7 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
     ("changes", "at", "INTEGER NOT NULL DEFAULT 0"),
     ("message_log", "at", "INTEGER NOT NULL DEFAULT 0"),
     ("customers", "email", "TEXT"),
+    ("due", "not_before", "INTEGER"),
 ];
 
 /// Indexes on migrated columns, made once the columns exist.
@@ -800,16 +802,17 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn add_due(
-        &self,
-        kind: DueKind,
-        day: NaiveDate,
-        subject: &str,
-    ) -> Result<(), StoreError> {
+    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
         self.conn()?
             .execute(
-                "INSERT OR IGNORE INTO due (kind, day, subject) VALUES (?1, ?2, ?3)",
-                params![kind.as_str(), day.to_string(), subject],
+                "INSERT INTO due (kind, day, subject, not_before) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, day, subject) DO UPDATE SET not_before = excluded.not_before",
+                params![
+                    entry.kind.as_str(),
+                    entry.day.to_string(),
+                    entry.subject,
+                    entry.not_before.map(|at| at.timestamp())
+                ],
             )
             .map_err(unavailable)?;
         Ok(())
@@ -818,28 +821,46 @@ impl Store for SqliteStore {
     async fn due_subjects(
         &self,
         kind: DueKind,
-        through: NaiveDate,
+        now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
         let conn = self.conn()?;
         let mut statement = conn
             .prepare_cached(
-                "SELECT day, subject FROM due WHERE kind = ?1 AND day <= ?2 ORDER BY day, subject LIMIT ?3",
+                "SELECT day, subject, not_before FROM due
+                 WHERE kind = ?1 AND day <= ?2 AND (not_before IS NULL OR not_before <= ?3)
+                 ORDER BY day, subject LIMIT ?4",
             )
             .map_err(unavailable)?;
         let rows = statement
             .query_map(
-                params![kind.as_str(), through.to_string(), limit as i64],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                params![
+                    kind.as_str(),
+                    now.date_naive().to_string(),
+                    now.timestamp(),
+                    limit as i64
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                    ))
+                },
             )
             .map_err(unavailable)?;
         let mut entries = Vec::new();
         for row in rows {
-            let (day, subject) = row.map_err(unavailable)?;
+            let (day, subject, not_before) = row.map_err(unavailable)?;
             let day = day
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("due day {day}: {e}")))?;
-            entries.push(DueEntry { kind, day, subject });
+            entries.push(DueEntry {
+                kind,
+                day,
+                subject,
+                not_before: not_before.and_then(|t| DateTime::from_timestamp(t, 0)),
+            });
         }
         Ok(entries)
     }

@@ -130,6 +130,9 @@ pub struct Account {
     /// The day the schedule next has to look at this account (filed in its index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_due: Option<NaiveDate>,
+    /// When in that day (the index entry's `not_before`; absent on accounts written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due_at: Option<DateTime<Utc>>,
     /// Expiry reminders already sent: (the local day the points expire, which reminder).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reminded: Vec<(NaiveDate, schedule::Stage)>,
@@ -209,6 +212,7 @@ impl Account {
             imported_tier: None,
             tier: None,
             next_due: None,
+            next_due_at: None,
             reminded: Vec::new(),
             version: 0,
         }

@@ -86,9 +86,13 @@ where
         let tier = account.tier(&policy.tiers, now).map(|t| t.name.clone());
         let tier_moved = tier != account.tier;
         account.tier = tier;
-        let next = schedule::next_due(&account, policy, zone, now).map(|t| t.date_naive());
-        let rescheduled = next != account.next_due;
+        let next_at = schedule::next_due(&account, policy, zone, now);
+        let next = next_at.map(|t| t.date_naive());
+        // The instant, not only the day: an entry filed for later in the same day would keep
+        // the job away until then.
+        let rescheduled = next != account.next_due || next_at != account.next_due_at;
         account.next_due = next;
+        account.next_due_at = next_at;
         if applied != Applied::Applied && !settled && !tier_moved && !rescheduled {
             return Ok(Ok(Updated {
                 account,
@@ -98,9 +102,9 @@ where
         }
         // Filed before the write: a crash in between leaves a harmless extra look, never a
         // forgotten account.
-        if let (true, Some(day)) = (rescheduled, next) {
+        if let (true, Some(at)) = (rescheduled, next_at) {
             store
-                .add_due(DueKind::Loyalty, day, customer_id.as_str())
+                .add_due(&DueEntry::at(DueKind::Loyalty, at, customer_id.as_str()))
                 .await?;
         }
         store.save_account(&account, expected).await?;
@@ -488,7 +492,7 @@ pub async fn run_job(
     };
     let store = notifier.store;
     let entries = store
-        .due_subjects(DueKind::Loyalty, now.date_naive(), DUE_PER_RUN)
+        .due_subjects(DueKind::Loyalty, now, DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {

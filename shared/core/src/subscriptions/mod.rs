@@ -15,7 +15,7 @@ use crate::notify::messages::Message;
 use crate::notify::render::{AlertLine, SubscriptionLine};
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{DueKind, Store, StoreError};
+use crate::ports::{DueEntry, DueKind, Store, StoreError};
 use crate::settings::Settings;
 use crate::timezone::TimezoneSource;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -335,7 +335,11 @@ pub async fn apply(
             (subscription.status, reminder_day(&subscription, settings))
         {
             store
-                .add_due(DueKind::Renewal, day, subscription.id.as_str())
+                .add_due(&DueEntry::on(
+                    DueKind::Renewal,
+                    day,
+                    subscription.id.as_str(),
+                ))
                 .await?;
         }
         return Ok("subscription");
@@ -413,11 +417,7 @@ pub async fn run_job(
     let settings = notifier.settings;
     let mut outcome = JobOutcome::default();
     let entries = store
-        .due_subjects(
-            DueKind::Renewal,
-            now.date_naive(),
-            crate::ports::DUE_PER_RUN,
-        )
+        .due_subjects(DueKind::Renewal, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
     for entry in entries {
