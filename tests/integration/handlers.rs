@@ -86,6 +86,56 @@ async fn easypost_sdk_test_vector_verifies_and_its_history_is_applied() {
 }
 
 #[tokio::test]
+async fn through_the_function_url_every_carrier_lands_as_through_the_api() {
+    let (app, store) = app();
+    for (provider, name, carrier, tracking) in [
+        (
+            "easypost",
+            "easypost_tracker_updated_in_transit.json",
+            "fedex",
+            "1",
+        ),
+        (
+            "generic",
+            "generic_carrier_update.json",
+            "kerry-logistics",
+            "KEX12345678TH",
+        ),
+    ] {
+        let body = body(name);
+        let (headers, query) = carrier_auth(provider, &body);
+        let path = format!("/webhooks/carriers/{provider}");
+        let event = function_url_event(&path, &headers, query.as_deref(), &body);
+        let (status, json) = status_and_json(handle(&app, event).await);
+        assert_eq!(status, 200, "{provider}: {json}");
+        assert!(
+            shipment(store.as_ref(), carrier, tracking).await.is_some(),
+            "{provider}"
+        );
+    }
+    // Wrongly signed: refused, nothing written.
+    let body = body("easypost_tracker_updated_in_transit.json");
+    let (app, store) = self::app();
+    let headers = vec![(
+        "X-Hmac-Signature".to_string(),
+        tamper(&doorstep_core::providers::easypost::sign(
+            EASYPOST_SECRET,
+            &body,
+        )),
+    )];
+    let event = function_url_event("/webhooks/carriers/easypost", &headers, None, &body);
+    assert_eq!(status_and_json(handle(&app, event).await).0, 401);
+    assert!(shipment(store.as_ref(), "fedex", "1").await.is_none());
+    // A path the function does not serve is a 404 that names it.
+    let event = function_url_event("/webhooks/stores/shopify", &[], None, b"{}");
+    let (status, json) = status_and_json(handle(&app, event).await);
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (404, Some("no route $default"))
+    );
+}
+
+#[tokio::test]
 async fn easypost_rejects_a_secret_keyed_in_nfc_form_and_a_missing_header() {
     let (app, store) = app();
     let body = body("easypost_tracker_updated_in_transit.json");

@@ -182,3 +182,58 @@ fn the_template_declares_the_indexes_the_code_creates_and_sizes() {
         );
     }
 }
+
+/// Each webhook function's routes, as its handler matches them, are its HTTP API events in
+/// template.yaml, and it has a function URL (which sends every route as `$default`, matched in
+/// the handler against the same list); the webhook outputs point at those URLs.
+#[test]
+fn the_webhook_functions_serve_their_routes_on_the_api_and_at_their_urls() {
+    let template = repo_file("template.yaml");
+    for (function, routes) in [
+        ("CarrierWebhookFunction", carrier_webhook::ROUTES),
+        ("StoreWebhookFunction", store_webhook::ROUTES),
+    ] {
+        let start = template
+            .find(&format!("\n  {function}:\n"))
+            .unwrap_or_else(|| panic!("template.yaml has no {function}"));
+        let rest = &template[start + 1..];
+        // The resource runs to the next line indented as little as its name.
+        let end = rest
+            .match_indices("\n  ")
+            .find(|(at, _)| !rest[at + 3..].starts_with(' '))
+            .map_or(rest.len(), |(at, _)| at);
+        let resource = &rest[..end];
+        assert!(
+            resource.contains("FunctionUrlConfig:\n        AuthType: NONE"),
+            "{function} has no function URL"
+        );
+        for route in routes {
+            let (method, path) = route.split_once(' ').unwrap();
+            assert!(
+                resource.contains(&format!("Path: {path}\n            Method: {method}")),
+                "{function} does not declare {route} on the API"
+            );
+        }
+    }
+    for (output, url, path) in [
+        (
+            "CarrierWebhookUrl",
+            "CarrierWebhookFunctionUrl",
+            "webhooks/carriers/",
+        ),
+        (
+            "StoreWebhookUrl",
+            "StoreWebhookFunctionUrl",
+            "webhooks/stores/",
+        ),
+    ] {
+        let at = template
+            .find(&format!("\n  {output}:\n"))
+            .unwrap_or_else(|| panic!("template.yaml has no output {output}"));
+        let block = &template[at..(at + 400).min(template.len())];
+        assert!(
+            block.contains(&format!("${{{url}.FunctionUrl}}{path}")),
+            "{output}: {block}"
+        );
+    }
+}

@@ -96,6 +96,32 @@ async fn a_shopify_order_becomes_an_order_and_a_customer() {
 }
 
 #[tokio::test]
+async fn a_shopify_order_through_the_function_url_is_kept_as_through_the_api() {
+    let (app, store) = app();
+    let body = fixture("shopify_orders_create_sample.json");
+    let headers = store_headers("shopify", Some("orders/create"), Some("wh-fu-1"), &body);
+    let event = function_url_event("/webhooks/stores/shopify", &headers, None, &body);
+    let (status, json) = status_and_json(handle(&app, event).await);
+    assert_eq!(status, 200, "{json}");
+    assert!(store
+        .get_order(&order_id("shopify:820982911946154508"))
+        .await
+        .unwrap()
+        .is_some());
+    // The other routes the function serves are found the same way.
+    let review = fixture("judgeme_review_created.json");
+    let event = function_url_event(
+        "/webhooks/reviews/judgeme",
+        &review_headers("judgeme", &review),
+        None,
+        &review,
+    );
+    assert_eq!(status_and_json(handle(&app, event).await).0, 200);
+    let event = function_url_event("/webhooks/carriers/easypost", &[], None, b"{}");
+    assert_eq!(status_and_json(handle(&app, event).await).0, 404);
+}
+
+#[tokio::test]
 async fn an_older_order_snapshot_never_overwrites_a_newer_one() {
     let (app, store) = app();
     let mut order: Value =

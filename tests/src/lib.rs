@@ -90,6 +90,48 @@ pub fn apigw_event(
     serde_json::from_value(json).expect("a valid API Gateway v2 event")
 }
 
+/// The event a Lambda function URL sends (payload format 2.0 as AWS documents it for function
+/// URLs): every request is the route `$default`, with no path parameters and the URL's domain.
+pub fn function_url_event(
+    path: &str,
+    headers: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::json!(v)))
+        .collect();
+    let json = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query.unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefghijklmnopqrstuvwxyz",
+            "domainName": "abcdefghijklmnopqrstuvwxyz.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefghijklmnopqrstuvwxyz",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "carrier"
+            },
+            "requestId": "9f6d8bf1-2f3c-4d5e-8a6b-7c8d9e0f1a2b",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "28/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1_795_856_400_000_i64
+        },
+        "body": String::from_utf8_lossy(body),
+        "isBase64Encoded": false
+    });
+    serde_json::from_value(json).expect("a valid function URL event")
+}
+
 /// The headers (and query) each carrier would send with `body`.
 pub fn carrier_auth(provider: &str, body: &[u8]) -> (Vec<(String, String)>, Option<String>) {
     let h = |k: &str, v: String| vec![(k.to_string(), v)];

@@ -113,7 +113,10 @@ pub struct Cost {
     pub dynamodb_rru_per_shipment: f64,
     pub lambda_invocations_per_shipment: f64,
     pub lambda_gb_seconds_per_shipment: f64,
+    /// API Gateway requests: the pages shoppers open.
     pub api_requests_per_shipment: f64,
+    /// Webhooks, through the functions' own URLs (free of request charges).
+    pub function_url_requests_per_shipment: f64,
     pub emails_per_shipment: f64,
     pub sms_per_shipment: f64,
     /// Each part per 1,000 shipments, and how it was reached.
@@ -474,9 +477,14 @@ fn price(
             prices::LAMBDA_GB_SECOND,
         ),
         line(
-            "API Gateway requests",
+            "API Gateway requests (pages)",
             per(invocations.api_requests as f64),
             prices::API_REQUEST,
+        ),
+        line(
+            "Lambda function URL requests (webhooks; no request charge)",
+            per(invocations.function_url_requests as f64),
+            0.0,
         ),
     ];
     let traffic: f64 = lines.iter().map(|l| l.per_1000_usd).sum();
@@ -506,6 +514,7 @@ fn price(
         lambda_invocations_per_shipment: per(lambda),
         lambda_gb_seconds_per_shipment: per(gb_seconds),
         api_requests_per_shipment: per(invocations.api_requests as f64),
+        function_url_requests_per_shipment: per(invocations.function_url_requests as f64),
         emails_per_shipment: per(emails),
         sms_per_shipment: per(sms),
         lines,

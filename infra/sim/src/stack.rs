@@ -29,15 +29,33 @@ pub struct Invocations {
     pub lambda: BTreeMap<String, u64>,
     /// Milliseconds spent in each function's handler (billed per started millisecond).
     pub lambda_ms: BTreeMap<String, f64>,
+    /// Requests through API Gateway (the pages, on the merchant's domain).
     pub api_requests: u64,
+    /// Requests through the webhook functions' own URLs (no request charge).
+    pub function_url_requests: u64,
+}
+
+/// How a request reached its function (template.yaml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// The HTTP API: pages a shopper opens.
+    Api,
+    /// A Lambda function URL: carriers' and stores' webhooks.
+    FunctionUrl,
+    /// An event source: the table's stream, the schedule.
+    Event,
 }
 
 impl Invocations {
-    fn record(&mut self, function: &str, started: Instant, api: bool) {
+    fn record(&mut self, function: &str, started: Instant, ingress: Ingress) {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         *self.lambda.entry(function.to_string()).or_default() += 1;
         *self.lambda_ms.entry(function.to_string()).or_default() += ms.ceil().max(1.0);
-        self.api_requests += u64::from(api);
+        match ingress {
+            Ingress::Api => self.api_requests += 1,
+            Ingress::FunctionUrl => self.function_url_requests += 1,
+            Ingress::Event => {}
+        }
     }
 }
 
@@ -215,9 +233,9 @@ impl Sqlite {
         })
     }
 
-    fn count(&self, function: &str, started: Instant, api: bool) {
+    fn count(&self, function: &str, started: Instant, ingress: Ingress) {
         if let Ok(mut i) = self.invocations.lock() {
-            i.record(function, started, api);
+            i.record(function, started, ingress);
         }
     }
 }
@@ -258,7 +276,7 @@ impl Stack for Sqlite {
         let started = Instant::now();
         let (status, function) =
             post_webhook(request, &self.config, self.app.store.as_ref(), now).await;
-        self.count(function, started, true);
+        self.count(function, started, Ingress::FunctionUrl);
         status
     }
 
@@ -276,7 +294,7 @@ impl Stack for Sqlite {
         let started = Instant::now();
         let (response, function) =
             open_page(self.app.store.as_ref(), &self.settings, page, now).await;
-        self.count(function, started, true);
+        self.count(function, started, Ingress::Api);
         response.status
     }
 
@@ -285,7 +303,7 @@ impl Stack for Sqlite {
         if let Err(e) = self.app.notifier.tick(now).await {
             self.failures.record(format!("notifier tick failed: {e}"));
         }
-        self.count("local-notifier", started, false);
+        self.count("local-notifier", started, Ingress::Event);
     }
 
     async fn log(&self) -> Vec<LogEntry> {
@@ -434,9 +452,9 @@ impl Aws {
         })
     }
 
-    fn count(&self, function: &str, started: Instant, api: bool) {
+    fn count(&self, function: &str, started: Instant, ingress: Ingress) {
         if let Ok(mut i) = self.invocations.lock() {
-            i.record(function, started, api);
+            i.record(function, started, ingress);
         }
         self.meter.attribute(function);
     }
@@ -466,7 +484,7 @@ impl Stack for Aws {
         let started = Instant::now();
         let (status, function) =
             post_webhook(request, &self.config, self.dynamo.as_ref(), now).await;
-        self.count(function, started, true);
+        self.count(function, started, Ingress::FunctionUrl);
         status
     }
 
@@ -481,7 +499,7 @@ impl Stack for Aws {
         let started = Instant::now();
         let (response, function) =
             open_page(self.dynamo.as_ref(), &self.notifier.settings, page, now).await;
-        self.count(function, started, true);
+        self.count(function, started, Ingress::Api);
         response.status
     }
 
@@ -517,7 +535,7 @@ impl Stack for Aws {
                 };
             let started = Instant::now();
             let response = notifier::handle_at(&self.notifier, event, now).await;
-            self.count("notifier", started, false);
+            self.count("notifier", started, Ingress::Event);
             if !response.batch_item_failures.is_empty() {
                 self.failures.record(format!(
                     "notifier reported {} batch item failures",
@@ -550,9 +568,9 @@ impl Stack for Aws {
                     if let Ok(mut total) = self.idle.lock() {
                         total.add(&spent);
                     }
-                    self.count("scheduler (nothing due)", started, false);
+                    self.count("scheduler (nothing due)", started, Ingress::Event);
                 }
-                false => self.count("scheduler", started, false),
+                false => self.count("scheduler", started, Ingress::Event),
             }
         }
     }

@@ -28,6 +28,9 @@ pub struct Request {
 #[derive(Debug)]
 pub struct BadEncoding;
 
+/// The route key of every request a Lambda function URL sends (see [`Request::routed`]).
+pub const FUNCTION_URL_ROUTE: &str = "$default";
+
 impl Request {
     pub fn from_event(event: ApiGatewayV2httpRequest) -> Result<Self, BadEncoding> {
         let body = match event.body {
@@ -56,6 +59,49 @@ impl Request {
             query: event.raw_query_string.filter(|q| !q.is_empty()),
             body,
         })
+    }
+
+    /// The request with its route found among `routes` (`"{METHOD} {path pattern}"`) when it
+    /// came through a Lambda function URL, which sends every request as `$default` and names no
+    /// path parameters: the pattern with the most literal segments that the method and path
+    /// match, as API Gateway picks. Unmatched, it stays `$default` (then `no_route` answers).
+    /// A request API Gateway routed is returned as it is.
+    pub fn routed(mut self, routes: &[&str]) -> Self {
+        if self.route_key != FUNCTION_URL_ROUTE {
+            return self;
+        }
+        let segments: Vec<&str> = self.path.split('/').collect();
+        let best = routes
+            .iter()
+            .filter_map(|route| {
+                let (method, pattern) = route.split_once(' ')?;
+                if !method.eq_ignore_ascii_case(&self.method) {
+                    return None;
+                }
+                let parts: Vec<&str> = pattern.split('/').collect();
+                if parts.len() != segments.len() {
+                    return None;
+                }
+                let mut params = HashMap::new();
+                let mut literal = 0;
+                for (part, segment) in parts.iter().zip(&segments) {
+                    match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                        Some(name) if !segment.is_empty() => {
+                            params.insert(name.to_string(), segment.to_string());
+                        }
+                        Some(_) => return None,
+                        None if part == segment => literal += 1,
+                        None => return None,
+                    }
+                }
+                Some((literal, *route, params))
+            })
+            .max_by_key(|(literal, _, _)| *literal);
+        if let Some((_, route, params)) = best {
+            self.route_key = route.to_string();
+            self.path_parameters = params;
+        }
+        self
     }
 
     pub fn inbound(&self) -> InboundRequest<'_> {
@@ -202,4 +248,76 @@ pub fn response_parts(response: ApiGatewayV2httpResponse) -> (u16, Vec<(String, 
         _ => Vec::new(),
     };
     (status, headers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event a Lambda function URL sends: every request is `$default`, with no path
+    /// parameters (the rest is API Gateway's payload format 2.0).
+    fn function_url_request(method: &str, path: &str) -> Request {
+        let mut event = event_json(method, "", path, &[], &[], None, b"{}");
+        event["routeKey"] = json!(FUNCTION_URL_ROUTE);
+        event["requestContext"]["routeKey"] = json!(FUNCTION_URL_ROUTE);
+        event["pathParameters"] = serde_json::Value::Null;
+        Request::from_event(serde_json::from_value(event).unwrap()).unwrap()
+    }
+
+    const ROUTES: &[&str] = &[
+        "POST /webhooks/carriers/{provider}",
+        "POST /webhooks/carriers/ups/token",
+    ];
+
+    #[test]
+    fn a_function_url_request_is_routed_as_api_gateway_would() {
+        let carrier = function_url_request("POST", "/webhooks/carriers/easypost").routed(ROUTES);
+        assert_eq!(carrier.route_key, ROUTES[0]);
+        assert_eq!(carrier.path_param("provider"), "easypost");
+        // Of two routes that match, the one with more literal segments wins.
+        let token = function_url_request("POST", "/webhooks/carriers/ups/token").routed(ROUTES);
+        assert_eq!(token.route_key, ROUTES[1]);
+        assert!(token.path_parameters.is_empty());
+        let overlapping = ["POST /a/{x}", "POST /a/b"];
+        assert_eq!(
+            function_url_request("POST", "/a/b")
+                .routed(&overlapping)
+                .route_key,
+            "POST /a/b"
+        );
+    }
+
+    #[test]
+    fn a_function_url_request_off_every_route_stays_unrouted() {
+        for (method, path) in [
+            ("GET", "/webhooks/carriers/easypost"),
+            ("POST", "/webhooks/carriers/"),
+            ("POST", "/webhooks/carriers"),
+            ("POST", "/webhooks/carriers/easypost/extra"),
+            ("POST", "/webhooks/stores/shopify"),
+            ("POST", ""),
+            ("POST", "//"),
+        ] {
+            let request = function_url_request(method, path).routed(ROUTES);
+            assert_eq!(request.route_key, FUNCTION_URL_ROUTE, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_request_api_gateway_routed_is_left_as_it_came() {
+        let event = event_json(
+            "POST",
+            "/webhooks/carriers/{provider}",
+            "/webhooks/carriers/shippo",
+            &[("provider", "shippo")],
+            &[],
+            None,
+            b"{}",
+        );
+        let request = Request::from_event(serde_json::from_value(event).unwrap())
+            .unwrap()
+            .routed(&["POST /webhooks/carriers/ups/token"]);
+        assert_eq!(request.route_key, "POST /webhooks/carriers/{provider}");
+        assert_eq!(request.path_param("provider"), "shippo");
+    }
 }
