@@ -48,12 +48,14 @@ type Item = HashMap<String, AttributeValue>;
 
 /// How a read sees the table. Records are read strongly consistent, because most reads precede a
 /// conditional write or decide what to send. The catalog (products, their neighbour lists, the
-/// best sellers) and the schedule's cursors are read eventually consistent at half the read
-/// units: pages and messages only show the catalog, the writes that follow a catalog read are
-/// conditional on the version read (a stale read ends in a conflict and a re-read, never a lost
-/// update), and a stale cursor only makes a job look at more days.
+/// best sellers), the schedule's cursors and the suppression list are read eventually
+/// consistent at half the read units: pages and messages only show the catalog, the writes that
+/// follow a catalog read are conditional on the version read (a stale read ends in a conflict
+/// and a re-read, never a lost update), a stale cursor only makes a job look at more days, and
+/// a bounce or an opt-out reaches the list seconds to minutes after the message that caused it,
+/// so a read that misses the last second of it decides what a read a second earlier would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
+pub(crate) enum Read {
     Consistent,
     Eventual,
 }
@@ -399,7 +401,7 @@ impl DynamoStore {
         self.get_item_read(pk, sk, Read::Consistent).await
     }
 
-    async fn get_item_read(
+    pub(crate) async fn get_item_read(
         &self,
         pk: String,
         sk: &str,

@@ -18,7 +18,7 @@
 //! - `CUST#{customer}` / `MKT#{sent at}#{key}`: a marketing message sent (TTL 8 days), which
 //!   the marketing cap counts
 
-use crate::dynamo::{n, s, unavailable, DynamoStore};
+use crate::dynamo::{n, s, unavailable, DynamoStore, Read};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
@@ -463,8 +463,13 @@ impl NotifyStore for DynamoStore {
             ("sms", phone.map(str::to_string)),
         ] {
             let Some(address) = address else { continue };
+            // Eventually consistent: see `Read`.
             let found = self
-                .get_item(format!("SUPPRESS#{channel}#{address}"), "SUPPRESS")
+                .get_item_read(
+                    format!("SUPPRESS#{channel}#{address}"),
+                    "SUPPRESS",
+                    Read::Eventual,
+                )
                 .await?
                 .is_some();
             match channel {
