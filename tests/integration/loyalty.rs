@@ -462,6 +462,50 @@ async fn a_parcel_is_filed_once_for_its_silence_check_however_many_scans_it_gets
 }
 
 #[tokio::test]
+async fn an_earlier_check_the_same_day_is_filed_at_its_own_time() {
+    use doorstep_core::ports::{DueKind, Store};
+    let app = local_app_with(settings());
+    let router = router(app.clone());
+    let now = Utc::now();
+    app.notifier.tick(now).await.unwrap();
+    store_webhook(&router, order("L9", "dao", "100.00", "KEXL9")).await;
+    // Silent since yesterday 20:00 UTC: the silence check falls at 20:00 UTC in three days.
+    let today = now.date_naive();
+    let scan = (today - Duration::days(1))
+        .and_hms_opt(20, 0, 0)
+        .unwrap()
+        .and_utc();
+    carrier_webhook(&router, json!({"carrier": "kerry-logistics", "tracking_number": "KEXL9", "event_id": "s9-0",
+        "events": [{"status": "in_transit", "occurred_at": iso(scan), "description": "Departed hub"}]})).await;
+    app.notifier.tick(now).await.unwrap();
+    // Then the carrier promises that very day (in Bangkok): its end, local midnight, is 17:00
+    // UTC, three hours before the silence check, under the same UTC day.
+    let day = today + Duration::days(3);
+    carrier_webhook(
+        &router,
+        json!({"carrier": "kerry-logistics", "tracking_number": "KEXL9", "event_id": "s9-1",
+        "estimated_delivery": day.to_string(), "events": []}),
+    )
+    .await;
+    app.notifier.tick(now).await.unwrap();
+    let missed = day.and_hms_opt(17, 0, 0).unwrap().and_utc();
+    let filed: Vec<_> = app
+        .store
+        .due_subjects(DueKind::Stalled, missed, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject.ends_with("#KEXL9"))
+        .map(|e| (e.day, e.not_before))
+        .collect();
+    assert_eq!(
+        filed,
+        [(day, Some(missed))],
+        "the job takes it at 17:00, not at 20:00"
+    );
+}
+
+#[tokio::test]
 async fn the_admin_api_shows_points_and_runs_or_previews_jobs() {
     let app = local_app_with(settings());
     let router = router(app.clone());

@@ -83,7 +83,7 @@ fn first_due(due: &[(DueKind, DateTime<Utc>)], kind: DueKind) -> Option<DateTime
 
 /// Files the parcel under the day its first check of each kind falls due (the notifier calls
 /// this for every shipment change). Filing is lazy: every scan in transit moves the silence
-/// check later, but while a check is already filed for a day still to come and no later than
+/// check later, but while a check is already filed for a time still to come and no later than
 /// the new one, that entry fires first and [`run_job`] files the next one then. So a parcel
 /// costs one index write per check the schedule actually makes, not one per scan.
 pub async fn index(
@@ -102,10 +102,13 @@ pub async fn index(
         let Some(next) = first_due(&after, kind) else {
             continue;
         };
-        // Filed (by an earlier change or by the job) for a day the job has not reached yet.
-        let covered = first_due(&before, kind)
-            .map(|at| at.date_naive())
-            .is_some_and(|filed| today < filed && filed <= next.date_naive());
+        // Filed (by an earlier change or by the job) for a day the job has not reached yet, or
+        // for a time still to come today: the job only takes an entry at its time, and files
+        // the parcel's next check then.
+        let covered = first_due(&before, kind).is_some_and(|filed| {
+            let day = filed.date_naive();
+            filed <= next && (today < day || (day == today && now < filed))
+        });
         if !covered {
             store.add_due(&DueEntry::at(kind, next, &subject)).await?;
         }
