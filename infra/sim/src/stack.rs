@@ -35,6 +35,11 @@ pub struct Invocations {
     pub function_url_requests: u64,
 }
 
+/// The notifier's stream batch size: template.yaml's `BatchSize` for it (a test compares them).
+/// The simulation hands the notifier what the stream holds at each minute's tick, in batches of
+/// this size, as a batching window of up to a minute would.
+pub const NOTIFIER_BATCH_SIZE: usize = 25;
+
 /// How a request reached its function (template.yaml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingress {
@@ -366,7 +371,7 @@ pub struct Aws {
     stream: crate::streams::Reader,
     last_runs: Mutex<HashMap<Job, DateTime<Utc>>>,
     invocations: Mutex<Invocations>,
-    /// The notifier's stream batch size (template.yaml's `BatchSize`).
+    /// The notifier's stream batch size.
     batch: usize,
     /// Writes seen when the stream was last read (no writes since: nothing to read).
     writes_at_last_read: Mutex<u64>,
@@ -445,7 +450,7 @@ impl Aws {
             stream,
             last_runs: Mutex::default(),
             invocations: Mutex::default(),
-            batch: 10,
+            batch: NOTIFIER_BATCH_SIZE,
             writes_at_last_read: Mutex::new(0),
             idle: Mutex::default(),
             failures,

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 
 /// The entities the notifier's stream filter passes (template.yaml).
-const WATCHED: &[&str] = &["shipment", "order", "loyalty", "subscription", "review"];
+pub const WATCHED: &[&str] = &["shipment", "order", "loyalty", "subscription", "review"];
 
 pub struct Reader {
     host: String,

@@ -141,3 +141,29 @@ async fn a_short_month_on_dynamodb_is_metered_and_priced() {
     );
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// What the simulation assumes of the stack is what template.yaml deploys: the notifier's
+/// stream batch size, and the entities its stream filter passes.
+#[test]
+fn the_simulated_stream_is_the_templates() {
+    let template = std::fs::read_to_string(format!(
+        "{}/../../template.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mapping = &template[template.find("Stream: !GetAtt Table.StreamArn").unwrap()..];
+    let mapping = &mapping[..mapping.find("Policies:").unwrap()];
+    assert!(
+        mapping.contains(&format!(
+            "BatchSize: {}\n",
+            doorstep_sim::stack::NOTIFIER_BATCH_SIZE
+        )),
+        "{mapping}"
+    );
+    for entity in doorstep_sim::streams::WATCHED {
+        assert!(
+            mapping.contains(&format!("\"{entity}\"")),
+            "{entity}: {mapping}"
+        );
+    }
+}
