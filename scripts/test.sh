@@ -3,7 +3,8 @@
 #   - installs moto (AWS-protocol server), cfn-lint and phonenumbers into .venv, and cargo-nextest
 #     if missing;
 #   - writes the phone parser's cases with libphonenumber's answers (scripts/phone_cases.py);
-#   - lints template.yaml with cfn-lint;
+#   - lints template.yaml with cfn-lint, and what SAM's translator makes of it
+#     (scripts/check_template.py);
 #   - starts moto on a free loopback port, and a second one that checks signatures
 #     (scripts/moto_auth.py), runs every Rust test against them, stops them.
 # Usage: scripts/test.sh [extra nextest args]
@@ -45,8 +46,9 @@ log "Phone cases with libphonenumber's own answers (its Python port) for the pho
 mkdir -p target
 .venv/bin/python scripts/phone_cases.py target/phone_cases.jsonl
 
-log "cfn-lint template.yaml"
+log "cfn-lint template.yaml, then the template as SAM transforms it (scripts/check_template.py)"
 .venv/bin/cfn-lint template.yaml
+.venv/bin/python scripts/check_template.py template.yaml
 
 log "Starting moto on loopback (two servers: the shared one, and one that checks signatures)"
 mkdir -p target
