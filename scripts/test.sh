@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Doorstep's whole test suite on a fresh machine:
-#   - installs moto (AWS-protocol server), cfn-lint and phonenumbers into .venv, and cargo-nextest
-#     if missing;
+#   - installs moto (AWS-protocol server), cfn-lint, the SAM translator and phonenumbers into
+#     .venv, and cargo-nextest if missing;
 #   - writes the phone parser's cases with libphonenumber's answers (scripts/phone_cases.py);
 #   - lints template.yaml with cfn-lint, and what SAM's translator makes of it
 #     (scripts/check_template.py);
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*"; }
 
-log "Python tools (moto, cfn-lint, phonenumbers) into .venv"
+log "Python tools (moto, cfn-lint, the SAM translator, phonenumbers) into .venv"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
