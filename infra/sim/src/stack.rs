@@ -371,8 +371,6 @@ pub struct Aws {
     stream: crate::streams::Reader,
     last_runs: Mutex<HashMap<Job, DateTime<Utc>>>,
     invocations: Mutex<Invocations>,
-    /// The notifier's stream batch size.
-    batch: usize,
     /// Writes seen when the stream was last read (no writes since: nothing to read).
     writes_at_last_read: Mutex<u64>,
     /// Schedule runs that found nothing to do: the stack's fixed cost, kept apart.
@@ -450,7 +448,6 @@ impl Aws {
             stream,
             last_runs: Mutex::default(),
             invocations: Mutex::default(),
-            batch: NOTIFIER_BATCH_SIZE,
             writes_at_last_read: Mutex::new(0),
             idle: Mutex::default(),
             failures,
@@ -528,7 +525,7 @@ impl Stack for Aws {
                 }
             },
         };
-        for batch in records.chunks(self.batch) {
+        for batch in records.chunks(NOTIFIER_BATCH_SIZE) {
             let event: aws_lambda_events::dynamodb::Event =
                 match serde_json::from_value(serde_json::json!({ "Records": batch })) {
                     Ok(event) => event,

@@ -249,15 +249,12 @@ async fn one(
         .map(|(_, at)| at)
         .min();
     let later_today = next.is_some_and(|at| at.date_naive() <= entry.day);
+    // `next` is after `now`, so its day is never before this entry's.
     if let Some(next) = next {
         if !preview {
-            let day = next.date_naive().max(entry.day);
-            let refiled = DueEntry {
-                day,
-                not_before: Some(next),
-                ..DueEntry::on(entry.kind, day, &entry.subject)
-            };
-            store.add_due(&refiled).await?;
+            store
+                .add_due(&DueEntry::at(entry.kind, next, &entry.subject))
+                .await?;
         }
     }
     let Some(detail) = detail else {
