@@ -79,7 +79,7 @@ pub async fn applied_deliveries_are_kept_with_the_shipment(store: &dyn Store) {
     s.remember_delivery(Shipment::delivery_digest("k1"));
     let write = |v| ShipmentWrite {
         expected_version: v,
-        consume_pending_link: false,
+        ..Default::default()
     };
     store.save_shipment(&s, write(None)).await.unwrap();
     let read = store
@@ -123,6 +123,7 @@ pub async fn a_pending_link_is_consumed_with_the_shipment_it_joins(store: &dyn S
     let write = ShipmentWrite {
         expected_version: None,
         consume_pending_link: true,
+        ..Default::default()
     };
     store.save_shipment(&s, write).await.unwrap();
     assert!(store.get_pending_link(&tn).await.unwrap().is_none());

@@ -13,6 +13,7 @@ mod notify_local;
 mod registry;
 mod reliability;
 mod replay;
+mod replica_lag;
 mod secrets_aws;
 mod stores;
 mod tracking;

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use doorstep_aws::channels::SnsSesChannels;
+use doorstep_aws::schema::notifier_filter_passes;
 use doorstep_aws::DynamoStore;
 use doorstep_core::notify::ports::{Channels, Outgoing, SendError};
 use doorstep_core::notify::render::Renderer;
@@ -260,11 +261,27 @@ async fn one_sms_and_one_email_per_milestone_through_the_stream_under_duplicates
     let store = Arc::new(dynamo_store().await);
     let (local, phone, email) = recipient();
     post_journey(store.clone(), 8001, &local, &email).await;
-    let records = stream_records(&stream_arn(&store).await);
+    let written = stream_records(&stream_arn(&store).await);
     assert!(
-        records.len() >= 6,
+        written.len() >= 6,
         "the stream carries the writes: {}",
-        records.len()
+        written.len()
+    );
+    // What Lambda passes the notifier (template.yaml's filter): the late scans, older than the
+    // parcel's status, changed nothing it acts on and are left out.
+    let parcel = |r: &&Value| r["dynamodb"]["NewImage"]["entity"]["S"] == "shipment";
+    let records: Vec<Value> = written
+        .iter()
+        .filter(|r| notifier_filter_passes(r))
+        .cloned()
+        .collect();
+    assert_eq!(
+        (
+            written.iter().filter(parcel).count(),
+            records.iter().filter(parcel).count()
+        ),
+        (5, 3),
+        "the parcel's writes: linked, out for delivery, in transit (late), delivered, info (late)"
     );
     let app = notifier::App {
         store: store.clone(),
@@ -515,4 +532,39 @@ async fn deferred_sends_left_under_an_older_cursor_are_still_sent() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn another_parcel_listed_on_a_known_order_does_not_reach_the_notifier() {
+    let store = Arc::new(dynamo_store().await);
+    let stores = store_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let (_, _, email) = recipient();
+    let id = 8003;
+    let second = json!({"type": "fulfillment", "event_id": "f2-8003", "fulfillment": {
+        "id": "f2", "order_id": id, "carrier": "DHL", "tracking_number": "JD00008103"}});
+    for body in [order(id, "", &email), serde_json::to_vec(&second).unwrap()] {
+        let (status, json) = status_and_json(
+            store_webhook::handle(&stores, store_event("generic", None, None, &body)).await,
+        );
+        assert_eq!(status, 200, "{json}");
+    }
+    let written = stream_records(&stream_arn(&store).await);
+    let of = |entity: &str, records: &[&Value]| {
+        records
+            .iter()
+            .filter(|r| r["dynamodb"]["NewImage"]["entity"]["S"] == entity)
+            .count()
+    };
+    let all: Vec<&Value> = written.iter().collect();
+    let passed: Vec<&Value> = written
+        .iter()
+        .filter(|r| notifier_filter_passes(r))
+        .collect();
+    // The order as placed reaches the notifier; the order again with a second parcel listed
+    // does not, while that parcel's own record (linked to the order) does.
+    assert_eq!((of("order", &all), of("order", &passed)), (2, 1));
+    assert_eq!((of("shipment", &all), of("shipment", &passed)), (2, 2));
 }

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
-/// The entities the notifier's stream filter passes (template.yaml).
-pub const WATCHED: &[&str] = &["shipment", "order", "loyalty", "subscription", "review"];
+use doorstep_aws::schema::notifier_filter_passes;
 
 pub struct Reader {
     host: String,
@@ -132,11 +131,7 @@ impl Reader {
                     break;
                 }
                 for mut record in batch {
-                    let watched = matches!(record["eventName"].as_str(), Some("INSERT" | "MODIFY"))
-                        && record["dynamodb"]["NewImage"]["entity"]["S"]
-                            .as_str()
-                            .is_some_and(|e| WATCHED.contains(&e));
-                    if watched {
+                    if notifier_filter_passes(&record) {
                         record["eventSourceARN"] = self.stream_arn.clone().into();
                         records.push(record);
                     }

@@ -160,10 +160,35 @@ fn the_simulated_stream_is_the_templates() {
         )),
         "{mapping}"
     );
-    for entity in doorstep_sim::streams::WATCHED {
+    for entity in doorstep_aws::schema::NOTIFIER_ENTITIES {
         assert!(
             mapping.contains(&format!("\"{entity}\"")),
             "{entity}: {mapping}"
         );
     }
+    let marked = doorstep_aws::schema::NOTIFIER_ENTITIES_WHEN_MARKED
+        .iter()
+        .map(|entity| format!("\"{entity}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let marked = format!(
+        "{{\"entity\": {{\"S\": [{marked}]}}, \"{}\": {{\"BOOL\": [true]}}}}",
+        doorstep_aws::dynamo::NOTIFY_ATTRIBUTE
+    );
+    assert!(mapping.contains(&marked), "{marked}: {mapping}");
+    let record = |entity: &str, notify: Option<bool>| {
+        let mut image = serde_json::json!({"entity": {"S": entity}});
+        if let Some(notify) = notify {
+            image["notify"] = serde_json::json!({"BOOL": notify});
+        }
+        serde_json::json!({"eventName": "MODIFY", "dynamodb": {"NewImage": image}})
+    };
+    use doorstep_aws::schema::notifier_filter_passes as passes_filter;
+    assert!(passes_filter(&record("shipment", Some(true))));
+    assert!(!passes_filter(&record("shipment", None)));
+    assert!(!passes_filter(&record("shipment", Some(false))));
+    assert!(!passes_filter(&record("order", None)));
+    assert!(passes_filter(&record("loyalty", Some(true))));
+    assert!(passes_filter(&record("review", None)));
+    assert!(!passes_filter(&record("message_claim", None)));
 }

@@ -28,7 +28,9 @@ use doorstep_core::ids::{
 };
 use doorstep_core::loyalty::Account;
 use doorstep_core::model::{Customer, Order, PendingLink, Shipment};
-use doorstep_core::ports::{DueEntry, DueKind, ShipmentWrite, Store, StoreError, WriteError};
+use doorstep_core::ports::{
+    DueEntry, DueKind, Freshness, ShipmentWrite, Store, StoreError, WriteError,
+};
 use doorstep_core::reviews::Review;
 use doorstep_core::subscriptions::{ManageLink, Subscription};
 use serde::de::DeserializeOwned;
@@ -39,12 +41,23 @@ pub const TRACKING_NUMBER_INDEX: &str = "by_tracking_number";
 pub const TOKEN_INDEX: &str = "by_tracking_token";
 pub const PREFERENCES_INDEX: &str = "by_preferences_token";
 pub const EMAIL_INDEX: &str = "by_email";
+/// Set on a shipment's, an order's or a loyalty account's item when the write changed
+/// something the notifier acts on: its stream filter passes those only with it
+/// (`ShipmentWrite::quiet`, `Store::save_order_quietly`, `Store::save_account_quietly`).
+pub const NOTIFY_ATTRIBUTE: &str = "notify";
 /// How far back the schedule's index is read the first time (later runs start at a cursor).
 const DUE_FIRST_LOOKBACK_DAYS: i64 = 7;
 /// Days one run walks at most (a long outage is caught up over several runs).
 const DUE_MAX_DAYS_PER_RUN: i64 = 400;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The item, marked for the notifier's stream filter (template.yaml): shipments, orders and
+/// loyalty accounts reach the notifier only with the mark.
+fn notify(mut item: Item) -> Item {
+    item.insert(NOTIFY_ATTRIBUTE.into(), AttributeValue::Bool(true));
+    item
+}
 
 /// How a read sees the table. Records are read strongly consistent, because most reads precede a
 /// conditional write or decide what to send. The catalog (products, their neighbour lists, the
@@ -54,10 +67,21 @@ type Item = HashMap<String, AttributeValue>;
 /// and a re-read, never a lost update), a stale cursor only makes a job look at more days, and
 /// a bounce or an opt-out reaches the list seconds to minutes after the message that caused it,
 /// so a read that misses the last second of it decides what a read a second earlier would.
+/// Records asked for at [`Freshness::Recent`] (a carrier's parcel before its guarded write, the
+/// order and customer a message is decided from) are read eventually consistent too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Read {
     Consistent,
     Eventual,
+}
+
+impl From<Freshness> for Read {
+    fn from(freshness: Freshness) -> Self {
+        match freshness {
+            Freshness::Latest => Read::Consistent,
+            Freshness::Recent => Read::Eventual,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -592,6 +616,28 @@ impl DynamoStore {
         Ok(items)
     }
 
+    fn order_item(order: &Order) -> Result<Item, StoreError> {
+        Ok(HashMap::from([
+            ("pk".to_string(), s(format!("ORDER#{}", order.id))),
+            ("sk".to_string(), s("META")),
+            ("entity".to_string(), s("order")),
+            ("doc".to_string(), doc(order)?),
+        ]))
+    }
+
+    fn account_item(account: &Account) -> Result<Item, StoreError> {
+        Ok(HashMap::from([
+            (
+                "pk".to_string(),
+                s(format!("ACCOUNT#{}", account.customer_id)),
+            ),
+            ("sk".to_string(), s("META")),
+            // The notifier's stream filter passes `loyalty` with `notify` (a tier rise).
+            ("entity".to_string(), s("loyalty")),
+            ("doc".to_string(), doc(account)?),
+        ]))
+    }
+
     fn shipment_item(shipment: &Shipment) -> Result<Item, StoreError> {
         Ok(HashMap::from([
             (
@@ -621,7 +667,17 @@ impl Store for DynamoStore {
         carrier: &CarrierSlug,
         tracking: &TrackingNumber,
     ) -> Result<Option<Shipment>, StoreError> {
-        self.get_item(shipment_pk(carrier, tracking), "META")
+        self.read_shipment(carrier, tracking, Freshness::Latest)
+            .await
+    }
+
+    async fn read_shipment(
+        &self,
+        carrier: &CarrierSlug,
+        tracking: &TrackingNumber,
+        freshness: Freshness,
+    ) -> Result<Option<Shipment>, StoreError> {
+        self.get_item_read(shipment_pk(carrier, tracking), "META", freshness.into())
             .await?
             .as_ref()
             .map(read)
@@ -646,7 +702,10 @@ impl Store for DynamoStore {
         shipment: &Shipment,
         write: ShipmentWrite,
     ) -> Result<(), WriteError> {
-        let item = Self::shipment_item(shipment)?;
+        let mut item = Self::shipment_item(shipment)?;
+        if !write.quiet {
+            item = notify(item);
+        }
         if !write.consume_pending_link {
             // One conditional put: the version guard is the only condition (redeliveries are
             // recognized from the shipment's own record of them).
@@ -844,16 +903,16 @@ impl Store for DynamoStore {
         account: &Account,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError> {
-        let item = HashMap::from([
-            (
-                "pk".to_string(),
-                s(format!("ACCOUNT#{}", account.customer_id)),
-            ),
-            ("sk".to_string(), s("META")),
-            // The notifier's stream filter passes `loyalty` (a tier rise is announced).
-            ("entity".to_string(), s("loyalty")),
-            ("doc".to_string(), doc(account)?),
-        ]);
+        let item = Self::account_item(account)?;
+        self.put_versioned(notify(item), expected_version).await
+    }
+
+    async fn save_account_quietly(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let item = Self::account_item(account)?;
         self.put_versioned(item, expected_version).await
     }
 
@@ -1129,7 +1188,15 @@ impl Store for DynamoStore {
     }
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        self.get_item(format!("ORDER#{id}"), "META")
+        self.read_order(id, Freshness::Latest).await
+    }
+
+    async fn read_order(
+        &self,
+        id: &OrderId,
+        freshness: Freshness,
+    ) -> Result<Option<Order>, StoreError> {
+        self.get_item_read(format!("ORDER#{id}"), "META", freshness.into())
             .await?
             .as_ref()
             .map(read)
@@ -1141,17 +1208,29 @@ impl Store for DynamoStore {
         order: &Order,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError> {
-        let item = HashMap::from([
-            ("pk".to_string(), s(format!("ORDER#{}", order.id))),
-            ("sk".to_string(), s("META")),
-            ("entity".to_string(), s("order")),
-            ("doc".to_string(), doc(order)?),
-        ]);
+        let item = Self::order_item(order)?;
+        self.put_versioned(notify(item), expected_version).await
+    }
+
+    async fn save_order_quietly(
+        &self,
+        order: &Order,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let item = Self::order_item(order)?;
         self.put_versioned(item, expected_version).await
     }
 
     async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
-        self.get_item(format!("CUST#{id}"), "PROFILE")
+        self.read_customer(id, Freshness::Latest).await
+    }
+
+    async fn read_customer(
+        &self,
+        id: &CustomerId,
+        freshness: Freshness,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.get_item_read(format!("CUST#{id}"), "PROFILE", freshness.into())
             .await?
             .as_ref()
             .map(read)

@@ -1,11 +1,30 @@
-//! The table as template.yaml declares it: keys, indexes and their projections, the stream. One
-//! place, so tests, benchmarks and the simulator create the same table the stack deploys (a test
-//! compares this with the template), and the simulator sizes index writes by these projections.
+//! The table as template.yaml declares it: keys, indexes and their projections, the stream and
+//! the notifier's filter on it. One place, so tests, benchmarks and the simulator create the
+//! same table the stack deploys (a test compares this with the template), the simulator sizes
+//! index writes by these projections, and what replays the stream without Lambda passes the
+//! notifier what Lambda would.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
+
+/// The entities whose changes the notifier's stream filter passes (template.yaml).
+pub const NOTIFIER_ENTITIES: &[&str] = &["shipment", "order", "loyalty", "subscription", "review"];
+/// Of those, the ones passed only when the write set [`crate::dynamo::NOTIFY_ATTRIBUTE`].
+pub const NOTIFIER_ENTITIES_WHEN_MARKED: &[&str] = &["shipment", "order", "loyalty"];
+
+/// Whether the notifier's stream filter passes a stream record (its JSON as Lambda delivers it).
+pub fn notifier_filter_passes(record: &serde_json::Value) -> bool {
+    let image = &record["dynamodb"]["NewImage"];
+    let Some(entity) = image["entity"]["S"].as_str() else {
+        return false;
+    };
+    let marked = image[crate::dynamo::NOTIFY_ATTRIBUTE]["BOOL"] == serde_json::Value::Bool(true);
+    matches!(record["eventName"].as_str(), Some("INSERT" | "MODIFY"))
+        && NOTIFIER_ENTITIES.contains(&entity)
+        && (marked || !NOTIFIER_ENTITIES_WHEN_MARKED.contains(&entity))
+}
 
 /// What an index copies from each item it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::model::{
     TrackingUpdate,
 };
 use crate::optimistic::{self, UpdateError};
-use crate::ports::{ShipmentWrite, Store, StoreError, WriteError};
+use crate::ports::{Freshness, ShipmentWrite, Store, StoreError, WriteError};
 use crate::rules;
 use crate::store_events::{
     FulfillmentSnapshot, MerchantDefaults, OrderSnapshot, ProductSnapshot, RefundSnapshot,
@@ -50,10 +50,11 @@ pub enum UpdateOutcome {
 async fn shipment_for_update(
     store: &dyn Store,
     update: &TrackingUpdate,
+    freshness: Freshness,
     now: DateTime<Utc>,
 ) -> Result<(Shipment, ShipmentWrite), StoreError> {
     if let Some(shipment) = store
-        .get_shipment(&update.carrier, &update.tracking_number)
+        .read_shipment(&update.carrier, &update.tracking_number, freshness)
         .await?
     {
         let write = ShipmentWrite {
@@ -68,12 +69,16 @@ async fn shipment_for_update(
     let write = ShipmentWrite {
         expected_version: None,
         consume_pending_link: pending.is_some(),
+        quiet: false,
     };
     shipment.order = pending.map(|p| p.link);
     Ok((shipment, write))
 }
 
-/// Applies one carrier update with a single conditional write (retried on conflict).
+/// Applies one carrier update with a single conditional write (retried on conflict). The first
+/// attempt reads the parcel as a replica has it: a stale copy either already holds this
+/// delivery (then so does the latest, whose history only grows) or ends in a version conflict
+/// and a re-read of the latest.
 #[tracing::instrument(name = "tracking_update", skip_all, fields(parcel = %update.key().redacted()))]
 pub async fn apply_tracking_update(
     store: &dyn Store,
@@ -81,8 +86,8 @@ pub async fn apply_tracking_update(
     now: DateTime<Utc>,
 ) -> Result<UpdateOutcome, IngestError> {
     let digest = &Shipment::delivery_digest(&update.dedupe_key());
-    let outcome = optimistic::with_retries(move || async move {
-        let (mut shipment, write) = shipment_for_update(store, update, now).await?;
+    let outcome = optimistic::with_retries_reading(move |freshness| async move {
+        let (mut shipment, mut write) = shipment_for_update(store, update, freshness, now).await?;
         // A redelivery (the sender retried, or sent the same event twice) changes nothing.
         if shipment.has_applied(digest) {
             return Ok(UpdateOutcome::Duplicate);
@@ -92,6 +97,10 @@ pub async fn apply_tracking_update(
             // Another delivery said the same things.
             return Ok(UpdateOutcome::Unchanged);
         }
+        // A later scan that moves nothing (the status, the estimate) needs no notifier.
+        write.quiet = write.expected_version.is_some()
+            && !applied.status_changed
+            && !applied.estimate_changed;
         shipment.remember_delivery(digest.clone());
         match store.save_shipment(&shipment, write).await {
             Ok(()) => Ok(UpdateOutcome::Applied),
@@ -569,7 +578,11 @@ async fn add_shipments_to_order(
             return Ok(false);
         }
         order.updated_at = now;
-        store.save_order(&order, expected).await?;
+        // Another parcel on a known order changes nothing a message or the points depend on.
+        match expected {
+            Some(_) => store.save_order_quietly(&order, expected).await?,
+            None => store.save_order(&order, expected).await?,
+        }
         Ok(true)
     })
     .await?;

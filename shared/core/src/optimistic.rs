@@ -3,7 +3,7 @@
 //! bounded number of times with a short random pause, so concurrent writers spread out instead of
 //! colliding in lockstep. Every read-modify-write in Doorstep goes through [`with_retries`].
 
-use crate::ports::{StoreError, WriteError};
+use crate::ports::{Freshness, StoreError, WriteError};
 use std::time::Duration;
 
 /// Attempts before giving up with [`Contended`] (the caller answers "retry later").
@@ -25,8 +25,24 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<R, WriteError>>,
 {
+    with_retries_reading(move |_| attempt()).await
+}
+
+/// [`with_retries`] for an attempt that reads at the [`Freshness`] it is given: the first reads
+/// [`Freshness::Recent`] (a stale read only ends in the conflict its version guard raises), and
+/// every retry after a conflict reads [`Freshness::Latest`], so a lagging replica cannot make
+/// the update fail.
+pub async fn with_retries_reading<R, F, Fut>(mut attempt: F) -> Result<R, UpdateError>
+where
+    F: FnMut(Freshness) -> Fut,
+    Fut: std::future::Future<Output = Result<R, WriteError>>,
+{
     for tried in 0..MAX_ATTEMPTS {
-        match attempt().await {
+        let freshness = match tried {
+            0 => Freshness::Recent,
+            _ => Freshness::Latest,
+        };
+        match attempt(freshness).await {
             Ok(result) => return Ok(result),
             // A dedupe record another writer just made also means "look again".
             Err(WriteError::Conflict | WriteError::Duplicate) => pause(tried).await,
@@ -74,5 +90,26 @@ mod tests {
         assert_eq!(calls, 1);
         let result: Result<(), _> = with_retries(|| async { Err(WriteError::Conflict) }).await;
         assert!(matches!(result, Err(UpdateError::Contended)));
+    }
+
+    #[tokio::test]
+    async fn only_the_first_attempt_may_read_a_lagging_replica() {
+        let mut seen = Vec::new();
+        let result = with_retries_reading(|freshness| {
+            seen.push(freshness);
+            let n = seen.len();
+            async move {
+                match n {
+                    1 | 2 => Err(WriteError::Conflict),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(3));
+        assert_eq!(
+            seen,
+            [Freshness::Recent, Freshness::Latest, Freshness::Latest]
+        );
     }
 }

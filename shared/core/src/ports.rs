@@ -41,6 +41,25 @@ pub struct ShipmentWrite {
     pub expected_version: Option<u64>,
     /// Deletes the pending link parked under this shipment's tracking number.
     pub consume_pending_link: bool,
+    /// Nothing the notifier acts on changed: not the status, not the estimate, not the order
+    /// (a carrier's repeated in-transit scan). DynamoDB's stream filter leaves such a write
+    /// out, so it invokes no notifier; the schedule's checks read the parcel when they fall
+    /// due, so a later scan is still seen. Off unless the writer knows.
+    pub quiet: bool,
+}
+
+/// How current a read must be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Freshness {
+    /// Sees every write acknowledged before the read.
+    #[default]
+    Latest,
+    /// May miss the writes of about the last second (DynamoDB: an eventually consistent read, at
+    /// half the read units). For a read whose write is guarded by the version read (a stale read
+    /// ends in a conflict, and the retry reads [`Freshness::Latest`]), or whose decision a
+    /// second's lag cannot change. "Not there" from such a read is not an answer: read again
+    /// with `Latest` before acting on it.
+    Recent,
 }
 
 /// How long dedupe records are kept: longer than any provider keeps retrying (AfterShip: ~68 hours).
@@ -55,6 +74,15 @@ pub trait Store: Send + Sync {
         carrier: &CarrierSlug,
         tracking: &TrackingNumber,
     ) -> Result<Option<Shipment>, StoreError>;
+    /// `get_shipment` at a chosen [`Freshness`]; a store that has one kind of read reads it.
+    async fn read_shipment(
+        &self,
+        carrier: &CarrierSlug,
+        tracking: &TrackingNumber,
+        _freshness: Freshness,
+    ) -> Result<Option<Shipment>, StoreError> {
+        self.get_shipment(carrier, tracking).await
+    }
     /// Every shipment with this tracking number, whatever its carrier.
     async fn find_shipments(&self, tracking: &TrackingNumber) -> Result<Vec<Shipment>, StoreError>;
     async fn get_shipment_by_token(&self, token: &Token) -> Result<Option<Shipment>, StoreError>;
@@ -71,13 +99,39 @@ pub trait Store: Send + Sync {
     async fn put_pending_link(&self, link: &PendingLink) -> Result<(), StoreError>;
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+    /// `get_order` at a chosen [`Freshness`].
+    async fn read_order(
+        &self,
+        id: &OrderId,
+        _freshness: Freshness,
+    ) -> Result<Option<Order>, StoreError> {
+        self.get_order(id).await
+    }
     async fn save_order(
         &self,
         order: &Order,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError>;
+    /// `save_order` for a change the notifier has no use for (only the order's list of
+    /// parcels moved; each parcel's own record tells the customer). A store whose change
+    /// stream is filtered (DynamoDB) leaves it out; by default it is the same write.
+    async fn save_order_quietly(
+        &self,
+        order: &Order,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.save_order(order, expected_version).await
+    }
 
     async fn get_customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError>;
+    /// `get_customer` at a chosen [`Freshness`].
+    async fn read_customer(
+        &self,
+        id: &CustomerId,
+        _freshness: Freshness,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.get_customer(id).await
+    }
     /// The customer a preferences link names (the token is unguessable and unique).
     async fn get_customer_by_preferences_token(
         &self,
@@ -130,6 +184,15 @@ pub trait Store: Send + Sync {
         account: &Account,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError>;
+    /// `save_account` for a change the notifier has no use for (the tier did not move), left
+    /// out of a filtered change stream like [`Store::save_order_quietly`].
+    async fn save_account_quietly(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.save_account(account, expected_version).await
+    }
     /// The customer with this email address (normalized, lower case), if any.
     async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError>;
 

@@ -455,6 +455,32 @@ mod properties {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The carrier webhook may read a lagging copy of the parcel first: when an update brings
+        /// nothing new to an older copy (answered without a write), it brings nothing new to
+        /// the latest either, because the latest is the older copy with more applied.
+        #[test]
+        fn nothing_new_to_an_older_copy_is_nothing_new_to_the_latest(
+            updates in updates(12),
+            split in any::<proptest::sample::Index>(),
+            others in updates(12),
+            probe in any::<proptest::sample::Index>(),
+        ) {
+            let now = DateTime::from_timestamp(1_718_000_000, 0).unwrap_or_default();
+            let older = replay(&updates[..split.index(updates.len() + 1)]);
+            let latest = replay(&updates);
+            // One the copies have seen, or (as often) one they have not.
+            let pool: Vec<&TrackingUpdate> = updates.iter().chain(&others).collect();
+            let update = pool[probe.index(pool.len())];
+            let brings_nothing = !apply_update(&mut older.clone(), update, now).changed();
+            if brings_nothing {
+                prop_assert!(!apply_update(&mut latest.clone(), update, now).changed());
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         #[test]

@@ -107,7 +107,11 @@ where
                 .add_due(&DueEntry::at(DueKind::Loyalty, at, customer_id.as_str()))
                 .await?;
         }
-        store.save_account(&account, expected).await?;
+        // Only a tier that moved can be announced: other writes need no notifier.
+        match tier_moved {
+            true => store.save_account(&account, expected).await?,
+            false => store.save_account_quietly(&account, expected).await?,
+        }
         account.version = expected.map_or(1, |v| v + 1);
         Ok(Ok(Updated {
             account,

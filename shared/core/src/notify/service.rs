@@ -18,7 +18,7 @@ use super::render::{ChoiceLine, ItemLine, MessageContext, RenderError, Rendered,
 use super::settings::Channel;
 use crate::ids::OrderId;
 use crate::model::{Customer, Order, Shipment};
-use crate::ports::{Store, StoreError};
+use crate::ports::{Freshness, Store, StoreError};
 use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use chrono::{DateTime, Duration, Utc};
@@ -239,7 +239,7 @@ impl Notifier<'_> {
         let Some(order_id) = new.order_id() else {
             return Ok(());
         };
-        let Some((order, customer)) = self.order_and_customer(order_id).await? else {
+        let Some((order, customer)) = self.order_and_customer_recent(order_id).await? else {
             return Ok(());
         };
         let zone = policy::zone(&customer, self.settings);
@@ -615,13 +615,40 @@ impl Notifier<'_> {
         &self,
         order_id: &OrderId,
     ) -> Result<Option<(Order, Customer)>, NotifyError> {
-        let Some(order) = self.store.get_order(order_id).await? else {
+        self.order_and_customer_read(order_id, Freshness::Latest)
+            .await
+    }
+
+    /// [`Self::order_and_customer`] for a parcel's change, read as a replica has them (half the
+    /// read units on DynamoDB). The parcel's messages are transactional, and deciding them
+    /// from the order and customer of a second ago is what handling the change a second
+    /// earlier would have done. Only an answer that would tell nobody (no order, a placeholder,
+    /// no customer) is checked against the latest, so a lagging replica never loses a message.
+    async fn order_and_customer_recent(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<(Order, Customer)>, NotifyError> {
+        match self
+            .order_and_customer_read(order_id, Freshness::Recent)
+            .await?
+        {
+            Some(found) => Ok(Some(found)),
+            None => self.order_and_customer(order_id).await,
+        }
+    }
+
+    async fn order_and_customer_read(
+        &self,
+        order_id: &OrderId,
+        freshness: Freshness,
+    ) -> Result<Option<(Order, Customer)>, NotifyError> {
+        let Some(order) = self.store.read_order(order_id, freshness).await? else {
             return Ok(None);
         };
         let Some(customer_id) = &order.customer_id else {
             return Ok(None);
         };
-        let Some(customer) = self.store.get_customer(customer_id).await? else {
+        let Some(customer) = self.store.read_customer(customer_id, freshness).await? else {
             return Ok(None);
         };
         Ok(Some((order, customer)))
