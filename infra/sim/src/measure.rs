@@ -117,6 +117,9 @@ pub struct Cost {
     pub api_requests_per_shipment: f64,
     /// Webhooks, through the functions' own URLs (free of request charges).
     pub function_url_requests_per_shipment: f64,
+    /// Stream records the notifier's filter passed: the simulation invokes the notifier once per
+    /// minute that has some, AWS (1 s batching window) about once per record.
+    pub notifier_records_per_shipment: f64,
     pub emails_per_shipment: f64,
     pub sms_per_shipment: f64,
     /// Each part per 1,000 shipments, and how it was reached.
@@ -515,6 +518,7 @@ fn price(
         lambda_gb_seconds_per_shipment: per(gb_seconds),
         api_requests_per_shipment: per(invocations.api_requests as f64),
         function_url_requests_per_shipment: per(invocations.function_url_requests as f64),
+        notifier_records_per_shipment: per(invocations.stream_records as f64),
         emails_per_shipment: per(emails),
         sms_per_shipment: per(sms),
         lines,

@@ -33,6 +33,9 @@ pub struct Invocations {
     pub api_requests: u64,
     /// Requests through the webhook functions' own URLs (no request charge).
     pub function_url_requests: u64,
+    /// Stream records the notifier's filter passed (DynamoDB): with the template's 1 s
+    /// batching window, about how often AWS would invoke it.
+    pub stream_records: u64,
 }
 
 /// The notifier's stream batch size: template.yaml's `BatchSize` for it (a test compares them).
@@ -525,6 +528,9 @@ impl Stack for Aws {
                 }
             },
         };
+        if let Ok(mut i) = self.invocations.lock() {
+            i.stream_records += records.len() as u64;
+        }
         for batch in records.chunks(NOTIFIER_BATCH_SIZE) {
             let event: aws_lambda_events::dynamodb::Event =
                 match serde_json::from_value(serde_json::json!({ "Records": batch })) {
