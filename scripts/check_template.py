@@ -3,7 +3,9 @@
 CloudFormation that comes out, and checks what the webhooks' function URLs need to answer:
 each webhook function gets its URL and both public grants (`lambda:InvokeFunctionUrl`, and the
 `lambda:InvokeFunction` through the URL that AWS requires since October 2025). Without the
-second grant a URL answers 403 to every carrier.
+second grant a URL answers 403 to every carrier. It also checks that the notifier (and so its
+stream filter, which passes shipments, orders and accounts only with the `notify` mark newer
+writers set) is updated after every function allowed to write the table.
 
 Usage: scripts/check_template.py [template.yaml]   (exits 1 with the reasons on any failure)
 """
@@ -18,6 +20,34 @@ from cfnlint.decode import decode_str
 from samtranslator.translator.transform import transform
 
 WEBHOOK_FUNCTIONS = ("CarrierWebhookFunction", "StoreWebhookFunction")
+TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem", "dynamodb:TransactWriteItems"}
+
+
+def table_writers(template):
+    """Every function whose inline policy allows a write to the table."""
+    writers = set()
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            if not isinstance(policy, dict):
+                continue
+            for statement in policy.get("Statement", []):
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                if statement.get("Effect") == "Allow" and TABLE_WRITES.intersection(actions):
+                    writers.add(name)
+    return writers
+
+
+def notifier_order(template):
+    """Why the notifier might be updated before a writer of the table (nothing when it is not)."""
+    notifier = template["Resources"]["NotifierFunction"]
+    depends = notifier.get("DependsOn", [])
+    depends = {depends} if isinstance(depends, str) else set(depends)
+    missing = sorted(table_writers(template) - depends - {"NotifierFunction"})
+    return [f"NotifierFunction does not DependsOn {name}, which writes the table" for name in missing]
 
 
 class NoManagedPolicies:
@@ -33,13 +63,13 @@ def main(path):
         template, problems = decode_str(f.read())
     if problems:
         return [f"{path} does not parse: {p}" for p in problems]
+    failures = notifier_order(template)
     # `sam build` puts each function's code in S3 and says where; the translator wants that form.
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://doorstep-build/function.zip"
     cloudformation = transform(template, {}, NoManagedPolicies())
     resources = cloudformation["Resources"]
-    failures = []
     for function in WEBHOOK_FUNCTIONS:
         expected = {
             f"{function}Url": ("AWS::Lambda::Url", {"AuthType": "NONE"}),
