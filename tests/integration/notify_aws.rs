@@ -568,3 +568,86 @@ async fn another_parcel_listed_on_a_known_order_does_not_reach_the_notifier() {
     assert_eq!((of("order", &all), of("order", &passed)), (2, 1));
     assert_eq!((of("shipment", &all), of("shipment", &passed)), (2, 2));
 }
+
+#[tokio::test]
+async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_the_schedule() {
+    let store = Arc::new(dynamo_store().await);
+    let (local, _, email) = recipient();
+    let id = 8005;
+    let stores = store_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let carriers = carrier_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let (status, json) = status_and_json(
+        store_webhook::handle(
+            &stores,
+            store_event("generic", None, None, &order(id, &local, &email)),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{json}");
+    // Promised for 3 May; the carrier scans it in transit again on 4 May (Bangkok): late.
+    let promised = json!({"carrier": "dhl", "tracking_number": format!("JD{id:08}"), "event_id": "e1",
+        "estimated_delivery": "2024-05-03",
+        "events": [{"status": "in_transit", "occurred_at": "2024-05-02T09:00:00Z", "description": "in transit"}]});
+    for body in [
+        serde_json::to_vec(&promised).unwrap(),
+        scan(id, "e2", "in_transit", "2024-05-04T03:00:00Z"),
+    ] {
+        let (status, json) = status_and_json(
+            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
+        );
+        assert_eq!(status, 200, "{json}");
+    }
+    let written = stream_records(&stream_arn(&store).await);
+    let records: Vec<Value> = written
+        .iter()
+        .filter(|r| notifier_filter_passes(r))
+        .cloned()
+        .collect();
+    let parcel = |r: &&Value| r["dynamodb"]["NewImage"]["entity"]["S"] == "shipment";
+    assert_eq!(
+        (
+            written.iter().filter(parcel).count(),
+            records.iter().filter(parcel).count()
+        ),
+        (3, 2),
+        "the late scan moved neither the status nor the estimate, and is left out"
+    );
+    let app = notifier::App {
+        store: store.clone(),
+        notify: store.clone(),
+        failures: store.clone(),
+        channels: Arc::new(channels().await),
+        dead_letters: Arc::new(sqs_dead_letters().await),
+        renderer: Renderer::new(None, 2),
+        settings: settings(),
+    };
+    assert_eq!(run_notifier(&app, &records).await, 0);
+    let delayed = |data: &Value| {
+        sent_to(data, "", &email)
+            .1
+            .iter()
+            .filter(|s| s.contains("delayed"))
+            .count()
+    };
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    assert_eq!(
+        delayed(&data),
+        0,
+        "no record that reached the notifier tells it"
+    );
+    // The check filed for the end of the promised day tells it at the schedule's next run.
+    let now: doorstep_core::chrono::DateTime<doorstep_core::chrono::Utc> =
+        "2024-05-04T04:00:00Z".parse().unwrap();
+    let job = doorstep_core::jobs::Job::StalledShipments;
+    doorstep_core::jobs::run(job, &app.notifier(), now)
+        .await
+        .unwrap();
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    assert_eq!(delayed(&data), 1, "{:#?}", sent_to(&data, "", &email).1);
+}

@@ -43,8 +43,10 @@ pub struct ShipmentWrite {
     pub consume_pending_link: bool,
     /// Nothing the notifier acts on changed: not the status, not the estimate, not the order
     /// (a carrier's repeated in-transit scan). DynamoDB's stream filter leaves such a write
-    /// out, so it invokes no notifier; the schedule's checks read the parcel when they fall
-    /// due, so a later scan is still seen. Off unless the writer knows.
+    /// out, so it invokes no notifier. The schedule's checks read the parcel when they fall
+    /// due, so a later scan is still seen; a scan after the estimated day (which reaches
+    /// "delayed") is told by the check filed for the end of that day, at the schedule's next run.
+    /// Off unless the writer knows.
     pub quiet: bool,
 }
 
