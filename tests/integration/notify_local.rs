@@ -579,3 +579,30 @@ async fn a_shopify_order_and_ups_events_notify_once_respecting_night_and_opt_out
     assert_eq!(sms["order_id"], "shopify:820982911946154508");
     assert_eq!(sms["tracking_number"], tn);
 }
+
+#[tokio::test]
+async fn a_parcel_scanned_before_its_order_is_known_is_still_watched_for_silence() {
+    let app = local_app();
+    let router = router(app.clone());
+    let carriers = "/webhooks/carriers/generic";
+    let stores = "/webhooks/stores/generic";
+    // The fulfilment and a scan come before the order: nobody to tell yet, nothing filed.
+    webhook(&router, stores, fulfilment(7101, "KEX0101", "li-1")).await;
+    webhook(
+        &router,
+        carriers,
+        scan("KEX0101", "e1", "in_transit", "2024-05-01T12:00:00+07:00"),
+    )
+    .await;
+    app.notifier.tick(at("2024-05-01T06:00:00Z")).await.unwrap();
+    // The order arrives; the carrier then goes silent.
+    webhook(&router, stores, order(7101, "lek", "081 234 5670", true)).await;
+    app.notifier.tick(at("2024-05-01T07:00:00Z")).await.unwrap();
+    app.notifier.tick(at("2024-05-06T03:00:00Z")).await.unwrap();
+    let sent = count(&outbox(&router).await, "sent");
+    assert_eq!(
+        sent.get(&("delayed".to_string(), "email".to_string())),
+        Some(&1),
+        "{sent:?}"
+    );
+}

@@ -405,6 +405,9 @@ impl Notifier<'_> {
         }
         let zone = policy::zone(&customer, self.settings);
         for shipment in self.order_shipments(order).await? {
+            // Nor were its checks filed: a later scan that changes nothing the notifier acts on
+            // never reaches it, so they are filed now.
+            crate::reminders::index(self.store, self.settings, None, &shipment, zone, now).await?;
             let parcels_remaining = self.parcels_remaining(order, &shipment).await?;
             for reached in shipment_milestones(None, &shipment, zone) {
                 let subject = Subject {
