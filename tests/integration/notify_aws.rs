@@ -170,6 +170,36 @@ async fn run_notifier(app: &notifier::App, records: &[Value]) -> usize {
     retries
 }
 
+/// The notifier as the stack wires it, on moto.
+async fn notifier_app(store: Arc<DynamoStore>) -> notifier::App {
+    notifier::App {
+        store: store.clone(),
+        notify: store.clone(),
+        failures: store,
+        channels: Arc::new(channels().await),
+        dead_letters: Arc::new(sqs_dead_letters().await),
+        renderer: Renderer::new(None, 2),
+        settings: settings(),
+    }
+}
+
+/// The records Lambda hands the notifier: those template.yaml's stream filter passes.
+fn passed_by_filter(written: &[Value]) -> Vec<Value> {
+    written
+        .iter()
+        .filter(|r| notifier_filter_passes(r))
+        .cloned()
+        .collect()
+}
+
+/// How many of `records` are changes of an `entity` (`shipment`, `order`).
+fn changes_of(entity: &str, records: &[Value]) -> usize {
+    records
+        .iter()
+        .filter(|r| r["dynamodb"]["NewImage"]["entity"]["S"] == entity)
+        .count()
+}
+
 /// A Thai mobile number and an address no other test or earlier run on this moto has used.
 fn recipient() -> (String, String, String) {
     let token = doorstep_core::ids::random_token();
@@ -269,29 +299,16 @@ async fn one_sms_and_one_email_per_milestone_through_the_stream_under_duplicates
     );
     // What Lambda passes the notifier (template.yaml's filter): the late scans, older than the
     // parcel's status, changed nothing it acts on and are left out.
-    let parcel = |r: &&Value| r["dynamodb"]["NewImage"]["entity"]["S"] == "shipment";
-    let records: Vec<Value> = written
-        .iter()
-        .filter(|r| notifier_filter_passes(r))
-        .cloned()
-        .collect();
+    let records = passed_by_filter(&written);
     assert_eq!(
         (
-            written.iter().filter(parcel).count(),
-            records.iter().filter(parcel).count()
+            changes_of("shipment", &written),
+            changes_of("shipment", &records)
         ),
         (5, 3),
         "the parcel's writes: linked, out for delivery, in transit (late), delivered, info (late)"
     );
-    let app = notifier::App {
-        store: store.clone(),
-        notify: store.clone(),
-        failures: store.clone(),
-        channels: Arc::new(channels().await),
-        dead_letters: Arc::new(sqs_dead_letters().await),
-        renderer: Renderer::new(None, 2),
-        settings: settings(),
-    };
+    let app = notifier_app(store.clone()).await;
     assert_eq!(run_notifier(&app, &records).await, 0);
     let data = moto_http("GET", "/moto-api/data.json", None, "");
     let (sms, mails) = sent_to(&data, &phone, &email);
@@ -552,21 +569,20 @@ async fn another_parcel_listed_on_a_known_order_does_not_reach_the_notifier() {
         assert_eq!(status, 200, "{json}");
     }
     let written = stream_records(&stream_arn(&store).await);
-    let of = |entity: &str, records: &[&Value]| {
-        records
-            .iter()
-            .filter(|r| r["dynamodb"]["NewImage"]["entity"]["S"] == entity)
-            .count()
-    };
-    let all: Vec<&Value> = written.iter().collect();
-    let passed: Vec<&Value> = written
-        .iter()
-        .filter(|r| notifier_filter_passes(r))
-        .collect();
+    let passed = passed_by_filter(&written);
     // The order as placed reaches the notifier; the order again with a second parcel listed
     // does not, while that parcel's own record (linked to the order) does.
-    assert_eq!((of("order", &all), of("order", &passed)), (2, 1));
-    assert_eq!((of("shipment", &all), of("shipment", &passed)), (2, 2));
+    assert_eq!(
+        (changes_of("order", &written), changes_of("order", &passed)),
+        (2, 1)
+    );
+    assert_eq!(
+        (
+            changes_of("shipment", &written),
+            changes_of("shipment", &passed)
+        ),
+        (2, 2)
+    );
 }
 
 #[tokio::test]
@@ -604,29 +620,16 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
         assert_eq!(status, 200, "{json}");
     }
     let written = stream_records(&stream_arn(&store).await);
-    let records: Vec<Value> = written
-        .iter()
-        .filter(|r| notifier_filter_passes(r))
-        .cloned()
-        .collect();
-    let parcel = |r: &&Value| r["dynamodb"]["NewImage"]["entity"]["S"] == "shipment";
+    let records = passed_by_filter(&written);
     assert_eq!(
         (
-            written.iter().filter(parcel).count(),
-            records.iter().filter(parcel).count()
+            changes_of("shipment", &written),
+            changes_of("shipment", &records)
         ),
         (3, 2),
         "the late scan moved neither the status nor the estimate, and is left out"
     );
-    let app = notifier::App {
-        store: store.clone(),
-        notify: store.clone(),
-        failures: store.clone(),
-        channels: Arc::new(channels().await),
-        dead_letters: Arc::new(sqs_dead_letters().await),
-        renderer: Renderer::new(None, 2),
-        settings: settings(),
-    };
+    let app = notifier_app(store.clone()).await;
     assert_eq!(run_notifier(&app, &records).await, 0);
     let delayed = |data: &Value| {
         sent_to(data, "", &email)
