@@ -654,3 +654,80 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
     let data = moto_http("GET", "/moto-api/data.json", None, "");
     assert_eq!(delayed(&data), 1, "{:#?}", sent_to(&data, "", &email).1);
 }
+
+/// The message records in the table (`MSG#{key}` / `CLAIM`), by key.
+async fn message_records(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let page = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .filter_expression("entity = :claim")
+        .expression_attribute_values(
+            ":claim",
+            aws_sdk_dynamodb::types::AttributeValue::S("message_claim".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(page.last_evaluated_key.is_none(), "one page in a test");
+    page.items.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_sms_that_cannot_go_out_is_logged_on_the_emails_record_at_no_write_of_its_own() {
+    let store = Arc::new(dynamo_store().await);
+    let (_, _, email) = recipient();
+    // No phone: every milestone's SMS is suppressed beside its email.
+    post_journey(store.clone(), 8006, "", &email).await;
+    let records = passed_by_filter(&stream_records(&stream_arn(&store).await));
+    let app = notifier_app(store.clone()).await;
+    // Delivered twice, as Lambda may: the second time finds every message sent and writes
+    // nothing for the SMS either.
+    for _delivery in 0..2 {
+        let event: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(json!({ "Records": records })).unwrap();
+        assert!(notifier::handle(&app, event)
+            .await
+            .batch_item_failures
+            .is_empty());
+    }
+    let claims = message_records(&store).await;
+    let key_of = |item: &std::collections::HashMap<_, aws_sdk_dynamodb::types::AttributeValue>| {
+        item["pk"].as_s().unwrap().clone()
+    };
+    assert!(
+        claims.iter().all(|item| key_of(item).ends_with("#email")),
+        "no record of its own for an SMS not sent: {:?}",
+        claims.iter().map(key_of).collect::<Vec<_>>()
+    );
+    let mut logged = Vec::new();
+    for item in &claims {
+        let doc: doorstep_core::notify::ports::LogEntry =
+            serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
+        assert_eq!(doc.state, doorstep_core::notify::ports::State::Sent);
+        if let Some(beside) = item.get("beside") {
+            let beside = beside.as_s().unwrap();
+            logged.extend(doorstep_aws::notify_store::beside_entries(&doc, beside).unwrap());
+        }
+    }
+    // Out for delivery and delivered go by SMS too: each one's SMS decision, with its reason.
+    let milestones: Vec<String> = logged.iter().map(|e| e.key.occasion.to_string()).collect();
+    assert!(
+        milestones.iter().any(|m| m.contains("out_for_delivery"))
+            && milestones.iter().any(|m| m.contains("delivered")),
+        "{milestones:?} of {:?}",
+        claims.iter().map(key_of).collect::<Vec<_>>()
+    );
+    let mut keys: Vec<String> = logged.iter().map(|e| e.key.to_string()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), logged.len(), "each decision logged once");
+    for entry in &logged {
+        assert_eq!(entry.channel, doorstep_core::notify::settings::Channel::Sms);
+        assert_eq!(entry.state, doorstep_core::notify::ports::State::Suppressed);
+        assert!(entry.reason.is_some());
+        assert!(entry.key.to_string().ends_with("#sms"));
+    }
+}

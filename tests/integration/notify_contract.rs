@@ -1,5 +1,6 @@
 //! The `NotifyStore` contract, on SQLite and on DynamoDB (moto).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use doorstep_core::chrono::{DateTime, Duration, Utc};
 use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::messages::Message;
@@ -91,7 +92,7 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     );
 }
 
-fn key(raw: &str) -> MessageKey {
+pub fn key(raw: &str) -> MessageKey {
     doorstep_tests::message_key(raw)
 }
 
@@ -170,7 +171,7 @@ pub async fn suppressions_and_the_log_are_kept(store: &dyn NotifyStore) {
     store.log(&entry).await.unwrap();
 }
 
-fn entry(raw: &str, state: State) -> LogEntry {
+pub fn entry(raw: &str, state: State) -> LogEntry {
     LogEntry {
         key: key(raw),
         customer_id: doorstep_tests::customer_id("shopify:c"),
@@ -253,6 +254,53 @@ pub async fn a_suppression_is_settled_like_a_claim_completed_at_once(store: &dyn
     );
 }
 
+/// The SMS suppressed beside an email sent for the same occasion, as the notifier records it.
+pub fn suppressed_beside(sent: &LogEntry) -> LogEntry {
+    LogEntry {
+        key: MessageKey {
+            channel: Channel::Sms,
+            ..sent.key.clone()
+        },
+        channel: Channel::Sms,
+        to: Some("+66812345678".into()),
+        subject: None,
+        body: None,
+        html: None,
+        state: State::Suppressed,
+        reason: Some("opted out of SMS updates".into()),
+        provider_message_id: None,
+        ..sent.clone()
+    }
+}
+
+pub async fn a_sent_message_records_its_occasions_suppressed_channels(store: &dyn NotifyStore) {
+    let now = at("2024-05-03T10:00:00Z");
+    let sent_key = key("ups#1ZBESIDE#shipped#email");
+    assert_eq!(
+        store
+            .claim(&sent_key, now + Duration::minutes(5), now)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let sent = entry("ups#1ZBESIDE#shipped#email", State::Sent);
+    let beside = suppressed_beside(&sent);
+    assert_eq!(
+        store
+            .finish_beside(&sent_key, &sent, &[beside], now)
+            .await
+            .unwrap(),
+        1,
+        "the suppressed channel is recorded"
+    );
+    let later = now + Duration::days(1);
+    assert_eq!(
+        store.claim(&sent_key, later, later).await.unwrap(),
+        Claim::AlreadySent,
+        "completed as `finish` completes"
+    );
+}
+
 macro_rules! notify_contract {
     ($adapter:ident => $make:expr) => {
         mod $adapter {
@@ -263,6 +311,10 @@ macro_rules! notify_contract {
             #[tokio::test]
             async fn a_suppression_is_settled_like_a_claim_completed_at_once() {
                 super::a_suppression_is_settled_like_a_claim_completed_at_once(&$make).await
+            }
+            #[tokio::test]
+            async fn a_sent_message_records_its_occasions_suppressed_channels() {
+                super::a_sent_message_records_its_occasions_suppressed_channels(&$make).await
             }
             #[tokio::test]
             async fn deferred_sends_come_back_when_due_and_not_before() {
@@ -278,3 +330,104 @@ macro_rules! notify_contract {
 
 notify_contract!(sqlite => doorstep_tests::sqlite_store());
 notify_contract!(dynamodb => doorstep_tests::dynamo_store().await);
+
+/// DynamoDB's size of an item by its rules for write units: each attribute's name and value.
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => number.len().div_ceil(2) + 1,
+                    AttributeValue::B(bytes) => bytes.as_ref().len(),
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
+/// On DynamoDB the suppressed channel costs no write of its own: it rides on the completing
+/// write of the message sent, which stays one write unit even for long addresses and numbers,
+/// and reads back as the entry it stands for.
+#[tokio::test]
+async fn on_dynamodb_a_suppressed_channel_rides_on_the_sent_messages_record_within_one_write_unit()
+{
+    let store = doorstep_tests::dynamo_store().await;
+    let now = at("2024-05-03T10:00:00Z");
+    let raw = "fedex#74890123456789012345678901#out_for_delivery#email";
+    let sent_key = key(raw);
+    // The longest fields real records carry: a 30-digit tracking number, a long address, SES's
+    // message id, Shopify's ids, a regional locale.
+    let sent = LogEntry {
+        customer_id: doorstep_tests::customer_id("shopify:7390213457972"),
+        to: Some("somchai.jaidee.longname@example-shop-domain.co.th".into()),
+        message: Message::OutForDelivery,
+        milestone: Some(Milestone::OutForDelivery),
+        order_id: Some(doorstep_tests::order_id("shopify:5551234567890")),
+        tracking_number: doorstep_core::ids::TrackingNumber::parse("74890123456789012345678901"),
+        locale: "th-TH".into(),
+        provider_message_id: Some(
+            "0100018f2c3e4a5b-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-000000".into(),
+        ),
+        ..entry(raw, State::Sent)
+    };
+    let beside = suppressed_beside(&sent);
+    store
+        .claim(&sent_key, now + Duration::minutes(5), now)
+        .await
+        .unwrap();
+    store
+        .finish_beside(&sent_key, &sent, std::slice::from_ref(&beside), now)
+        .await
+        .unwrap();
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("MSG#{raw}")))
+        .key("sk", AttributeValue::S("CLAIM".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the completed claim");
+    let size = item_size(&item);
+    assert!(size <= 1024, "one write unit, but {size} bytes");
+    let doc: LogEntry = serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
+    let recorded =
+        doorstep_aws::notify_store::beside_entries(&doc, item["beside"].as_s().unwrap()).unwrap();
+    assert_eq!(recorded.len(), 1);
+    let sms = &recorded[0];
+    assert_eq!(
+        (&sms.key, sms.channel, &sms.to, sms.state, &sms.reason),
+        (
+            &beside.key,
+            Channel::Sms,
+            &beside.to,
+            State::Suppressed,
+            &beside.reason
+        )
+    );
+    assert_eq!(
+        (&sms.customer_id, sms.message, &sms.tracking_number, sms.at),
+        (
+            &sent.customer_id,
+            sent.message,
+            &sent.tracking_number,
+            sent.at
+        )
+    );
+    assert_eq!(sms.provider_message_id, None);
+    // Its own key was never claimed: the record beside is the log, not an idempotency record.
+    assert!(store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("MSG#{}", beside.key)))
+        .key("sk", AttributeValue::S("CLAIM".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .is_none());
+}

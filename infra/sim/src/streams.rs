@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
+use doorstep_aws::notify_store::beside_entries;
 use doorstep_aws::schema::notifier_filter_passes;
 
 pub struct Reader {
@@ -167,13 +168,21 @@ pub async fn message_log(dynamo: &doorstep_aws::DynamoStore) -> Vec<LogEntry> {
             .await;
         let Ok(page) = page else { break };
         for item in page.items() {
-            if let Some(entry) = item
+            let Some(entry) = item
                 .get("doc")
                 .and_then(|d| d.as_s().ok())
                 .and_then(|d| serde_json::from_str::<LogEntry>(d).ok())
-            {
-                entries.push(entry);
+            else {
+                continue;
+            };
+            // A sent message's record also holds its occasion's suppressed channels.
+            if let Some(beside) = item.get("beside").and_then(|b| b.as_s().ok()) {
+                match beside_entries(&entry, beside) {
+                    Ok(more) => entries.extend(more),
+                    Err(e) => eprintln!("a message record's `beside` does not read: {e}"),
+                }
             }
+            entries.push(entry);
         }
         start = page.last_evaluated_key;
         if start.is_none() {

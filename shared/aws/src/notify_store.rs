@@ -3,7 +3,10 @@
 //! Items (pk / sk):
 //! - `MSG#{key}` / `CLAIM`: the idempotency record: `state` (`in_progress` | `completed`),
 //!   `lease_until`, `ttl` (a completed record is kept 90 days); once completed it also holds the
-//!   message's log entry (`doc`, `customer`, `at`): one write completes and logs it
+//!   message's log entry (`doc`, `customer`, `at`): one write completes and logs it, and, in
+//!   `beside`, the same occasion's suppressed channels (`[{"channel", "to", "reason"}]`: the
+//!   rest of their entries is the claim's own; [`beside_entries`] reads them back), which
+//!   then cost no write of their own
 //! - `CUST#{customer}` / `LOG#{key}#{state}`: decisions that complete nothing (deferred, a send
 //!   that will be retried)
 //!
@@ -27,7 +30,10 @@ use doorstep_core::notify::keys::MessageKey;
 use doorstep_core::notify::messages::Kind;
 use doorstep_core::notify::policy::Suppressions;
 use doorstep_core::notify::ports::{Claim, Deferred, LogEntry, NotifyStore, State};
+use doorstep_core::notify::settings::Channel;
 use doorstep_core::ports::StoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 const COMPLETED_RETENTION_DAYS: i64 = 90;
 /// Buckets an older version's cursor is walked per run at most (see `walk_legacy`).
@@ -165,20 +171,34 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Completes a claim and records its log entry in the same write.
+    /// Completes a claim and records its log entry in the same write, with `beside` (see the
+    /// module's notes).
     async fn complete(
         &self,
         key: &MessageKey,
         entry: &LogEntry,
+        beside: &[LogEntry],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut update =
+            "SET #state = :completed, #ttl = :ttl, doc = :doc, customer = :customer, #at = :at"
+                .to_string();
+        let beside = match beside.is_empty() {
+            true => None,
+            false => {
+                update.push_str(", beside = :beside");
+                let compact: Vec<Beside> = beside.iter().map(Beside::of).collect();
+                Some(s(serde_json::to_string(&compact).map_err(corrupt)?))
+            }
+        };
         self.client()
             .update_item()
             .table_name(self.table())
             .key("pk", s(format!("MSG#{key}")))
             .key("sk", s("CLAIM"))
-            .update_expression(
-                "SET #state = :completed, #ttl = :ttl, doc = :doc, customer = :customer, #at = :at",
+            .update_expression(update)
+            .set_expression_attribute_values(
+                beside.map(|value| HashMap::from([(":beside".to_string(), value)])),
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#ttl", "ttl")
@@ -284,6 +304,48 @@ impl DynamoStore {
     }
 }
 
+/// A suppressed decision kept on the record of the same occasion's message sent: what differs
+/// from that message's own entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Beside {
+    channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Beside {
+    fn of(entry: &LogEntry) -> Self {
+        Self {
+            channel: entry.channel,
+            to: entry.to.clone(),
+            reason: entry.reason.clone(),
+        }
+    }
+}
+
+/// The suppressed decisions a completed claim keeps in `beside` (its `doc` is `entry`), as the
+/// log entries they stand for.
+pub fn beside_entries(entry: &LogEntry, beside: &str) -> Result<Vec<LogEntry>, StoreError> {
+    let compact: Vec<Beside> = serde_json::from_str(beside).map_err(corrupt)?;
+    Ok(compact
+        .into_iter()
+        .map(|other| LogEntry {
+            key: MessageKey {
+                channel: other.channel,
+                ..entry.key.clone()
+            },
+            channel: other.channel,
+            to: other.to,
+            state: State::Suppressed,
+            reason: other.reason,
+            provider_message_id: None,
+            ..entry.clone()
+        })
+        .collect())
+}
+
 /// A log entry as DynamoDB keeps it: without its rendered subject and bodies.
 fn stored_entry(entry: &LogEntry) -> Result<String, StoreError> {
     let slim = LogEntry {
@@ -343,7 +405,19 @@ impl NotifyStore for DynamoStore {
         entry: &LogEntry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.complete(key, entry, now).await
+        self.complete(key, entry, &[], now).await
+    }
+
+    /// The suppressed channels ride on the completing write: no write of their own.
+    async fn finish_beside(
+        &self,
+        key: &MessageKey,
+        entry: &LogEntry,
+        beside: &[LogEntry],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.complete(key, entry, beside, now).await?;
+        Ok(beside.len())
     }
     async fn release(&self, key: &MessageKey) -> Result<(), StoreError> {
         let result = self

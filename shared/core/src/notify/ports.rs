@@ -174,6 +174,30 @@ pub trait NotifyStore: Send + Sync {
         }
         Ok(claim)
     }
+    /// Completes a claim as `finish` does, and records with it `beside`: the same occasion's
+    /// decisions on other channels that need no send (suppressed), which would otherwise each
+    /// be settled on a record of their own. Answers how many of them it recorded. A store that
+    /// can keep them on the completed claim should (DynamoDB: no write of their own); they then
+    /// hold no claim of their own, and the notifier takes the message's as theirs (a later
+    /// decision of the occasion that finds it sent skips them). The default settles each as
+    /// `settle` does.
+    async fn finish_beside(
+        &self,
+        key: &MessageKey,
+        entry: &LogEntry,
+        beside: &[LogEntry],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.finish(key, entry, now).await?;
+        let mut recorded = 0;
+        for other in beside {
+            // Completed at once, so the lease never matters.
+            if self.settle(&other.key, other, now, now).await? == Claim::Claimed {
+                recorded += 1;
+            }
+        }
+        Ok(recorded)
+    }
     /// Gives a claim back after a failed send, so the retry can take it at once.
     async fn release(&self, key: &MessageKey) -> Result<(), StoreError>;
     async fn log(&self, entry: &LogEntry) -> Result<(), StoreError>;

@@ -530,7 +530,7 @@ impl Notifier<'_> {
         };
         let channel = deferred.key.channel;
         if occasion.message.spec().audience == Audience::Merchant {
-            return self.send(&subject, channel, now, summary).await;
+            return self.send(&subject, channel, &[], now, summary).await;
         }
         let overtaken = match (occasion.message.milestone(), &shipment) {
             (Some(milestone), Some(shipment)) => superseded(milestone, shipment),
@@ -598,7 +598,7 @@ impl Notifier<'_> {
             Err(reason) => return self.suppress(&subject, channel, reason, now, summary).await,
         }
         if subject.message().spec().audience == Audience::Merchant {
-            return self.send(&subject, channel, now, summary).await;
+            return self.send(&subject, channel, &[], now, summary).await;
         }
         let suppressions = self.suppressions(&customer).await?;
         let decision = policy::decide(
@@ -738,6 +738,7 @@ impl Notifier<'_> {
                 now,
             ),
         };
+        let mut decided = Vec::with_capacity(plan.len());
         for (channel, decision) in plan {
             let decision = match self.follow_up_without_templates(subject, channel) {
                 Some(reason) if !matches!(decision, Decision::Suppress { .. }) => {
@@ -745,8 +746,34 @@ impl Notifier<'_> {
                 }
                 _ => decision,
             };
-            self.carry_out(subject, channel, decision, now, summary)
-                .await?;
+            decided.push((channel, self.capped(subject, decision, now).await?));
+        }
+        // The suppressed channels of an occasion that sends on another are recorded with the
+        // first one sent, in the write that completes it (see `NotifyStore::finish_beside`).
+        let lead = decided
+            .iter()
+            .position(|(_, decision)| matches!(decision, Decision::Send));
+        let beside: Vec<(Channel, String)> = match lead {
+            Some(_) => decided
+                .iter()
+                .filter_map(|(channel, decision)| match decision {
+                    Decision::Suppress { reason } => Some((*channel, reason.clone())),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for (at, (channel, decision)) in decided.into_iter().enumerate() {
+            match decision {
+                Decision::Send if Some(at) == lead => {
+                    self.send(subject, channel, &beside, now, summary).await?
+                }
+                Decision::Suppress { .. } if lead.is_some() => {}
+                decision => {
+                    self.carry_out_capped(subject, channel, decision, now, summary)
+                        .await?
+                }
+            }
         }
         Ok(())
     }
@@ -806,8 +833,21 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let decision = self.capped(subject, decision, now).await?;
+        self.carry_out_capped(subject, channel, decision, now, summary)
+            .await
+    }
+
+    /// Carries out a decision the marketing cap has already had its say on.
+    async fn carry_out_capped(
+        &self,
+        subject: &Subject<'_>,
+        channel: Channel,
+        decision: Decision,
+        now: DateTime<Utc>,
+        summary: &mut Summary,
+    ) -> Result<(), NotifyError> {
         match decision {
-            Decision::Send => self.send(subject, channel, now, summary).await,
+            Decision::Send => self.send(subject, channel, &[], now, summary).await,
             Decision::Suppress { reason } => {
                 self.suppress(subject, channel, &reason, now, summary).await
             }
@@ -897,26 +937,44 @@ impl Notifier<'_> {
         }
     }
 
+    /// Sends on `channel`, and records `beside` (other channels' suppressions, with their
+    /// reasons) in the write that completes it.
     async fn send(
         &self,
         subject: &Subject<'_>,
         channel: Channel,
+        beside: &[(Channel, String)],
         now: DateTime<Utc>,
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = subject.key(channel);
         match self.notify.claim(&key, self.lease_until(now), now).await? {
+            // Decided before (a redelivered change, an occasion reached twice): the channels
+            // suppressed then were recorded with this message, as a channel sent or deferred
+            // then has its own record, so none is logged twice.
             Claim::AlreadySent => {
-                summary.skipped += 1;
+                summary.skipped += 1 + beside.len();
                 return Ok(());
             }
+            // Its holder may never complete it: these are settled on their own.
             Claim::InProgress { until } => {
+                for (other, reason) in beside {
+                    self.suppress(subject, *other, reason, now, summary).await?;
+                }
                 return self
                     .wait_for_holder(subject, channel, until, now, summary)
-                    .await
+                    .await;
             }
             Claim::Claimed => {}
         }
+        let beside: Vec<LogEntry> = beside
+            .iter()
+            .map(|(other, reason)| {
+                let mut entry = self.entry(subject, *other, State::Suppressed, now);
+                entry.reason = Some(reason.clone());
+                entry
+            })
+            .collect();
         let mut entry = self.entry(subject, channel, State::Sent, now);
         let outgoing = match self.outgoing(subject, channel, &mut entry) {
             Ok(outgoing) => outgoing,
@@ -928,7 +986,10 @@ impl Notifier<'_> {
         match self.channels.send(&outgoing).await {
             Ok(id) => {
                 entry.provider_message_id = Some(id);
-                self.notify.finish(&key, &entry, now).await?;
+                summary.suppressed += self
+                    .notify
+                    .finish_beside(&key, &entry, &beside, now)
+                    .await?;
                 summary.sent += 1;
                 Ok(())
             }
@@ -936,7 +997,10 @@ impl Notifier<'_> {
                 // Refused for good (a bad number, a suppressed address): retrying cannot help.
                 entry.state = State::Failed;
                 entry.reason = Some(reason);
-                self.notify.finish(&key, &entry, now).await?;
+                summary.suppressed += self
+                    .notify
+                    .finish_beside(&key, &entry, &beside, now)
+                    .await?;
                 Ok(())
             }
             Err(e @ SendError::Retryable(_)) => {
