@@ -14,7 +14,7 @@ pub mod stack;
 pub mod streams;
 pub mod world;
 
-use doorstep_core::chrono::{DateTime, Duration, DurationRound, Utc};
+use doorstep_core::chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use doorstep_core::ids::{CarrierSlug, TrackingNumber};
 use stack::{Page, Stack};
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct Config {
     pub out: PathBuf,
     /// An AWS-protocol endpoint (moto): run on DynamoDB, SNS and SES there, metered.
     pub aws: Option<String>,
+    /// The UTC day the month ends at the start of; `None`: today (the last UTC midnight).
+    pub end: Option<NaiveDate>,
 }
 
 /// Something that happens at a moment of the month.
@@ -279,12 +281,17 @@ async fn act(
 /// Runs the month and writes the reports. Returns the report.
 pub async fn run(config: &Config) -> Result<report::Report, String> {
     std::fs::create_dir_all(&config.out).map_err(|e| format!("{}: {e}", config.out.display()))?;
-    // The month ends at the last UTC midnight, so every event lies in the past as a real
-    // provider's would, and a seed gives the same month all day: a before/after pair run hours
-    // apart compares the same shoppers (ending "an hour ago", the world moved with the clock).
-    let end = Utc::now()
+    // The month ends at a UTC midnight, by default the last one, so every event lies in the
+    // past as a real provider's would, and a seed gives the same month all day: a before/after
+    // pair run hours apart compares the same shoppers (ending "an hour ago", the world moved
+    // with the clock). `--end` names the day, to run a month again on another day.
+    let today = Utc::now()
         .duration_trunc(Duration::days(1))
         .unwrap_or_else(|_| Utc::now());
+    let end = config
+        .end
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map_or(today, |midnight| midnight.and_utc());
     let world = world::generate(
         &world::Shape {
             orders: config.orders,

@@ -13,6 +13,8 @@ use std::path::Path;
 pub struct Report {
     pub seed: u64,
     pub days: i64,
+    /// The UTC day the month ended at the start of (`--end`).
+    pub end: doorstep_core::chrono::NaiveDate,
     pub backend: &'static str,
     pub orders: usize,
     pub shipments: usize,
@@ -52,6 +54,7 @@ impl Report {
         Self {
             seed: config.seed,
             days: config.days,
+            end: world.end.date_naive(),
             backend: if config.aws.is_some() {
                 "dynamodb"
             } else {
