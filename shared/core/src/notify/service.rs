@@ -915,8 +915,7 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = subject.key(channel);
-        let mut entry = self.entry(subject, channel, State::Suppressed, now);
-        entry.reason = Some(reason.to_string());
+        let entry = self.suppressed_entry(subject, channel, reason, now);
         match self
             .notify
             .settle(&key, &entry, self.lease_until(now), now)
@@ -969,11 +968,7 @@ impl Notifier<'_> {
         }
         let beside: Vec<LogEntry> = beside
             .iter()
-            .map(|(other, reason)| {
-                let mut entry = self.entry(subject, *other, State::Suppressed, now);
-                entry.reason = Some(reason.clone());
-                entry
-            })
+            .map(|(other, reason)| self.suppressed_entry(subject, *other, reason, now))
             .collect();
         let mut entry = self.entry(subject, channel, State::Sent, now);
         let outgoing = match self.outgoing(subject, channel, &mut entry) {
@@ -1011,6 +1006,20 @@ impl Notifier<'_> {
                 self.notify.release(&key).await?;
                 Err(NotifyError::Send(e))
             }
+        }
+    }
+
+    /// The log entry of a message suppressed on `channel`, with why.
+    fn suppressed_entry(
+        &self,
+        subject: &Subject<'_>,
+        channel: Channel,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> LogEntry {
+        LogEntry {
+            reason: Some(reason.to_string()),
+            ..self.entry(subject, channel, State::Suppressed, now)
         }
     }
 
