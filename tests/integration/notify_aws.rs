@@ -297,15 +297,16 @@ async fn one_sms_and_one_email_per_milestone_through_the_stream_under_duplicates
         "the stream carries the writes: {}",
         written.len()
     );
-    // What Lambda passes the notifier (template.yaml's filter): the late scans, older than the
-    // parcel's status, changed nothing it acts on and are left out.
+    // What Lambda passes the notifier (template.yaml's filter): the parcel made for the
+    // fulfilment has no scan yet, and the late scans, older than the parcel's status, changed
+    // nothing it acts on; all three are left out.
     let records = passed_by_filter(&written);
     assert_eq!(
         (
             changes_of("shipment", &written),
             changes_of("shipment", &records)
         ),
-        (5, 3),
+        (5, 2),
         "the parcel's writes: linked, out for delivery, in transit (late), delivered, info (late)"
     );
     let app = notifier_app(store.clone()).await;
@@ -571,7 +572,8 @@ async fn another_parcel_listed_on_a_known_order_does_not_reach_the_notifier() {
     let written = stream_records(&stream_arn(&store).await);
     let passed = passed_by_filter(&written);
     // The order as placed reaches the notifier; the order again with a second parcel listed
-    // does not, while that parcel's own record (linked to the order) does.
+    // does not. Nor do the parcels' own records yet: made for the fulfilments, linked and with
+    // no scan, they have nothing to tell until the carrier's first scan.
     assert_eq!(
         (changes_of("order", &written), changes_of("order", &passed)),
         (2, 1)
@@ -581,7 +583,7 @@ async fn another_parcel_listed_on_a_known_order_does_not_reach_the_notifier() {
             changes_of("shipment", &written),
             changes_of("shipment", &passed)
         ),
-        (2, 2)
+        (2, 0)
     );
 }
 
@@ -626,8 +628,9 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
             changes_of("shipment", &written),
             changes_of("shipment", &records)
         ),
-        (3, 2),
-        "the late scan moved neither the status nor the estimate, and is left out"
+        (3, 1),
+        "the parcel made for the order has no scan yet, and the late scan moved neither the \
+         status nor the estimate: both are left out"
     );
     let app = notifier_app(store.clone()).await;
     assert_eq!(run_notifier(&app, &records).await, 0);
@@ -653,6 +656,77 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
         .unwrap();
     let data = moto_http("GET", "/moto-api/data.json", None, "");
     assert_eq!(delayed(&data), 1, "{:#?}", sent_to(&data, "", &email).1);
+}
+
+#[tokio::test]
+async fn a_repeated_estimate_is_left_out_and_a_second_failed_attempt_in_a_row_is_told() {
+    let store = Arc::new(dynamo_store().await);
+    let (_, _, email) = recipient();
+    let id = 8007;
+    let stores = store_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let carriers = carrier_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    let (status, json) = status_and_json(
+        store_webhook::handle(
+            &stores,
+            store_event("generic", None, None, &order(id, "", &email)),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{json}");
+    let with_estimate = |event_id: &str, status: &str, at: &str, estimate: &str| {
+        serde_json::to_vec(
+            &json!({"carrier": "dhl", "tracking_number": format!("JD{id:08}"),
+            "event_id": event_id, "estimated_delivery": estimate,
+            "events": [{"status": status, "occurred_at": at, "description": status}]}),
+        )
+        .unwrap()
+    };
+    for body in [
+        with_estimate("e1", "in_transit", "2024-05-02T09:00:00Z", "2024-05-06"),
+        // The same promise with a later scan: only when it was made moves.
+        with_estimate("e2", "in_transit", "2024-05-03T09:00:00Z", "2024-05-06"),
+        // The promise moves a day: "delayed".
+        with_estimate("e3", "in_transit", "2024-05-04T09:00:00Z", "2024-05-07"),
+        // Two attempts on the promised day, with no out-for-delivery scan between: the status
+        // stays.
+        scan(id, "e4", "failed_attempt", "2024-05-07T03:00:00Z"),
+        scan(id, "e5", "failed_attempt", "2024-05-07T10:00:00Z"),
+    ] {
+        let (status, json) = status_and_json(
+            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
+        );
+        assert_eq!(status, 200, "{json}");
+    }
+    let written = stream_records(&stream_arn(&store).await);
+    let records = passed_by_filter(&written);
+    assert_eq!(
+        (
+            changes_of("shipment", &written),
+            changes_of("shipment", &records)
+        ),
+        (6, 4),
+        "the parcel made for the order and the repeated promise are left out"
+    );
+    let app = notifier_app(store.clone()).await;
+    assert_eq!(run_notifier(&app, &records).await, 0);
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let mails = sent_to(&data, "", &email).1;
+    let count = |text: &str| mails.iter().filter(|s| s.contains(text)).count();
+    assert_eq!(
+        (
+            count("on its way"),
+            count("delayed"),
+            count("we missed you")
+        ),
+        (1, 1, 2),
+        "{mails:#?}"
+    );
 }
 
 /// The message records in the table (`MSG#{key}` / `CLAIM`), by key.

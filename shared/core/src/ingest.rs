@@ -8,6 +8,7 @@ use crate::model::{
     Customer, Order, OrderLink, PendingLink, Provider, Shipment, ShipmentRef, TrackingEvent,
     TrackingUpdate,
 };
+use crate::notify::milestones::concerns_notifier;
 use crate::optimistic::{self, UpdateError};
 use crate::ports::{Freshness, ShipmentWrite, Store, StoreError, WriteError};
 use crate::rules;
@@ -92,15 +93,15 @@ pub async fn apply_tracking_update(
         if shipment.has_applied(digest) {
             return Ok(UpdateOutcome::Duplicate);
         }
+        let before = write.expected_version.is_some().then(|| shipment.clone());
         let applied = rules::apply_update(&mut shipment, update, now);
-        if write.expected_version.is_some() && !applied.changed() {
+        if before.is_some() && !applied.changed() {
             // Another delivery said the same things.
             return Ok(UpdateOutcome::Unchanged);
         }
-        // A later scan that moves nothing (the status, the estimate) needs no notifier.
-        write.quiet = write.expected_version.is_some()
-            && !applied.status_changed
-            && !applied.estimate_changed;
+        // A later scan that moves nothing the notifier acts on (an in-transit scan, the same
+        // estimate again) needs no notifier, nor does a parcel no order claims yet.
+        write.quiet = !concerns_notifier(before.as_ref(), &shipment);
         shipment.remember_delivery(digest.clone());
         match store.save_shipment(&shipment, write).await {
             Ok(()) => Ok(UpdateOutcome::Applied),
@@ -705,18 +706,17 @@ async fn attach(
                 Some(read) => read,
                 None => store.get_shipment(carrier, tracking).await?,
             };
-            let (mut shipment, expected_version) = match stored {
+            let (mut shipment, expected_version) = match &stored {
                 Some(shipment) if shipment.order.as_ref() == Some(link) => return Ok(false),
-                Some(shipment) => {
-                    let version = shipment.version;
-                    (shipment, Some(version))
-                }
+                Some(shipment) => (shipment.clone(), Some(shipment.version)),
                 None => (Shipment::new(carrier.clone(), tracking.clone(), now), None),
             };
             shipment.order = Some(link.clone());
             shipment.updated_at = now;
+            // A parcel made for the fulfilment, before any scan, has nothing to tell yet.
             let write = ShipmentWrite {
                 expected_version,
+                quiet: !concerns_notifier(stored.as_ref(), &shipment),
                 ..ShipmentWrite::default()
             };
             store.save_shipment(&shipment, write).await?;

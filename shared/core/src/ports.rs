@@ -41,12 +41,13 @@ pub struct ShipmentWrite {
     pub expected_version: Option<u64>,
     /// Deletes the pending link parked under this shipment's tracking number.
     pub consume_pending_link: bool,
-    /// Nothing the notifier acts on changed: not the status, not the estimate, not the order
-    /// (a carrier's repeated in-transit scan). DynamoDB's stream filter leaves such a write
-    /// out, so it invokes no notifier. The schedule's checks read the parcel when they fall
-    /// due, so a later scan is still seen; a scan after the estimated day (which reaches
-    /// "delayed") is told by the check filed for the end of that day, at the schedule's next run.
-    /// Off unless the writer knows.
+    /// Nothing the notifier acts on changed (`notify::milestones::concerns_notifier`): not the
+    /// status, the failed attempts, the promised day, the choice or the order (a carrier's
+    /// repeated in-transit scan, a parcel no order claims yet, one made for a fulfilment before
+    /// any scan). DynamoDB's stream filter leaves such a write out, so it invokes no notifier.
+    /// The schedule's checks read the parcel when they fall due, so a later scan is still seen;
+    /// a scan after the estimated day (which reaches "delayed") is told by the check filed for
+    /// the end of that day, at the schedule's next run. Off unless the writer knows.
     pub quiet: bool,
 }
 
@@ -186,7 +187,7 @@ pub trait Store: Send + Sync {
         account: &Account,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError>;
-    /// `save_account` for a change the notifier has no use for (the tier did not move), left
+    /// `save_account` for a change the notifier has no use for (the tier did not rise), left
     /// out of a filtered change stream like [`Store::save_order_quietly`].
     async fn save_account_quietly(
         &self,

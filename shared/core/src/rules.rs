@@ -481,6 +481,47 @@ mod properties {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A write the notifier is left out of (`concerns_notifier` false) reaches no milestone
+        /// but the one the schedule tells instead (a scan after the promised day), and moves
+        /// no check of the schedule's earlier: the check already filed still fires first.
+        #[test]
+        fn a_write_left_out_of_the_notifier_gives_it_nothing_to_do(updates in updates(6)) {
+            use crate::notify::milestones::{concerns_notifier, shipment_milestones, Milestone};
+            use crate::reminders::due;
+            let now = DateTime::from_timestamp(1_718_000_000, 0).unwrap_or_default();
+            let settings = crate::settings::Settings::default();
+            let zone = crate::zones::Tz::UTC;
+            let mut shipment = fresh();
+            shipment.order = Some(crate::model::OrderLink {
+                order_id: crate::ids::OrderId::parse("shopify:1001").unwrap_or_else(|| unreachable!()),
+                fulfillment_id: None,
+                items: Vec::new(),
+            });
+            prop_assert!(!concerns_notifier(None, &shipment), "a parcel with no scan yet");
+            for update in &updates {
+                let before = shipment.clone();
+                if !apply_update(&mut shipment, update, now).changed()
+                    || concerns_notifier(Some(&before), &shipment)
+                {
+                    continue;
+                }
+                for reached in shipment_milestones(Some(&before), &shipment, zone) {
+                    prop_assert_eq!(reached.milestone, Milestone::Delayed);
+                    let detail = reached.occasion.detail.clone().unwrap_or_default();
+                    prop_assert!(detail.starts_with("missed-"), "{}", detail);
+                }
+                let (was, is) = (due(&before, &settings, zone), due(&shipment, &settings, zone));
+                for (kind, at) in &is {
+                    let filed = was.iter().filter(|(k, _)| k == kind).map(|(_, t)| *t).min();
+                    prop_assert!(filed.is_some_and(|t| t <= *at), "{kind:?} moved earlier");
+                }
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         #[test]

@@ -78,6 +78,7 @@ where
         let stored = store.get_account(customer_id).await?;
         let expected = stored.as_ref().map(|a| a.version);
         let mut account = stored.unwrap_or_else(|| Account::new(customer_id.clone()));
+        let tier_before = account.tier.clone();
         let applied = match change(&mut account) {
             Ok(applied) => applied,
             Err(e) => return Ok(Err(e)),
@@ -107,8 +108,13 @@ where
                 .add_due(&DueEntry::at(DueKind::Loyalty, at, customer_id.as_str()))
                 .await?;
         }
-        // Only a tier that moved can be announced: other writes need no notifier.
-        match tier_moved {
+        // Only a tier that rose is announced (`tier_upgrade`): other writes, a new account's
+        // first tier among them, need no notifier.
+        match tier_rose(
+            &policy.tiers,
+            tier_before.as_deref(),
+            account.tier.as_deref(),
+        ) {
             true => store.save_account(&account, expected).await?,
             false => store.save_account_quietly(&account, expected).await?,
         }
@@ -622,17 +628,28 @@ fn plan(customer_id: &CustomerId, reminder: &Reminder) -> PlannedReminder {
 /// tier is where everyone starts, so reaching it is not news).
 pub fn tier_upgrade(settings: &Settings, old: Option<&Account>, new: &Account) -> Option<Occasion> {
     let tiers = &settings.loyalty.as_ref()?.tiers;
-    let rank = |name: Option<&str>| name.and_then(|n| tiers.iter().position(|t| t.name == n));
-    let new_rank = rank(new.tier.as_deref())?;
-    let old_rank = rank(old.and_then(|o| o.tier.as_deref()));
-    let rose = new_rank > 0 && old_rank.is_none_or(|o| new_rank > o);
-    rose.then(|| {
+    let old_tier = old.and_then(|o| o.tier.as_deref());
+    tier_rose(tiers, old_tier, new.tier.as_deref()).then(|| {
         Occasion::new(
             About::Customer(new.customer_id.clone()),
             Message::TierUpgrade,
             new.tier.clone(),
         )
     })
+}
+
+/// Whether a move from tier `old` to `new` is an upgrade worth announcing: to a tier above the
+/// first, from a lower one or from none.
+fn tier_rose(
+    tiers: &[crate::settings::TierThreshold],
+    old: Option<&str>,
+    new: Option<&str>,
+) -> bool {
+    let rank = |name: Option<&str>| name.and_then(|n| tiers.iter().position(|t| t.name == n));
+    let Some(new_rank) = rank(new) else {
+        return false;
+    };
+    new_rank > 0 && rank(old).is_none_or(|o| new_rank > o)
 }
 
 /// The account's reminder subject for a tier upgrade (the notifier's stream path).

@@ -614,3 +614,27 @@ proptest! {
         prop_assert_eq!(account, once);
     }
 }
+
+#[test]
+fn only_a_rise_above_the_first_tier_is_announced() {
+    let settings = crate::settings::Settings {
+        loyalty: Some(policy()),
+        ..Default::default()
+    };
+    let with = |tier: Option<&str>| {
+        let mut account = Account::new(customer());
+        account.tier = tier.map(Into::into);
+        account
+    };
+    let rose = |old: Option<&str>, new: Option<&str>| {
+        service::tier_upgrade(&settings, Some(&with(old)), &with(new)).is_some()
+    };
+    assert!(!rose(None, Some("Member")), "a new account's first tier");
+    assert!(rose(None, Some("Silver")));
+    assert!(rose(Some("Member"), Some("Silver")));
+    assert!(rose(Some("Silver"), Some("Gold")));
+    assert!(!rose(Some("Gold"), Some("Silver")));
+    assert!(!rose(Some("Silver"), Some("Silver")));
+    assert!(!rose(Some("Silver"), None));
+    assert!(service::tier_upgrade(&settings, None, &with(Some("Gold"))).is_some());
+}

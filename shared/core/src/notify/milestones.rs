@@ -65,14 +65,6 @@ pub fn milestone_of(status: ShipmentStatus, reason: Option<ExceptionReason>) -> 
     }
 }
 
-fn failed_attempts(shipment: &Shipment) -> usize {
-    shipment
-        .events
-        .iter()
-        .filter(|e| e.status == ShipmentStatus::FailedAttempt)
-        .count()
-}
-
 fn has_carrier_scan(shipment: &Shipment) -> bool {
     !matches!(
         shipment.status,
@@ -81,6 +73,39 @@ fn has_carrier_scan(shipment: &Shipment) -> bool {
             | ShipmentStatus::Cancelled
             | ShipmentStatus::Expired
     )
+}
+
+/// Whether a write that turned `old` into `new` can give the notifier anything to do; when it
+/// cannot, the writer leaves it out of the notifier's stream (`ShipmentWrite::quiet`). The
+/// notifier acts on a parcel's order link, status and reason, failed attempts, promised day and
+/// delivery choice. A repeated in-transit scan changes none of them, nor does a carrier's estimate
+/// repeated with a later scan, nor a parcel made for a fulfilment before any scan. Two things
+/// are left to the schedule, which reads the parcel when its check falls due: the silence check
+/// (filed lazily, see `reminders::index`) and a scan after the promised day ("delayed", told by
+/// the check filed for the end of that day, under the same occasion).
+pub fn concerns_notifier(old: Option<&Shipment>, new: &Shipment) -> bool {
+    // Nobody to tell until the order's link arrives; the write that links it is the one told.
+    if new.order.is_none() {
+        return false;
+    }
+    let promised = |s: &Shipment| s.estimated_delivery.as_ref().map(|e| e.latest);
+    match old.filter(|o| o.order.is_some()) {
+        // New, or newly linked: its state so far counts as reached, unless it has none yet.
+        None => {
+            new.status != ShipmentStatus::Pending
+                || !new.events.is_empty()
+                || promised(new).is_some()
+                || new.delivery_choice.is_some()
+        }
+        Some(old) => {
+            old.order != new.order
+                || old.status != new.status
+                || old.reason != new.reason
+                || old.failed_attempts() != new.failed_attempts()
+                || promised(old) != promised(new)
+                || old.delivery_choice != new.delivery_choice
+        }
+    }
 }
 
 /// The milestones a change to a shipment reached. `old` is `None` for a new shipment; a shipment
@@ -115,9 +140,9 @@ pub fn shipment_milestones(old: Option<&Shipment>, new: &Shipment, zone: Tz) -> 
             Some(milestone) => reached.push(key(milestone, None)),
         }
     }
-    let attempts = failed_attempts(new);
+    let attempts = new.failed_attempts();
     if new.status == ShipmentStatus::FailedAttempt
-        && old.is_none_or(|o| failed_attempts(o) < attempts)
+        && old.is_none_or(|o| o.failed_attempts() < attempts)
     {
         reached.push(key(Milestone::FailedAttempt, Some(attempts.to_string())));
     }
