@@ -433,96 +433,118 @@ pub async fn accounts_the_due_index_and_email_lookup(store: &dyn Store) {
         Err(WriteError::Conflict)
     ));
 
-    // A kind of its own per run keeps runs on one moto apart.
+    // The schedule's index. Entries are filed ahead of their day, as the stack files them;
+    // one is filed when already due (an estimate already past), which DynamoDB keeps apart.
     let kind = DueKind::Pickup;
     let now = Utc::now();
     let today = now.date_naive();
     let subject = |n: u32| format!("{unique}#{n}");
     for (days, n) in [(-3, 1), (0, 2), (0, 3), (5, 4)] {
+        let day = today + Duration::days(days);
+        let filed_at = now + Duration::days(days - 2);
         store
-            .add_due(&DueEntry::on(
-                kind,
-                today + Duration::days(days),
-                &subject(n),
-            ))
+            .add_due(&DueEntry::on(kind, day, &subject(n)), filed_at)
             .await
             .unwrap();
     }
-    let mine = |entries: Vec<DueEntry>| -> Vec<(i64, String)> {
+    let late = DueEntry::on(kind, today - Duration::days(1), &subject(7));
+    store.add_due(&late, now).await.unwrap();
+    let mine = |entries: &[DueEntry]| -> Vec<(i64, String)> {
         entries
-            .into_iter()
+            .iter()
             .filter(|e| e.subject.starts_with(&unique))
-            .map(|e| ((e.day - today).num_days(), e.subject))
+            .map(|e| ((e.day - today).num_days(), e.subject.clone()))
             .collect()
     };
-    let due = mine(store.due_subjects(kind, now, 100).await.unwrap());
-    assert_eq!(due, [(-3, subject(1)), (0, subject(2)), (0, subject(3))]);
-    store
-        .remove_due(&DueEntry::on(kind, today - Duration::days(3), &subject(1)))
-        .await
-        .unwrap();
-    store
-        .remove_due(&DueEntry::on(kind, today, &subject(2)))
-        .await
-        .unwrap();
+    let due = store.due_subjects(kind, now, 100).await.unwrap();
     assert_eq!(
-        mine(store.due_subjects(kind, now, 100).await.unwrap()),
-        [(0, subject(3))]
+        mine(&due),
+        [
+            (-3, subject(1)),
+            (-1, subject(7)),
+            (0, subject(2)),
+            (0, subject(3))
+        ],
+        "oldest day first, the late one in its place"
     );
-    // Filed for an earlier day after the index moved on: still found.
+    // A run that stops after two names those: the rest are given to the next run.
+    store.due_served(kind, &due[..2]).await.unwrap();
+    let rest = store.due_subjects(kind, now, 100).await.unwrap();
+    assert_eq!(mine(&rest), [(0, subject(2)), (0, subject(3))]);
+    store.due_served(kind, &rest).await.unwrap();
+    assert!(mine(&store.due_subjects(kind, now, 100).await.unwrap()).is_empty());
+    // Filed for an earlier day after the index moved on: still found, and served once.
     store
-        .add_due(&DueEntry::on(kind, today - Duration::days(1), &subject(5)))
-        .await
-        .unwrap();
-    assert_eq!(
-        mine(store.due_subjects(kind, now, 100).await.unwrap()),
-        [(-1, subject(5)), (0, subject(3))]
-    );
-    assert_eq!(
-        mine(
-            store
-                .due_subjects(kind, now + Duration::days(5), 100)
-                .await
-                .unwrap()
+        .add_due(
+            &DueEntry::on(kind, today - Duration::days(1), &subject(5)),
+            now,
         )
-        .len(),
-        3,
-        "the future day is read when its day comes"
-    );
+        .await
+        .unwrap();
+    let found = store.due_subjects(kind, now, 100).await.unwrap();
+    assert_eq!(mine(&found), [(-1, subject(5))]);
+    store.due_served(kind, &found).await.unwrap();
     // Due later in its day: passed by until then. Filed again under the same day, its time
     // is replaced (earlier here), and it is read from that time on.
-    let later = Utc::now() + Duration::hours(3);
+    let later = now + Duration::hours(3);
     store
-        .add_due(&DueEntry::at(kind, later, &subject(6)))
+        .add_due(&DueEntry::at(kind, later, &subject(6)), now)
         .await
         .unwrap();
-    async fn found(
+    async fn found_at(
         store: &dyn Store,
         kind: DueKind,
         subject: &str,
         at: DateTime<Utc>,
-    ) -> Vec<Option<DateTime<Utc>>> {
+    ) -> Vec<DueEntry> {
         store
             .due_subjects(kind, at, 100)
             .await
             .unwrap()
             .into_iter()
             .filter(|e| e.subject == subject)
-            .map(|e| e.not_before)
             .collect()
     }
     let second = |at: DateTime<Utc>| DateTime::from_timestamp(at.timestamp(), 0);
     let sixth = subject(6);
-    assert!(found(store, kind, &sixth, later - Duration::seconds(1))
+    let times =
+        |entries: Vec<DueEntry>| -> Vec<_> { entries.iter().map(|e| e.not_before).collect() };
+    assert!(found_at(store, kind, &sixth, later - Duration::seconds(1))
         .await
         .is_empty());
-    assert_eq!(found(store, kind, &sixth, later).await, [second(later)]);
+    assert_eq!(
+        times(found_at(store, kind, &sixth, later).await),
+        [second(later)]
+    );
     let sooner = later - Duration::hours(1);
     store
-        .add_due(&DueEntry::at(kind, sooner, &subject(6)))
+        .add_due(&DueEntry::at(kind, sooner, &subject(6)), now)
         .await
         .unwrap();
-    assert_eq!(found(store, kind, &sixth, sooner).await, [second(sooner)]);
+    let taken = found_at(store, kind, &sixth, sooner).await;
+    assert_eq!(times(taken.clone()), [second(sooner)]);
+    // Filed again (a later time) while the run that took it was still at work: served at
+    // the time it had, it is still given at the new one.
+    let again = later + Duration::hours(1);
+    store
+        .add_due(&DueEntry::at(kind, again, &subject(6)), now)
+        .await
+        .unwrap();
+    store.due_served(kind, &taken).await.unwrap();
+    assert_eq!(
+        times(found_at(store, kind, &sixth, again).await),
+        [second(again)]
+    );
+    assert_eq!(
+        mine(
+            &store
+                .due_subjects(kind, now + Duration::days(5), 100)
+                .await
+                .unwrap()
+        ),
+        [(0, subject(6)), (5, subject(4))],
+        "the future day is read when its day comes"
+    );
 
     let mut customer = Customer {
         id: id.clone(),

@@ -805,3 +805,83 @@ async fn an_sms_that_cannot_go_out_is_logged_on_the_emails_record_at_no_write_of
         assert!(entry.key.to_string().ends_with("#sms"));
     }
 }
+
+/// The schedule's items in the table whose `pk` starts with `prefix`.
+async fn items_under(
+    store: &DynamoStore,
+    prefix: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let page = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .filter_expression("begins_with(pk, :prefix)")
+        .expression_attribute_values(
+            ":prefix",
+            aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    page.items.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_served_entry_of_the_schedule_is_passed_by_its_cursor_not_deleted() {
+    use doorstep_core::chrono::{DateTime, Duration, Utc};
+    use doorstep_core::ports::{DueEntry, DueKind, Store};
+    let store = Arc::new(dynamo_store().await);
+    let app = notifier_app(store.clone()).await;
+    let kind = DueKind::Stalled;
+    let due_at: DateTime<Utc> = "2024-05-04T01:00:00Z".parse().unwrap();
+    let now = due_at + Duration::hours(1);
+    // Three parcels' checks filed days ahead, as the notifier files them; none has a record,
+    // so each check has nothing to tell.
+    let subjects: Vec<String> = (1..=3).map(|n| format!("dhl#GONE{n}")).collect();
+    for subject in &subjects {
+        let entry = DueEntry::at(kind, due_at, subject);
+        store
+            .add_due(&entry, due_at - Duration::days(3))
+            .await
+            .unwrap();
+    }
+    // A run that dies before it finishes loses nothing: the next is given the same entries.
+    let taken = store.due_subjects(kind, now, 100).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    assert_eq!(store.due_subjects(kind, now, 100).await.unwrap(), taken);
+    // A run that finishes writes the cursor once and deletes nothing.
+    let job = doorstep_core::jobs::Job::StalledShipments;
+    doorstep_core::jobs::run(job, &app.notifier(), now)
+        .await
+        .unwrap();
+    assert!(store.due_subjects(kind, now, 100).await.unwrap().is_empty());
+    let filed = items_under(&store, "DUE#stalled#2024-05-04").await;
+    assert_eq!(filed.len(), 3, "served entries stay until their TTL");
+    let ttl: i64 = filed[0]["ttl"].as_n().unwrap().parse().unwrap();
+    assert_eq!(
+        DateTime::from_timestamp(ttl, 0).unwrap().date_naive(),
+        "2024-07-03".parse().unwrap(),
+        "60 days after their day"
+    );
+    let cursor = items_under(&store, "DUECURSOR#stalled").await;
+    assert_eq!(cursor.len(), 1);
+    assert_eq!(cursor[0]["subject"].as_s().unwrap(), &subjects[2]);
+    // One filed when already due (an estimate already past) waits apart, and goes once served.
+    let late = DueEntry::at(kind, due_at - Duration::days(1), "dhl#GONE4");
+    store.add_due(&late, now).await.unwrap();
+    assert_eq!(items_under(&store, "DUE#stalled#late").await.len(), 1);
+    let later = now + Duration::hours(1);
+    assert_eq!(
+        store.due_subjects(kind, later, 100).await.unwrap(),
+        std::slice::from_ref(&late)
+    );
+    doorstep_core::jobs::run(job, &app.notifier(), later)
+        .await
+        .unwrap();
+    assert!(items_under(&store, "DUE#stalled#late").await.is_empty());
+    assert!(store
+        .due_subjects(kind, later, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -181,8 +181,8 @@ impl Store for Lagging {
     async fn find_customer_by_email(&self, email: &str) -> Result<Option<Customer>, StoreError> {
         self.latest.find_customer_by_email(email).await
     }
-    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
-        self.latest.add_due(entry).await
+    async fn add_due(&self, entry: &DueEntry, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.latest.add_due(entry, now).await
     }
     async fn due_subjects(
         &self,
@@ -192,8 +192,8 @@ impl Store for Lagging {
     ) -> Result<Vec<DueEntry>, StoreError> {
         self.latest.due_subjects(kind, now, limit).await
     }
-    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
-        self.latest.remove_due(entry).await
+    async fn due_served(&self, kind: DueKind, served: &[DueEntry]) -> Result<(), StoreError> {
+        self.latest.due_served(kind, served).await
     }
     async fn get_subscription(
         &self,

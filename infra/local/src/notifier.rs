@@ -252,7 +252,7 @@ pub async fn put_back(
             let entry = doorstep_core::jobs::due_entry_of(&letter.payload)
                 .ok_or_else(|| bad("a filed entry"))?;
             // Under its own day (a renewal reminder checks it); the job reads every day up to today.
-            doorstep_core::ports::Store::add_due(store, &entry).await
+            doorstep_core::ports::Store::add_due(store, &entry, now).await
         }
         crate::webhooks::DEAD_LETTER_SOURCE => {
             let delivery: doorstep_core::merchant_webhook::Delivery =

@@ -10,6 +10,9 @@
 //! - `REVIEW#{id}` / `META`: a review; `ORDER#{order}` / `REVIEW#{id}` and, until the reviewer
 //!   is a customer, `UNLINKED#{email}` / `REVIEW#{id}` point to it. Pointers are written before
 //!   the record and checked against it when read, so a crash between leaves nothing wrong.
+//! - `DUE#{kind}#{day}` / `{subject}`: the schedule's index, read from `DUECURSOR#{kind}` /
+//!   `CURSOR` (the last entry served); entries filed already due wait in `DUE#{kind}#late` /
+//!   `{day}#{subject}` (see `add_due`)
 //!
 //! The record itself is the JSON `doc` attribute; the attributes beside it are the ones keys,
 //! indexes, conditions, TTL and stream filters need.
@@ -49,6 +52,13 @@ pub const NOTIFY_ATTRIBUTE: &str = "notify";
 const DUE_FIRST_LOOKBACK_DAYS: i64 = 7;
 /// Days one run walks at most (a long outage is caught up over several runs).
 const DUE_MAX_DAYS_PER_RUN: i64 = 400;
+/// An entry due sooner than this after it is filed may fall before the cursor a run is about
+/// to write, so it is filed apart (the kind's `late` partition) and deleted when served.
+/// Longer than any function runs (60 s at most) and any clock skew between them.
+const DUE_FILING_MARGIN_S: i64 = 300;
+/// How long a served entry stays before DynamoDB's TTL deletes it (at no charge); an entry a
+/// stopped schedule left unserved this long goes with it.
+const DUE_KEPT_DAYS: i64 = 60;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -255,6 +265,48 @@ fn due_bucket(kind: DueKind, day: NaiveDate) -> String {
     format!("DUE#{kind}#{day}")
 }
 
+/// Where a kind's entries filed already due (or nearly) wait: `DUE#{kind}#late`.
+fn late_bucket(kind: DueKind) -> String {
+    format!("DUE#{kind}#late")
+}
+
+/// An entry's place in its kind's order: its day, the instant it falls due, its subject. The
+/// cursor is the place of the last entry served, so a run reads only what comes after it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct DuePlace {
+    day: NaiveDate,
+    at: i64,
+    subject: String,
+}
+
+impl DuePlace {
+    fn of(entry: &DueEntry) -> Self {
+        Self {
+            day: entry.day,
+            at: entry
+                .not_before
+                .map_or_else(|| day_start(entry.day), |t| t.timestamp()),
+            subject: entry.subject.clone(),
+        }
+    }
+
+    /// Before every entry of `day`: the cursor of a run that found nothing left before it.
+    fn start_of(day: NaiveDate) -> Self {
+        Self {
+            day,
+            at: i64::MIN,
+            subject: String::new(),
+        }
+    }
+}
+
+fn not_before_of(item: &Item) -> Option<DateTime<Utc>> {
+    item.get("not_before")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
 fn day_start(day: NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp())
@@ -337,32 +389,76 @@ impl DynamoStore {
         items.iter().map(read).collect()
     }
 
-    /// The oldest day of a kind's index that may hold work.
-    async fn due_cursor(&self, kind: DueKind) -> Result<Option<NaiveDate>, StoreError> {
-        // A stale cursor only names an earlier day, whose served entries are gone: the job
-        // reads a little more, never less, so the cheaper read is safe.
+    /// The place of the last entry of a kind a run served (`None` before the first run).
+    async fn due_cursor(&self, kind: DueKind) -> Result<Option<DuePlace>, StoreError> {
+        // A stale cursor only names an earlier place: the job serves a few entries again (each
+        // serving is idempotent: messages have their keys), never skips one, so the cheaper
+        // read is safe. A cursor with a day only (written before places) stands before that
+        // day's first entry, which is what it meant then.
         let item = self
             .get_item_read(format!("DUECURSOR#{kind}"), "CURSOR", Read::Eventual)
             .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| i.get("day"))
+        let Some(item) = item else { return Ok(None) };
+        let Some(day) = item
+            .get("day")
             .and_then(|v| v.as_s().ok())
-            .and_then(|d| d.parse().ok()))
+            .and_then(|d| d.parse().ok())
+        else {
+            return Ok(None);
+        };
+        let mut place = DuePlace::start_of(day);
+        if let Some(at) = item
+            .get("at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            place.at = at;
+            place.subject = item
+                .get("subject")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+        }
+        Ok(Some(place))
     }
 
-    async fn set_due_cursor(&self, kind: DueKind, day: NaiveDate) -> Result<(), StoreError> {
-        self.client
+    async fn set_due_cursor(&self, kind: DueKind, place: &DuePlace) -> Result<(), StoreError> {
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("DUECURSOR#{kind}")))
             .item("sk", s("CURSOR"))
             .item("entity", s("cursor"))
-            .item("day", s(day.to_string()))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .item("day", s(place.day.to_string()));
+        if place.at != i64::MIN {
+            put = put
+                .item("at", n(place.at))
+                .item("subject", s(place.subject.as_str()));
+        }
+        put.send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// A kind's entries filed already due, not served yet (served ones are deleted). Read
+    /// eventually consistent: no cursor passes these, so one a replica has not seen yet is
+    /// only left for the next run, and one it still shows after its delete is served again
+    /// (serving is idempotent).
+    async fn late_entries(&self, kind: DueKind) -> Result<Vec<(String, DueEntry)>, StoreError> {
+        let items = self.query_partition(late_bucket(kind)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let sk = item.get("sk")?.as_s().ok()?.clone();
+                let day = item.get("day")?.as_s().ok()?.parse().ok()?;
+                let subject = item.get("subject")?.as_s().ok()?;
+                let entry = DueEntry {
+                    not_before: not_before_of(item),
+                    ..DueEntry::on(kind, day, subject)
+                };
+                Some((sk, entry))
+            })
+            .collect())
     }
 }
 
@@ -397,6 +493,10 @@ impl DynamoStore {
 
     /// Every item of one partition.
     pub(crate) async fn query_partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.query_partition_read(pk, Read::Eventual).await
+    }
+
+    async fn query_partition_read(&self, pk: String, read: Read) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -406,6 +506,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(read == Read::Consistent)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -925,25 +1026,36 @@ impl Store for DynamoStore {
         Ok(customers.into_iter().next())
     }
 
-    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
-        let (kind, day) = (entry.kind, entry.day);
+    async fn add_due(&self, entry: &DueEntry, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let place = DuePlace::of(entry);
+        let late = place.at <= now.timestamp().saturating_add(DUE_FILING_MARGIN_S);
+        let ttl = day_start(entry.day).max(now.timestamp()) + DUE_KEPT_DAYS * 86_400;
+        let (pk, sk) = match late {
+            // Already (nearly) due: a run may be about to move the cursor past its place.
+            true => (
+                late_bucket(entry.kind),
+                format!("{}#{}", entry.day, entry.subject),
+            ),
+            false => (due_bucket(entry.kind, entry.day), entry.subject.clone()),
+        };
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(due_bucket(kind, day)))
-            .item("sk", s(entry.subject.as_str()))
+            .item("pk", s(pk))
+            .item("sk", s(sk))
             .item("entity", s("due"))
-            // A bucket is read on its day; a year later nothing can still be waiting in it.
-            .item("ttl", n(day_start(day) + 400 * 86_400));
+            .item("ttl", n(ttl));
+        if late {
+            put = put
+                .item("day", s(entry.day.to_string()))
+                .item("subject", s(entry.subject.as_str()));
+        }
         if let Some(at) = entry.not_before {
             put = put.item("not_before", n(at.timestamp()));
         }
         put.send().await.map_err(unavailable)?;
-        match self.due_cursor(kind).await? {
-            Some(cursor) if cursor <= day => Ok(()),
-            _ => self.set_due_cursor(kind, day).await,
-        }
+        Ok(())
     }
 
     async fn due_subjects(
@@ -952,35 +1064,35 @@ impl Store for DynamoStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
-        let through = now.date_naive();
+        let today = now.date_naive();
         let cursor = self.due_cursor(kind).await?;
-        let start = match cursor {
-            Some(cursor) => cursor,
-            None => through - doorstep_core::chrono::Duration::days(DUE_FIRST_LOOKBACK_DAYS),
+        let start = match &cursor {
+            Some(cursor) => cursor.day,
+            None => today - doorstep_core::chrono::Duration::days(DUE_FIRST_LOOKBACK_DAYS),
         };
-        let stop = through.min(start + doorstep_core::chrono::Duration::days(DUE_MAX_DAYS_PER_RUN));
+        let stop = today.min(start + doorstep_core::chrono::Duration::days(DUE_MAX_DAYS_PER_RUN));
         let mut entries = Vec::new();
-        let mut oldest_with_work = None;
+        let mut work_before_today = false;
         let mut day = start;
+        // Strongly consistent: an entry filed before this read must be seen, or the cursor
+        // the run writes could pass it.
         while day <= stop && entries.len() < limit {
-            let items = self.query_partition(due_bucket(kind, day)).await?;
-            if !items.is_empty() && oldest_with_work.is_none() {
-                oldest_with_work = Some(day);
-            }
-            for item in items {
+            for item in self
+                .query_partition_read(due_bucket(kind, day), Read::Consistent)
+                .await?
+            {
                 let Some(subject) = item.get("sk").and_then(|v| v.as_s().ok()) else {
                     continue;
                 };
-                let not_before = item
-                    .get("not_before")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .and_then(|t| DateTime::from_timestamp(t, 0));
                 let entry = DueEntry {
-                    not_before,
+                    not_before: not_before_of(&item),
                     ..DueEntry::on(kind, day, subject)
                 };
-                // Still to come today: left filed (and the cursor held at its day), unread.
+                if cursor.as_ref().is_some_and(|c| DuePlace::of(&entry) <= *c) {
+                    continue; // served
+                }
+                work_before_today |= day < today;
+                // Still to come today: left filed, unread.
                 if entry.is_due(now) {
                     entries.push(entry);
                 }
@@ -988,25 +1100,42 @@ impl Store for DynamoStore {
             let Some(next) = day.succ_opt() else { break };
             day = next;
         }
-        // Next time start at the oldest day that still held work (served entries are removed).
-        // A run that leaves it where it was writes nothing (most runs of a quiet schedule).
-        let next_start = oldest_with_work.unwrap_or(day.min(through));
-        if cursor != Some(next_start) {
-            self.set_due_cursor(kind, next_start).await?;
+        let walked_to_today = day > today;
+        for (_, entry) in self.late_entries(kind).await? {
+            if entry.is_due(now) {
+                entries.push(entry);
+            }
         }
+        entries.sort_by_cached_key(DuePlace::of);
         entries.truncate(limit);
+        // Nothing left before today: later runs start at today (a run that finds the cursor
+        // there already writes nothing, as most runs of a quiet schedule do).
+        if walked_to_today && !work_before_today && cursor.as_ref().is_none_or(|c| c.day < today) {
+            self.set_due_cursor(kind, &DuePlace::start_of(today))
+                .await?;
+        }
         Ok(entries)
     }
 
-    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(due_bucket(entry.kind, entry.day)))
-            .key("sk", s(entry.subject.as_str()))
-            .send()
-            .await
-            .map_err(unavailable)?;
+    async fn due_served(&self, kind: DueKind, served: &[DueEntry]) -> Result<(), StoreError> {
+        if served.is_empty() {
+            return Ok(());
+        }
+        // Served entries stay until their TTL: the cursor moves past them, one write for the
+        // run instead of one delete each. `served` leads what the run was given, in order, so
+        // every entry up to its furthest place is served. Late ones sit apart and are deleted
+        // (one filed late again since, with another time, stays).
+        let late = self.late_entries(kind).await?;
+        for entry in served {
+            if let Some((sk, _)) = late.iter().find(|(_, filed)| filed == entry) {
+                self.delete_item(late_bucket(kind), sk.clone()).await?;
+            }
+        }
+        let furthest = served.iter().map(DuePlace::of).max();
+        let cursor = self.due_cursor(kind).await?;
+        if let Some(place) = furthest.filter(|p| cursor.as_ref().is_none_or(|c| p > c)) {
+            self.set_due_cursor(kind, &place).await?;
+        }
         Ok(())
     }
 

@@ -49,9 +49,9 @@ pub async fn after_delivery(
     store: &dyn Store,
     settings: &Settings,
     order: &Order,
-    delivered_at: DateTime<Utc>,
+    (delivered_at, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), StoreError> {
-    crate::reviews::file_review_request(store, settings, &order.id, delivered_at).await?;
+    crate::reviews::file_review_request(store, settings, &order.id, (delivered_at, now)).await?;
     if settings.follow_ups.is_empty() {
         return Ok(());
     }
@@ -68,7 +68,7 @@ pub async fn after_delivery(
         .date_naive();
         let subject = format!("{}{SEPARATOR}{}", order.id, rule.name);
         store
-            .add_due(&DueEntry::on(DueKind::FollowUp, day, &subject))
+            .add_due(&DueEntry::on(DueKind::FollowUp, day, &subject), now)
             .await?;
     }
     Ok(())
@@ -117,7 +117,7 @@ pub async fn run_job(
         .due_subjects(DueKind::FollowUp, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
-    for entry in entries {
+    for (done, entry) in entries.iter().enumerate() {
         match follow_up(notifier, &entry.subject, now, preview).await {
             Ok(Ok((planned, summary))) => {
                 outcome.sent.push(planned);
@@ -128,14 +128,12 @@ pub async fn run_job(
                 reason,
             }),
             Err(e) => {
-                crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?;
-                continue;
+                let finished = &entries[..done];
+                crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
             }
         }
-        if !preview {
-            store.remove_due(&entry).await?;
-        }
     }
+    crate::jobs::finish_due(notifier, DueKind::FollowUp, &entries, preview).await?;
     Ok(outcome)
 }
 

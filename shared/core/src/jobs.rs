@@ -16,18 +16,24 @@ use std::time::Duration;
 pub const DUE_ENTRY_SOURCE: &str = "due_entry";
 
 /// After one filed entry's work failed. A passing failure (storage or a channel down) ends the
-/// run with the entry still filed, for the next run. Any other is no better when tried again, and
+/// run with the entry still filed, for the next run (`done_before`, the entries the run
+/// finished before it, are marked served first). Any other is no better when tried again, and
 /// left filed it would end this run and hold up every entry filed after it, so the entry is set
-/// aside as a dead letter (it is the letter's payload: [`due_entry_of`] reads it back) and
-/// unfiled, and the run goes on. A preview writes nothing, so its failure is its caller's.
+/// aside as a dead letter (it is the letter's payload: [`due_entry_of`] reads it back) and the
+/// run goes on; it is served with the rest when the run ends ([`finish_due`]). A preview writes
+/// nothing, so its failure is its caller's.
 pub(crate) async fn entry_failed(
     notifier: &Notifier<'_>,
     entry: &DueEntry,
     error: NotifyError,
-    preview: bool,
-    now: DateTime<Utc>,
+    (preview, now): (bool, DateTime<Utc>),
+    done_before: &[DueEntry],
 ) -> Result<(), NotifyError> {
-    if preview || error.is_transient() {
+    if preview {
+        return Err(error);
+    }
+    if error.is_transient() {
+        finish_due(notifier, entry.kind, done_before, preview).await?;
         return Err(error);
     }
     tracing::error!(kind = entry.kind.as_str(), day = %entry.day, error = %error,
@@ -41,7 +47,21 @@ pub(crate) async fn entry_failed(
         at: now,
     };
     notifier.dead_letters.set_aside(&letter).await?;
-    notifier.store.remove_due(entry).await?;
+    Ok(())
+}
+
+/// Ends a run of `kind`'s filed entries: `served` (what it finished, in the order it was
+/// given) is not given again. A preview writes nothing.
+pub(crate) async fn finish_due(
+    notifier: &Notifier<'_>,
+    kind: DueKind,
+    served: &[DueEntry],
+    preview: bool,
+) -> Result<(), NotifyError> {
+    if preview || served.is_empty() {
+        return Ok(());
+    }
+    notifier.store.due_served(kind, served).await?;
     Ok(())
 }
 

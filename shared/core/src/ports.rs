@@ -202,16 +202,23 @@ pub trait Store: Send + Sync {
     // The schedule's index: what falls due on which day, so a job reads only that.
     /// Files the entry's subject (a customer id, a parcel's key) under its day for its kind's
     /// job; filed again under the same day, the entry's `not_before` replaces the one filed.
-    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
-    /// What is filed under `kind` on `now`'s day or earlier and is due by `now` (an entry whose
-    /// `not_before` is still to come is left filed, unread by the job), oldest day first.
+    /// `now` is the filer's clock: an entry due by then (or within moments) is taken by the
+    /// next run all the same.
+    async fn add_due(&self, entry: &DueEntry, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// What is filed under `kind` on `now`'s day or earlier, is due by `now` and no run has
+    /// served yet (an entry whose `not_before` is still to come is left filed, unread by the
+    /// job), oldest day first, at most `limit`.
     async fn due_subjects(
         &self,
         kind: DueKind,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError>;
-    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError>;
+    /// A run is done with `served`: the first entries, in order, of what `due_subjects` gave
+    /// it (served, or set aside as dead letters). They are not given again, unless filed again
+    /// since (with another time). A run that stops early names only what it finished; the
+    /// rest are given to the next run.
+    async fn due_served(&self, kind: DueKind, served: &[DueEntry]) -> Result<(), StoreError>;
 
     // Subscriptions (see `crate::subscriptions`).
     async fn get_subscription(

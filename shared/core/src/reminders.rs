@@ -110,7 +110,9 @@ pub async fn index(
             filed <= next && (today < day || (day == today && now < filed))
         });
         if !covered {
-            store.add_due(&DueEntry::at(kind, next, &subject)).await?;
+            store
+                .add_due(&DueEntry::at(kind, next, &subject), now)
+                .await?;
         }
     }
     Ok(())
@@ -182,35 +184,34 @@ pub async fn run_job(
     let mut outcome = JobOutcome::default();
     let entries = store.due_subjects(kind, now, DUE_PER_RUN).await?;
     outcome.due_read = entries.len();
-    for entry in entries {
-        match one(notifier, &entry, now, preview, &mut outcome).await {
-            Ok(done) if done && !preview => store.remove_due(&entry).await?,
-            Ok(_) => {}
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
+    for (done, entry) in entries.iter().enumerate() {
+        if let Err(e) = one(notifier, entry, now, preview, &mut outcome).await {
+            let finished = &entries[..done];
+            crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
         }
     }
+    crate::jobs::finish_due(notifier, kind, &entries, preview).await?;
     Ok(outcome)
 }
 
-/// Checks one filed parcel; `true` when its entry has served (told, or nothing left to tell
-/// that day).
+/// Checks one filed parcel: told if still due, and its next check of the kind filed.
 async fn one(
     notifier: &Notifier<'_>,
     entry: &DueEntry,
     now: DateTime<Utc>,
     preview: bool,
     outcome: &mut JobOutcome,
-) -> Result<bool, NotifyError> {
+) -> Result<(), NotifyError> {
     let store = notifier.store;
     let settings = notifier.settings;
     let Some(key) = key_of(&entry.subject) else {
-        return Ok(true);
+        return Ok(());
     };
     let Some(shipment) = store
         .get_shipment(&key.carrier, &key.tracking_number)
         .await?
     else {
-        return Ok(true);
+        return Ok(());
     };
     outcome.shipments_read += 1;
     // A parcel that has arrived (or gone back), or has left the pickup point, has nothing of
@@ -221,13 +222,13 @@ async fn one(
         DueKind::Loyalty | DueKind::Renewal | DueKind::ReviewRequest | DueKind::FollowUp => true,
     };
     if settled {
-        return Ok(true);
+        return Ok(());
     }
     let Some(order_id) = shipment.order_id() else {
-        return Ok(true);
+        return Ok(());
     };
     let Some((order, customer)) = notifier.order_and_customer(order_id).await? else {
-        return Ok(true);
+        return Ok(());
     };
     let zone = crate::notify::policy::zone(&customer, settings);
     let (message, detail) = match entry.kind {
@@ -237,28 +238,25 @@ async fn one(
             pickup_due(&shipment, settings, now),
         ),
         DueKind::Loyalty | DueKind::Renewal | DueKind::ReviewRequest | DueKind::FollowUp => {
-            return Ok(true)
+            return Ok(())
         }
     };
     // Filing is lazy (see [`index`]): the parcel's next check of this kind, if it has one
-    // still to come, is filed now. One later today is filed under this entry's day, with its
-    // time, so the runs until then pass it by unread.
+    // still to come, is filed now, with its time, so the runs until then pass it by unread.
     let next = due(&shipment, settings, zone)
         .into_iter()
         .filter(|(k, at)| *k == entry.kind && *at > now)
         .map(|(_, at)| at)
         .min();
-    let later_today = next.is_some_and(|at| at.date_naive() <= entry.day);
-    // `next` is after `now`, so its day is never before this entry's.
     if let Some(next) = next {
         if !preview {
             store
-                .add_due(&DueEntry::at(entry.kind, next, &entry.subject))
+                .add_due(&DueEntry::at(entry.kind, next, &entry.subject), now)
                 .await?;
         }
     }
     let Some(detail) = detail else {
-        return Ok(!later_today);
+        return Ok(());
     };
     outcome.reminders.push(PlannedShipmentReminder {
         shipment: entry.subject.clone(),
@@ -266,7 +264,7 @@ async fn one(
         detail: detail.clone(),
     });
     if preview {
-        return Ok(true);
+        return Ok(());
     }
     let parcels_remaining = 0;
     let subject = Subject {
@@ -298,7 +296,7 @@ async fn one(
             .await?;
     }
     outcome.messages.add(summary);
-    Ok(!later_today)
+    Ok(())
 }
 
 #[cfg(test)]

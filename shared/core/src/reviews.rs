@@ -360,7 +360,7 @@ pub async fn file_review_request(
     store: &dyn Store,
     settings: &Settings,
     order: &OrderId,
-    delivered_at: DateTime<Utc>,
+    (delivered_at, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), StoreError> {
     let day = crate::bounds::later(
         delivered_at,
@@ -368,7 +368,10 @@ pub async fn file_review_request(
     )
     .date_naive();
     store
-        .add_due(&DueEntry::on(DueKind::ReviewRequest, day, order.as_str()))
+        .add_due(
+            &DueEntry::on(DueKind::ReviewRequest, day, order.as_str()),
+            now,
+        )
         .await
 }
 
@@ -412,13 +415,14 @@ pub async fn run_review_requests(
         .due_subjects(DueKind::ReviewRequest, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
-    for entry in entries {
-        match request_review(notifier, &entry, now, preview, &mut outcome).await {
-            Ok(()) if !preview => store.remove_due(&entry).await?,
-            Ok(()) => {}
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
+    for (done, entry) in entries.iter().enumerate() {
+        if let Err(e) = request_review(notifier, entry, now, preview, &mut outcome).await {
+            let finished = &entries[..done];
+            crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
         }
     }
+    let kind = DueKind::ReviewRequest;
+    crate::jobs::finish_due(notifier, kind, &entries, preview).await?;
     Ok(outcome)
 }
 

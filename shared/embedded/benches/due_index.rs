@@ -93,11 +93,10 @@ async fn main() {
         account.next_due = Some(next.date_naive());
         account.next_due_at = Some(next);
         store
-            .add_due(&DueEntry::at(
-                DueKind::Loyalty,
-                next,
-                account.customer_id.as_str(),
-            ))
+            .add_due(
+                &DueEntry::at(DueKind::Loyalty, next, account.customer_id.as_str()),
+                now,
+            )
             .await
             .unwrap();
         store.save_account(&account, None).await.unwrap();

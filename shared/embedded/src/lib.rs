@@ -802,7 +802,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn add_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
+    async fn add_due(&self, entry: &DueEntry, _now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn()?
             .execute(
                 "INSERT INTO due (kind, day, subject, not_before) VALUES (?1, ?2, ?3, ?4)
@@ -865,13 +865,29 @@ impl Store for SqliteStore {
         Ok(entries)
     }
 
-    async fn remove_due(&self, entry: &DueEntry) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
-                "DELETE FROM due WHERE kind = ?1 AND day = ?2 AND subject = ?3",
-                params![entry.kind.as_str(), entry.day.to_string(), entry.subject],
-            )
-            .map_err(unavailable)?;
+    async fn due_served(&self, kind: DueKind, served: &[DueEntry]) -> Result<(), StoreError> {
+        // Served rows go; one filed again since (another time) stays, for its own time.
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        {
+            let mut delete = tx
+                .prepare_cached(
+                    "DELETE FROM due WHERE kind = ?1 AND day = ?2 AND subject = ?3
+                     AND not_before IS ?4",
+                )
+                .map_err(unavailable)?;
+            for entry in served {
+                delete
+                    .execute(params![
+                        kind.as_str(),
+                        entry.day.to_string(),
+                        entry.subject,
+                        entry.not_before.map(|at| at.timestamp())
+                    ])
+                    .map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)?;
         Ok(())
     }
 

@@ -105,7 +105,10 @@ where
         // forgotten account.
         if let (true, Some(at)) = (rescheduled, next_at) {
             store
-                .add_due(&DueEntry::at(DueKind::Loyalty, at, customer_id.as_str()))
+                .add_due(
+                    &DueEntry::at(DueKind::Loyalty, at, customer_id.as_str()),
+                    now,
+                )
                 .await?;
         }
         // Only a tier that rose is announced (`tier_upgrade`): other writes, a new account's
@@ -505,16 +508,18 @@ pub async fn run_job(
         .due_subjects(DueKind::Loyalty, now, DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
-    for entry in entries {
-        match one_account(notifier, policy, &entry, now, preview, &mut outcome).await {
-            Ok(()) => {}
-            Err(e) => crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?,
+    for (done, entry) in entries.iter().enumerate() {
+        if let Err(e) = one_account(notifier, policy, entry, now, preview, &mut outcome).await {
+            let finished = &entries[..done];
+            crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
         }
     }
+    crate::jobs::finish_due(notifier, DueKind::Loyalty, &entries, preview).await?;
     Ok(outcome)
 }
 
-/// One filed account: settled, reminded of what it is owed, unfiled unless due again that day.
+/// One filed account: settled, reminded of what it is owed, and its next day filed (by
+/// [`update`], when it moved).
 async fn one_account(
     notifier: &Notifier<'_>,
     policy: &LoyaltySettings,
@@ -525,15 +530,9 @@ async fn one_account(
 ) -> Result<(), NotifyError> {
     let store = notifier.store;
     let Some(customer_id) = CustomerId::parse(&entry.subject) else {
-        if !preview {
-            store.remove_due(entry).await?;
-        }
         return Ok(());
     };
     let Some(customer) = store.get_customer(&customer_id).await? else {
-        if !preview {
-            store.remove_due(entry).await?;
-        }
         return Ok(());
     };
     outcome.accounts_read += 1;
@@ -594,12 +593,11 @@ async fn one_account(
         }
         outcome.reminders.push(planned);
     }
-    let mut account = account;
     if !preview && !owed.is_empty() {
         // Sent (or decided) first, recorded after: a crash in between sends nothing twice,
         // the messages' keys see to that.
         let today = crate::timezone::local_date(now, zone).unwrap_or_else(|| now.date_naive());
-        let updated = update(store, notifier.settings, policy, &customer, now, |a| {
+        update(store, notifier.settings, policy, &customer, now, |a| {
             a.reminded.retain(|(date, _)| *date >= today);
             for r in &owed {
                 a.reminded.push((r.date, r.stage));
@@ -607,10 +605,6 @@ async fn one_account(
             Ok(Applied::Applied)
         })
         .await?;
-        account = updated.account;
-    }
-    if !preview && account.next_due != Some(entry.day) {
-        store.remove_due(entry).await?;
     }
     Ok(())
 }

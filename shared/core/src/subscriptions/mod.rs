@@ -335,11 +335,10 @@ pub async fn apply(
             (subscription.status, reminder_day(&subscription, settings))
         {
             store
-                .add_due(&DueEntry::on(
-                    DueKind::Renewal,
-                    day,
-                    subscription.id.as_str(),
-                ))
+                .add_due(
+                    &DueEntry::on(DueKind::Renewal, day, subscription.id.as_str()),
+                    now,
+                )
                 .await?;
         }
         return Ok("subscription");
@@ -420,7 +419,7 @@ pub async fn run_job(
         .due_subjects(DueKind::Renewal, now, crate::ports::DUE_PER_RUN)
         .await?;
     outcome.due_read = entries.len();
-    for entry in entries {
+    for (done, entry) in entries.iter().enumerate() {
         let subscription = match SubscriptionId::parse(&entry.subject) {
             Some(id) => store.get_subscription(&id).await?,
             None => None,
@@ -440,16 +439,15 @@ pub async fn run_job(
                 match remind(notifier, &subscription, charge_on, now).await {
                     Ok(summary) => outcome.messages.add(summary),
                     Err(e) => {
-                        crate::jobs::entry_failed(notifier, &entry, e, preview, now).await?;
-                        continue;
+                        let finished = &entries[..done];
+                        let when = (preview, now);
+                        crate::jobs::entry_failed(notifier, entry, e, when, finished).await?;
                     }
                 }
             }
         }
-        if !preview {
-            store.remove_due(&entry).await?;
-        }
     }
+    crate::jobs::finish_due(notifier, DueKind::Renewal, &entries, preview).await?;
     Ok(outcome)
 }
 
