@@ -354,11 +354,16 @@ pub async fn the_catalog_reads_in_batches_and_counts(store: &dyn Store) {
     assert_eq!(lists[0].version, 1);
 
     let day = Utc::now().date_naive();
+    let order =
+        |n: u32| doorstep_core::ids::OrderId::parse(&format!("shopify:{unique}{n}")).unwrap();
     store
-        .add_sales(day, &[ids[1].clone(), ids[2].clone()])
+        .add_sales(day, &order(1), &[ids[1].clone(), ids[2].clone()])
         .await
         .unwrap();
-    store.add_sales(day, &[ids[1].clone()]).await.unwrap();
+    store
+        .add_sales(day, &order(2), &[ids[1].clone()])
+        .await
+        .unwrap();
     let sales = store.sales_since(day - Duration::days(30)).await.unwrap();
     let mine: Vec<_> = sales.iter().filter(|(p, _)| ids.contains(p)).collect();
     assert!(

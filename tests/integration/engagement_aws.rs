@@ -279,3 +279,49 @@ async fn a_renewal_reminder_a_skip_and_the_shops_signed_webhook_on_moto() {
     }
     assert_eq!((summary.sent, summary.suppressed), (1, 1), "{summary:?}");
 }
+
+#[tokio::test]
+async fn a_days_sales_are_one_item_per_order_and_older_counts_still_add_up() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use doorstep_core::ids::{OrderId, ProductId};
+    let store = dynamo_store().await;
+    let day = Utc::now().date_naive();
+    let tee = ProductId::parse("shopify:tee").unwrap();
+    let mug = ProductId::parse("shopify:mug").unwrap();
+    let order = OrderId::parse("shopify:5001").unwrap();
+    store
+        .add_sales(day, &order, &[tee.clone(), mug.clone()])
+        .await
+        .unwrap();
+    // Written again (a crash before the order was marked counted): still one order.
+    store
+        .add_sales(day, &order, &[tee.clone(), mug.clone()])
+        .await
+        .unwrap();
+    // A product's count as versions before one item per order kept it.
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S(format!("SALES#{day}")))
+        .item("sk", AttributeValue::S(tee.as_str().into()))
+        .item("count", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    let items = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("SALES#{day}")))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert_eq!(items.len(), 2, "the order's item and the older count");
+    let mut sales = store.sales_since(day - Duration::days(30)).await.unwrap();
+    sales.sort();
+    assert_eq!(sales, [(mug, 1), (tee, 4)]);
+}

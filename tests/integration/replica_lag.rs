@@ -150,8 +150,13 @@ impl Store for Lagging {
             .save_neighbours(neighbours, expected_version)
             .await
     }
-    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError> {
-        self.latest.add_sales(day, products).await
+    async fn add_sales(
+        &self,
+        day: NaiveDate,
+        order: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(), StoreError> {
+        self.latest.add_sales(day, order, products).await
     }
     async fn sales_since(&self, first_day: NaiveDate) -> Result<Vec<(ProductId, u64)>, StoreError> {
         self.latest.sales_since(first_day).await

@@ -59,6 +59,8 @@ const DUE_FILING_MARGIN_S: i64 = 300;
 /// How long a served entry stays before DynamoDB's TTL deletes it (at no charge); an entry a
 /// stopped schedule left unserved this long goes with it.
 const DUE_KEPT_DAYS: i64 = 60;
+/// A day's sales are kept a little longer than best sellers look back.
+const SALES_KEPT_DAYS: i64 = 40;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -890,27 +892,31 @@ impl Store for DynamoStore {
         self.put_versioned(item, expected_version).await
     }
 
-    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError> {
-        // Kept a little longer than best sellers look back.
-        let ttl = day
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp() + 40 * 86_400)
-            .unwrap_or_default();
-        for product in products {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(format!("SALES#{day}")))
-                .key("sk", s(product.as_str()))
-                .update_expression("ADD #count :one SET #ttl = :ttl")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":ttl", n(ttl))
-                .send()
-                .await
-                .map_err(unavailable)?;
+    async fn add_sales(
+        &self,
+        day: NaiveDate,
+        order: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(), StoreError> {
+        if products.is_empty() {
+            return Ok(());
         }
+        // One item per order listing its products, not an increment per product: one write
+        // for the order, and the same order written again is still counted once.
+        let ttl = day_start(day) + SALES_KEPT_DAYS * 86_400;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("SALES#{day}")))
+            .item("sk", s(order.as_str()))
+            .item(
+                "products",
+                AttributeValue::L(products.iter().map(|p| s(p.as_str())).collect()),
+            )
+            .item("ttl", n(ttl))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -920,14 +926,24 @@ impl Store for DynamoStore {
         let mut day = first_day;
         while day <= today {
             for item in self.query_partition(format!("SALES#{day}")).await? {
-                let product = item.get("sk").and_then(|v| v.as_s().ok()).cloned();
-                let count = item
-                    .get("count")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-                if let Some(product) = product {
-                    *totals.entry(product).or_default() += count;
+                match item.get("products").and_then(|v| v.as_l().ok()) {
+                    Some(products) => {
+                        for product in products.iter().filter_map(|p| p.as_s().ok()) {
+                            *totals.entry(product.clone()).or_default() += 1;
+                        }
+                    }
+                    // A product's count, as versions before one item per order kept it.
+                    None => {
+                        let product = item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+                        let count = item
+                            .get("count")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(0);
+                        if let Some(product) = product {
+                            *totals.entry(product).or_default() += count;
+                        }
+                    }
                 }
             }
             let Some(next) = day.succ_opt() else { break };

@@ -269,7 +269,7 @@ async fn count_purchases(
         }
     }
     let day = order.created_at.unwrap_or(now).date_naive();
-    store.add_sales(day, &products).await?;
+    store.add_sales(day, &order.id, &products).await?;
     Ok(())
 }
 

@@ -168,8 +168,14 @@ pub trait Store: Send + Sync {
         neighbours: &Neighbours,
         expected_version: Option<u64>,
     ) -> Result<(), WriteError>;
-    /// Counts one sale of each product on a day (atomic increments).
-    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError>;
+    /// Counts one sale of each of an order's products on a day. Counting the same order again
+    /// may count it twice (the caller counts each order once).
+    async fn add_sales(
+        &self,
+        day: NaiveDate,
+        order: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(), StoreError>;
     /// Every product's sales from `first_day` on, summed (the best-sellers job; one read per day).
     async fn sales_since(&self, first_day: NaiveDate) -> Result<Vec<(ProductId, u64)>, StoreError>;
     async fn get_best_sellers(&self) -> Result<Option<BestSellers>, StoreError>;

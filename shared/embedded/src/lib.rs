@@ -679,7 +679,12 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn add_sales(&self, day: NaiveDate, products: &[ProductId]) -> Result<(), StoreError> {
+    async fn add_sales(
+        &self,
+        day: NaiveDate,
+        _order: &OrderId,
+        products: &[ProductId],
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(unavailable)?;
         for product in products {
