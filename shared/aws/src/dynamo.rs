@@ -1124,9 +1124,11 @@ impl Store for DynamoStore {
         }
         entries.sort_by_cached_key(DuePlace::of);
         entries.truncate(limit);
-        // Nothing left before today: later runs start at today (a run that finds the cursor
-        // there already writes nothing, as most runs of a quiet schedule do).
-        if walked_to_today && !work_before_today && cursor.as_ref().is_none_or(|c| c.day < today) {
+        // Nothing left before today and nothing to serve: later runs start at today (a run
+        // that finds the cursor there already writes nothing, as most runs of a quiet schedule
+        // do). A run given entries moves the cursor when it ends (`due_served`).
+        let behind = cursor.as_ref().is_none_or(|c| c.day < today);
+        if entries.is_empty() && walked_to_today && !work_before_today && behind {
             self.set_due_cursor(kind, &DuePlace::start_of(today))
                 .await?;
         }
@@ -1139,17 +1141,17 @@ impl Store for DynamoStore {
         }
         // Served entries stay until their TTL: the cursor moves past them, one write for the
         // run instead of one delete each. `served` leads what the run was given, in order, so
-        // every entry up to its furthest place is served. Late ones sit apart and are deleted
-        // (one filed late again since, with another time, stays).
+        // every entry up to its furthest place is served. Late ones sit apart, outside that
+        // order, and are deleted (one filed late again since, with another time, stays).
         let late = self.late_entries(kind).await?;
+        let mut furthest: Option<DuePlace> = None;
         for entry in served {
-            if let Some((sk, _)) = late.iter().find(|(_, filed)| filed == entry) {
-                self.delete_item(late_bucket(kind), sk.clone()).await?;
+            match late.iter().find(|(_, filed)| filed == entry) {
+                Some((sk, _)) => self.delete_item(late_bucket(kind), sk.clone()).await?,
+                None => furthest = furthest.max(Some(DuePlace::of(entry))),
             }
         }
-        let furthest = served.iter().map(DuePlace::of).max();
-        let cursor = self.due_cursor(kind).await?;
-        if let Some(place) = furthest.filter(|p| cursor.as_ref().is_none_or(|c| p > c)) {
+        if let Some(place) = furthest {
             self.set_due_cursor(kind, &place).await?;
         }
         Ok(())
