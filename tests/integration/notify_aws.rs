@@ -104,14 +104,10 @@ fn scan(id: u32, event_id: &str, status: &str, at: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// Posts the order, then the carrier's events with duplicates, a late older event, and shuffled.
-async fn post_journey(store: Arc<DynamoStore>, id: u32, phone: &str, email: &str) {
+/// Posts order `id` (one parcel, `JD{id}`) through the store webhook.
+async fn place_order(store: &Arc<DynamoStore>, id: u32, phone: &str, email: &str) {
     let stores = store_webhook::App {
         store: store.clone(),
-        config: config(),
-    };
-    let carriers = carrier_webhook::App {
-        store,
         config: config(),
     };
     let (status, json) = status_and_json(
@@ -122,6 +118,25 @@ async fn post_journey(store: Arc<DynamoStore>, id: u32, phone: &str, email: &str
         .await,
     );
     assert_eq!(status, 200, "{json}");
+}
+
+/// Posts each body through the carrier webhook (generic); each is accepted.
+async fn post_scans(store: &Arc<DynamoStore>, bodies: impl IntoIterator<Item = Vec<u8>>) {
+    let carriers = carrier_webhook::App {
+        store: store.clone(),
+        config: config(),
+    };
+    for body in bodies {
+        let (status, json) = status_and_json(
+            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
+        );
+        assert_eq!(status, 200, "{json}");
+    }
+}
+
+/// Posts the order, then the carrier's events with duplicates, a late older event, and shuffled.
+async fn post_journey(store: Arc<DynamoStore>, id: u32, phone: &str, email: &str) {
+    place_order(&store, id, phone, email).await;
     let events = [
         scan(id, "e2", "out_for_delivery", "2024-05-03T09:00:00Z"),
         scan(id, "e1", "in_transit", "2024-05-02T09:00:00Z"),
@@ -130,12 +145,7 @@ async fn post_journey(store: Arc<DynamoStore>, id: u32, phone: &str, email: &str
         scan(id, "e0", "info_received", "2024-05-01T09:00:00Z"),
         scan(id, "e3", "delivered", "2024-05-03T15:00:00Z"),
     ];
-    for body in events {
-        let (status, json) = status_and_json(
-            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
-        );
-        assert_eq!(status, 200, "{json}");
-    }
+    post_scans(&store, events).await;
 }
 
 /// Feeds the stream to the notifier in batches, each batch twice (Lambda may redeliver), and
@@ -592,35 +602,16 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
     let store = Arc::new(dynamo_store().await);
     let (local, _, email) = recipient();
     let id = 8005;
-    let stores = store_webhook::App {
-        store: store.clone(),
-        config: config(),
-    };
-    let carriers = carrier_webhook::App {
-        store: store.clone(),
-        config: config(),
-    };
-    let (status, json) = status_and_json(
-        store_webhook::handle(
-            &stores,
-            store_event("generic", None, None, &order(id, &local, &email)),
-        )
-        .await,
-    );
-    assert_eq!(status, 200, "{json}");
+    place_order(&store, id, &local, &email).await;
     // Promised for 3 May; the carrier scans it in transit again on 4 May (Bangkok): late.
     let promised = json!({"carrier": "dhl", "tracking_number": format!("JD{id:08}"), "event_id": "e1",
         "estimated_delivery": "2024-05-03",
         "events": [{"status": "in_transit", "occurred_at": "2024-05-02T09:00:00Z", "description": "in transit"}]});
-    for body in [
+    let scans = [
         serde_json::to_vec(&promised).unwrap(),
         scan(id, "e2", "in_transit", "2024-05-04T03:00:00Z"),
-    ] {
-        let (status, json) = status_and_json(
-            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
-        );
-        assert_eq!(status, 200, "{json}");
-    }
+    ];
+    post_scans(&store, scans).await;
     let written = stream_records(&stream_arn(&store).await);
     let records = passed_by_filter(&written);
     assert_eq!(
@@ -663,22 +654,7 @@ async fn a_repeated_estimate_is_left_out_and_a_second_failed_attempt_in_a_row_is
     let store = Arc::new(dynamo_store().await);
     let (_, _, email) = recipient();
     let id = 8007;
-    let stores = store_webhook::App {
-        store: store.clone(),
-        config: config(),
-    };
-    let carriers = carrier_webhook::App {
-        store: store.clone(),
-        config: config(),
-    };
-    let (status, json) = status_and_json(
-        store_webhook::handle(
-            &stores,
-            store_event("generic", None, None, &order(id, "", &email)),
-        )
-        .await,
-    );
-    assert_eq!(status, 200, "{json}");
+    place_order(&store, id, "", &email).await;
     let with_estimate = |event_id: &str, status: &str, at: &str, estimate: &str| {
         serde_json::to_vec(
             &json!({"carrier": "dhl", "tracking_number": format!("JD{id:08}"),
@@ -687,7 +663,7 @@ async fn a_repeated_estimate_is_left_out_and_a_second_failed_attempt_in_a_row_is
         )
         .unwrap()
     };
-    for body in [
+    let scans = [
         with_estimate("e1", "in_transit", "2024-05-02T09:00:00Z", "2024-05-06"),
         // The same promise with a later scan: only when it was made moves.
         with_estimate("e2", "in_transit", "2024-05-03T09:00:00Z", "2024-05-06"),
@@ -697,12 +673,8 @@ async fn a_repeated_estimate_is_left_out_and_a_second_failed_attempt_in_a_row_is
         // stays.
         scan(id, "e4", "failed_attempt", "2024-05-07T03:00:00Z"),
         scan(id, "e5", "failed_attempt", "2024-05-07T10:00:00Z"),
-    ] {
-        let (status, json) = status_and_json(
-            carrier_webhook::handle(&carriers, carrier_event("generic", &body)).await,
-        );
-        assert_eq!(status, 200, "{json}");
-    }
+    ];
+    post_scans(&store, scans).await;
     let written = stream_records(&stream_arn(&store).await);
     let records = passed_by_filter(&written);
     assert_eq!(
