@@ -210,6 +210,18 @@ fn changes_of(entity: &str, records: &[Value]) -> usize {
         .count()
 }
 
+/// The stream's records the notifier's filter passes, with how many of them (and of all the
+/// records written) are the parcel's.
+async fn parcel_records(store: &DynamoStore) -> (Vec<Value>, (usize, usize)) {
+    let written = stream_records(&stream_arn(store).await);
+    let passed = passed_by_filter(&written);
+    let counts = (
+        changes_of("shipment", &written),
+        changes_of("shipment", &passed),
+    );
+    (passed, counts)
+}
+
 /// A Thai mobile number and an address no other test or earlier run on this moto has used.
 fn recipient() -> (String, String, String) {
     let token = doorstep_core::ids::random_token();
@@ -612,13 +624,9 @@ async fn a_scan_after_the_estimated_day_left_out_by_the_filter_is_still_told_by_
         scan(id, "e2", "in_transit", "2024-05-04T03:00:00Z"),
     ];
     post_scans(&store, scans).await;
-    let written = stream_records(&stream_arn(&store).await);
-    let records = passed_by_filter(&written);
+    let (records, parcel) = parcel_records(&store).await;
     assert_eq!(
-        (
-            changes_of("shipment", &written),
-            changes_of("shipment", &records)
-        ),
+        parcel,
         (3, 1),
         "the parcel made for the order has no scan yet, and the late scan moved neither the \
          status nor the estimate: both are left out"
@@ -675,13 +683,9 @@ async fn a_repeated_estimate_is_left_out_and_a_second_failed_attempt_in_a_row_is
         scan(id, "e5", "failed_attempt", "2024-05-07T10:00:00Z"),
     ];
     post_scans(&store, scans).await;
-    let written = stream_records(&stream_arn(&store).await);
-    let records = passed_by_filter(&written);
+    let (records, parcel) = parcel_records(&store).await;
     assert_eq!(
-        (
-            changes_of("shipment", &written),
-            changes_of("shipment", &records)
-        ),
+        parcel,
         (6, 4),
         "the parcel made for the order and the repeated promise are left out"
     );
