@@ -49,9 +49,10 @@ pub async fn after_delivery(
     store: &dyn Store,
     settings: &Settings,
     order: &Order,
-    (delivered_at, now): (DateTime<Utc>, DateTime<Utc>),
+    delivered_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    crate::reviews::file_review_request(store, settings, &order.id, (delivered_at, now)).await?;
+    crate::reviews::file_review_request(store, settings, &order.id, delivered_at, now).await?;
     if settings.follow_ups.is_empty() {
         return Ok(());
     }
@@ -129,7 +130,7 @@ pub async fn run_job(
             }),
             Err(e) => {
                 let finished = &entries[..done];
-                crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
+                crate::jobs::entry_failed(notifier, entry, e, finished, preview, now).await?;
             }
         }
     }

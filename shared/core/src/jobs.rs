@@ -26,8 +26,9 @@ pub(crate) async fn entry_failed(
     notifier: &Notifier<'_>,
     entry: &DueEntry,
     error: NotifyError,
-    (preview, now): (bool, DateTime<Utc>),
     done_before: &[DueEntry],
+    preview: bool,
+    now: DateTime<Utc>,
 ) -> Result<(), NotifyError> {
     if preview {
         return Err(error);

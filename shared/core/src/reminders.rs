@@ -186,8 +186,7 @@ pub async fn run_job(
     outcome.due_read = entries.len();
     for (done, entry) in entries.iter().enumerate() {
         if let Err(e) = one(notifier, entry, now, preview, &mut outcome).await {
-            let finished = &entries[..done];
-            crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
+            crate::jobs::entry_failed(notifier, entry, e, &entries[..done], preview, now).await?;
         }
     }
     crate::jobs::finish_due(notifier, kind, &entries, preview).await?;

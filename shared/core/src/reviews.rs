@@ -360,7 +360,8 @@ pub async fn file_review_request(
     store: &dyn Store,
     settings: &Settings,
     order: &OrderId,
-    (delivered_at, now): (DateTime<Utc>, DateTime<Utc>),
+    delivered_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let day = crate::bounds::later(
         delivered_at,
@@ -417,12 +418,10 @@ pub async fn run_review_requests(
     outcome.due_read = entries.len();
     for (done, entry) in entries.iter().enumerate() {
         if let Err(e) = request_review(notifier, entry, now, preview, &mut outcome).await {
-            let finished = &entries[..done];
-            crate::jobs::entry_failed(notifier, entry, e, (preview, now), finished).await?;
+            crate::jobs::entry_failed(notifier, entry, e, &entries[..done], preview, now).await?;
         }
     }
-    let kind = DueKind::ReviewRequest;
-    crate::jobs::finish_due(notifier, kind, &entries, preview).await?;
+    crate::jobs::finish_due(notifier, DueKind::ReviewRequest, &entries, preview).await?;
     Ok(outcome)
 }
 

@@ -263,13 +263,8 @@ impl Notifier<'_> {
             && old.is_none_or(|o| o.status != ShipmentStatus::Delivered);
         if just_delivered && parcels_remaining == 0 {
             let delivered_at = new.status_at.unwrap_or(now);
-            crate::follow_ups::after_delivery(
-                self.store,
-                self.settings,
-                &order,
-                (delivered_at, now),
-            )
-            .await?;
+            crate::follow_ups::after_delivery(self.store, self.settings, &order, delivered_at, now)
+                .await?;
         }
         let current = match late {
             true => {

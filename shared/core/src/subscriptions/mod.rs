@@ -440,8 +440,8 @@ pub async fn run_job(
                     Ok(summary) => outcome.messages.add(summary),
                     Err(e) => {
                         let finished = &entries[..done];
-                        let when = (preview, now);
-                        crate::jobs::entry_failed(notifier, entry, e, when, finished).await?;
+                        crate::jobs::entry_failed(notifier, entry, e, finished, preview, now)
+                            .await?;
                     }
                 }
             }
