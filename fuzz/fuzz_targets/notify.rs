@@ -153,6 +153,7 @@ fuzz_target!(|data: &[u8]| {
         ship_to_city: None,
         refunded_line_items: vec![],
         counted: false,
+        was_placeholder: false,
         version: 1,
     };
     let old = (bytes.byte() % 3 != 0).then(|| bytes.shipment());

@@ -89,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
         ship_to_city: Some(text.clone()),
         refunded_line_items: vec![],
         counted: false,
+        was_placeholder: false,
         version: 0,
     };
     let customer = Customer {

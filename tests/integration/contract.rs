@@ -182,6 +182,7 @@ pub async fn orders_and_customers_are_versioned(store: &dyn Store) {
         ship_to_city: None,
         refunded_line_items: vec![],
         counted: false,
+        was_placeholder: false,
         version: 0,
     };
     store.save_order(&order, None).await.unwrap();

@@ -725,6 +725,49 @@ async fn message_records(
     page.items.unwrap_or_default()
 }
 
+/// A parcel's and an order's emails are decided on their own record's change alone: a read
+/// before the send and the completing write after it, no claim (one read unit instead of a write
+/// unit). A text, which quiet hours may hand to the schedule, is still claimed. Delivered twice
+/// with flaky providers, nothing is lost or doubled either way.
+#[tokio::test]
+async fn a_message_only_its_own_change_decides_is_checked_not_claimed() {
+    let store = Arc::new(dynamo_store().await);
+    let (local, phone, email) = recipient();
+    post_journey(store.clone(), 8011, &local, &email).await;
+    let records = passed_by_filter(&stream_records(&stream_arn(&store).await));
+    let flaky = Arc::new(Flaky {
+        inner: channels().await,
+        every: 3,
+        calls: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    });
+    let app = notifier::App {
+        channels: flaky.clone(),
+        ..notifier_app(store.clone()).await
+    };
+    assert!(run_notifier(&app, &records).await > 0, "some sends failed");
+    let data = moto_http("GET", "/moto-api/data.json", None, "");
+    let (sms, mails) = sent_to(&data, &phone, &email);
+    assert_one_per_milestone(&sms, &mails);
+    let claims = message_records(&store).await;
+    let mut checked = Vec::new();
+    let mut claimed = Vec::new();
+    for item in &claims {
+        let key = item["pk"].as_s().unwrap().clone();
+        assert_eq!(item["state"].as_s().unwrap(), "completed", "{key}");
+        match item.contains_key("lease_until") {
+            true => claimed.push(key),
+            false => checked.push(key),
+        }
+    }
+    checked.sort();
+    claimed.sort();
+    assert_eq!(checked.len(), 4, "{checked:?}");
+    assert!(checked.iter().all(|k| k.ends_with("#email")), "{checked:?}");
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    assert!(claimed.iter().all(|k| k.ends_with("#sms")), "{claimed:?}");
+}
+
 #[tokio::test]
 async fn an_sms_that_cannot_go_out_is_logged_on_the_emails_record_at_no_write_of_its_own() {
     let store = Arc::new(dynamo_store().await);

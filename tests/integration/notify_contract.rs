@@ -92,6 +92,52 @@ pub async fn a_claim_is_exclusive_until_completed_or_its_lease_ends(store: &dyn 
     );
 }
 
+/// `check` sees what was sent or is held, never writes a record of its own for a message nobody
+/// holds (a store may claim it instead), and takes over a claim whose lease ran out.
+pub async fn a_check_sees_what_was_sent_or_held(store: &dyn NotifyStore) {
+    let now = at("2024-05-03T10:00:00Z");
+    let lease = now + Duration::minutes(5);
+    let fresh = key("ups#1ZCHECK#shipped#email");
+    let first = store.check(&fresh, lease, now).await.unwrap();
+    assert!(
+        matches!(first, Claim::Open | Claim::Claimed),
+        "nobody sent or holds it: {first:?}"
+    );
+    let mut sent = entry("ups#1ZCHECK#shipped#email", State::Sent);
+    sent.customer_id = doorstep_tests::customer_id("shopify:c-check");
+    store.finish(&fresh, &sent, now).await.unwrap();
+    let later = now + Duration::days(1);
+    assert_eq!(
+        store.check(&fresh, later, later).await.unwrap(),
+        Claim::AlreadySent,
+        "the completing write records it"
+    );
+    assert_eq!(
+        store.claim(&fresh, later, later).await.unwrap(),
+        Claim::AlreadySent,
+        "and a claim sees it too"
+    );
+    // Held by a worker that claims it (a job, a deferred send): the check waits for it.
+    let held = key("ups#1ZCHECK#delivered#email");
+    assert_eq!(
+        store.claim(&held, lease, now).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.check(&held, lease, now).await.unwrap(),
+        Claim::InProgress { until: lease }
+    );
+    // That worker died: the check takes its record over as a claim would.
+    let after = lease + Duration::minutes(1);
+    assert_eq!(
+        store
+            .check(&held, after + Duration::minutes(5), after)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+}
+
 pub fn key(raw: &str) -> MessageKey {
     doorstep_tests::message_key(raw)
 }
@@ -307,6 +353,10 @@ macro_rules! notify_contract {
             #[tokio::test]
             async fn a_claim_is_exclusive_until_completed_or_its_lease_ends() {
                 super::a_claim_is_exclusive_until_completed_or_its_lease_ends(&$make).await
+            }
+            #[tokio::test]
+            async fn a_check_sees_what_was_sent_or_held() {
+                super::a_check_sees_what_was_sent_or_held(&$make).await
             }
             #[tokio::test]
             async fn a_suppression_is_settled_like_a_claim_completed_at_once() {

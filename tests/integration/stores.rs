@@ -196,6 +196,10 @@ async fn a_shopify_fulfilment_ties_its_tracking_number_to_the_order() {
         .unwrap();
     assert_eq!(placeholder.shipments.len(), 1);
     assert_eq!(placeholder.customer_id, None);
+    assert!(
+        !placeholder.was_placeholder,
+        "a placeholder is not one filled in"
+    );
     assert_eq!(
         post(
             &app,
@@ -219,6 +223,9 @@ async fn a_shopify_fulfilment_ties_its_tracking_number_to_the_order() {
         "order filled in, parcel kept"
     );
     assert!(order.customer_id.is_some());
+    // Filling it in told the parcel's milestones so far from the order's change: the parcel's
+    // own changes claim their messages from now on.
+    assert!(order.was_placeholder);
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //!   message's log entry (`doc`, `customer`, `at`): one write completes and logs it, and, in
 //!   `beside`, the same occasion's suppressed channels (`[{"channel", "to", "reason"}]`: the
 //!   rest of their entries is the claim's own; [`beside_entries`] reads them back), which
-//!   then cost no write of their own
+//!   then cost no write of their own. A message only one worker can be deciding is never
+//!   claimed: `check` reads the record and the completing write makes it (no `lease_until`)
 //! - `CUST#{customer}` / `LOG#{key}#{state}`: decisions that complete nothing (deferred, a send
 //!   that will be retried)
 //!
@@ -180,9 +181,10 @@ impl DynamoStore {
         beside: &[LogEntry],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut update =
-            "SET #state = :completed, #ttl = :ttl, doc = :doc, customer = :customer, #at = :at"
-                .to_string();
+        // `entity` too: after an open check (`NotifyStore::check`) this write makes the record.
+        let mut update = "SET entity = :entity, #state = :completed, #ttl = :ttl, doc = :doc, \
+                          customer = :customer, #at = :at"
+            .to_string();
         let beside = match beside.is_empty() {
             true => None,
             false => {
@@ -203,6 +205,7 @@ impl DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":entity", s("message_claim"))
             .expression_attribute_values(":completed", s("completed"))
             .expression_attribute_values(
                 ":ttl",
@@ -370,6 +373,28 @@ impl NotifyStore for DynamoStore {
             ("ttl", n((lease_until + Duration::days(1)).timestamp())),
         ];
         self.take(key, record, lease_until, now).await
+    }
+
+    /// One strongly consistent read (one read unit instead of the claim's write unit): the record
+    /// the completing write of a send, or another worker's claim, left. A record in progress is
+    /// someone's claim, taken over only as `claim` would take it.
+    async fn check(
+        &self,
+        key: &MessageKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let Some(item) = self.get_item(format!("MSG#{key}"), "CLAIM").await? else {
+            return Ok(Claim::Open);
+        };
+        let completed = item
+            .get("state")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|v| v == "completed");
+        match completed {
+            true => Ok(Claim::AlreadySent),
+            false => self.claim(key, lease_until, now).await,
+        }
     }
 
     /// A suppressed message's record, claimed and completed in one conditional put.

@@ -92,6 +92,7 @@ fn facts(locale: &str, now: DateTime<Utc>) -> view::Facts {
         ship_to_city: Some("Chiang Mai".into()),
         refunded_line_items: vec![],
         counted: true,
+        was_placeholder: false,
         version: 1,
     };
     let customer = Customer {

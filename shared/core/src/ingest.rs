@@ -433,6 +433,7 @@ fn placeholder_order(
         ship_to_city: None,
         refunded_line_items: Vec::new(),
         counted: false,
+        was_placeholder: false,
         version: 0,
     }
 }
@@ -479,6 +480,8 @@ fn merge_order(
                 ship_to_city: snapshot.ship_to_city.clone(),
                 refunded_line_items: refunded,
                 counted: existing.is_some_and(|o| o.counted),
+                was_placeholder: existing
+                    .is_some_and(|o| o.customer_id.is_none() || o.was_placeholder),
                 version: existing.map(|o| o.version).unwrap_or(0),
             }
         }

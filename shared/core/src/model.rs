@@ -316,6 +316,12 @@ pub struct Order {
     /// Its products were counted into co-purchases and sales (once per order).
     #[serde(default)]
     pub counted: bool,
+    /// Made as a placeholder (its fulfilment came first) before the order itself arrived. The
+    /// change that fills it in tells its parcels' milestones so far, so it may be deciding a
+    /// parcel's message at the same time as that parcel's own change: those always take a claim
+    /// (`Subject::on_own_change`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub was_placeholder: bool,
     #[serde(default)]
     pub version: u64,
 }

@@ -275,6 +275,7 @@ async fn one(
         points: None,
         subscription: None,
         alert: None,
+        on_own_change: false,
     };
     let mut summary = Summary::default();
     notifier

@@ -583,6 +583,7 @@ async fn one_account(
                 parcels_remaining: 0,
                 subscription: None,
                 alert: None,
+                on_own_change: false,
             };
             let mut summary = Summary::default();
             notifier
@@ -667,5 +668,7 @@ pub fn tier_subject<'s>(
         points,
         subscription: None,
         alert: None,
+        // Decided on the account's own change.
+        on_own_change: true,
     }
 }

@@ -375,6 +375,7 @@ fn order_points_come_from_the_subtotal_without_refunded_lines() {
         ship_to_city: None,
         refunded_line_items: vec![],
         counted: false,
+        was_placeholder: false,
         version: 0,
     };
     let half = LoyaltySettings {

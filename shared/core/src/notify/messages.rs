@@ -38,6 +38,10 @@ pub struct MessageSpec {
     pub channels: &'static [Channel],
     /// The shipping milestone it announces, if it is one.
     pub milestone: Option<Milestone>,
+    /// A scheduled job decides it too, not only a change of the record it is about (the
+    /// schedule's delay and pickup checks, reminders, review requests, follow-ups, a VIP's
+    /// stalled parcel): two workers may then decide it at once, so its sends always take a claim.
+    pub scheduled: bool,
 }
 
 named_enum! {
@@ -88,6 +92,9 @@ impl Message {
             audience: Audience::Customer,
             channels,
             milestone: Some(milestone),
+            // A missed promise is told by the schedule's check or by a late scan, whichever
+            // comes first.
+            scheduled: milestone == Milestone::Delayed,
         };
         match self {
             // Email at every milestone; SMS too when the customer can act or should be home.
@@ -104,42 +111,49 @@ impl Message {
                 audience: Audience::Merchant,
                 channels: EMAIL_AND_WEBHOOK,
                 milestone: None,
+                scheduled: false,
             },
             Self::PointsExpiryWarning | Self::PointsExpiryLastChance => MessageSpec {
                 kind: Kind::Rewards,
                 audience: Audience::Customer,
                 channels: EMAIL_AND_SMS,
                 milestone: None,
+                scheduled: true,
             },
             Self::TierUpgrade => MessageSpec {
                 kind: Kind::Rewards,
                 audience: Audience::Customer,
                 channels: EMAIL,
                 milestone: None,
+                scheduled: false,
             },
             Self::PickupReminder | Self::RenewalReminder => MessageSpec {
                 kind: Kind::Transactional,
                 audience: Audience::Customer,
                 channels: EMAIL_AND_SMS,
                 milestone: None,
+                scheduled: true,
             },
             Self::ManageLink => MessageSpec {
                 kind: Kind::Transactional,
                 audience: Audience::Customer,
                 channels: EMAIL,
                 milestone: None,
+                scheduled: false,
             },
             Self::ReviewRequest | Self::ReviewThanks => MessageSpec {
                 kind: Kind::Marketing,
                 audience: Audience::Customer,
                 channels: EMAIL,
                 milestone: None,
+                scheduled: true,
             },
             Self::MerchantAlert => MessageSpec {
                 kind: Kind::Transactional,
                 audience: Audience::Merchant,
                 channels: EMAIL_AND_WEBHOOK,
                 milestone: None,
+                scheduled: true,
             },
             // Follow-ups say their own kind and channels (settings `follow_ups`).
             Self::FollowUp => MessageSpec {
@@ -147,6 +161,7 @@ impl Message {
                 audience: Audience::Customer,
                 channels: EMAIL,
                 milestone: None,
+                scheduled: true,
             },
         }
     }

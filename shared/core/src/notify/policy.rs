@@ -93,6 +93,12 @@ pub fn zone(customer: &Customer, settings: &Settings) -> Tz {
         .unwrap_or(Tz::UTC)
 }
 
+/// Whether a message on `channel` may be held back: quiet hours hold back texts (a buzzing
+/// phone), not email or the shop's webhook.
+pub fn may_defer(channel: Channel) -> bool {
+    channel == Channel::Sms
+}
+
 /// Decides one channel, assuming the channel was chosen for this milestone.
 pub fn decide(
     kind: Kind,
@@ -109,8 +115,7 @@ pub fn decide(
             reason: reason.to_string(),
         };
     }
-    // Quiet hours hold back texts (a buzzing phone), not email.
-    if channel == Channel::Sms {
+    if may_defer(channel) {
         if let Some(until) = settings
             .quiet_hours
             .and_then(|q| quiet_until(q, zone(customer, settings), now))

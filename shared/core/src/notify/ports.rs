@@ -21,6 +21,9 @@ pub enum Claim {
     AlreadySent,
     /// Another worker holds the lease until then (it may have died): try again after it.
     InProgress { until: DateTime<Utc> },
+    /// No record, and none taken ([`NotifyStore::check`]): the caller is the only worker
+    /// deciding the message, so it sends, and `finish` writes the record.
+    Open,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,8 +152,22 @@ pub trait NotifyStore: Send + Sync {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError>;
-    /// Completes the claim and logs what became of the message (sent, or refused for good), in
-    /// one transaction where the store has them. The claim is completed first, so that a crash
+    /// For a message only one worker can be deciding (one item's change, which the stream hands
+    /// to one invocation at a time): whether it was sent before or is held, without taking it.
+    /// `Open` when there is no record: nothing is written until `finish` records the send, so
+    /// a crash before that sends it again, as with a claim whose lease ran out. A record held by
+    /// another worker is taken over as `claim` would. A store whose claim costs no more than a
+    /// read claims instead (the default).
+    async fn check(
+        &self,
+        key: &MessageKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        self.claim(key, lease_until, now).await
+    }
+    /// Completes the claim (after `Open`, writes the record) and logs what became of the
+    /// message (sent, or refused for good), in one transaction where the store has them. The claim is completed first, so that a crash
     /// right after a provider accepted the message cannot send it again.
     async fn finish(
         &self,

@@ -149,6 +149,12 @@ pub struct Subject<'s> {
     pub subscription: Option<SubscriptionLine>,
     /// What a merchant alert is about.
     pub alert: Option<AlertLine>,
+    /// Decided on a change of the record it is about (its parcel's, its order's, its loyalty
+    /// account's), which no other worker can be deciding at the same time: the table's stream
+    /// hands one item's changes to one invocation at a time, in order. Its sends may then skip
+    /// the claim (see [`decided_alone`]). False for jobs, deferred sends and a
+    /// change deciding another record's messages.
+    pub on_own_change: bool,
 }
 
 impl<'s> Subject<'s> {
@@ -163,6 +169,7 @@ impl<'s> Subject<'s> {
             points: None,
             subscription: None,
             alert: None,
+            on_own_change: false,
         }
     }
 }
@@ -274,6 +281,9 @@ impl Notifier<'_> {
             }
             false => None,
         };
+        // An order filled in after its placeholder tells its parcels' milestones from its own
+        // change, which may be deciding these at the same time.
+        let on_own_change = !order.was_placeholder;
         if let Some(occasion) = choice_made(old, new) {
             let subject = Subject {
                 occasion,
@@ -284,6 +294,7 @@ impl Notifier<'_> {
                 points: None,
                 subscription: None,
                 alert: None,
+                on_own_change,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -300,6 +311,7 @@ impl Notifier<'_> {
                 points: None,
                 subscription: None,
                 alert: None,
+                on_own_change,
             };
             if overtaken {
                 for channel in self.settings.channels_for(subject.message()) {
@@ -395,6 +407,7 @@ impl Notifier<'_> {
                 points: None,
                 subscription: None,
                 alert: None,
+                on_own_change: true,
             };
             self.notify_occasion(&subject, now, summary).await?;
         }
@@ -410,6 +423,7 @@ impl Notifier<'_> {
             crate::reminders::index(self.store, self.settings, None, &shipment, zone, now).await?;
             let parcels_remaining = self.parcels_remaining(order, &shipment).await?;
             for reached in shipment_milestones(None, &shipment, zone) {
+                // The parcel's own changes may be deciding these too.
                 let subject = Subject {
                     occasion: reached.occasion,
                     customer: &customer,
@@ -419,6 +433,7 @@ impl Notifier<'_> {
                     points: None,
                     subscription: None,
                     alert: None,
+                    on_own_change: false,
                 };
                 self.notify_occasion(&subject, now, summary).await?;
             }
@@ -527,6 +542,7 @@ impl Notifier<'_> {
             points: None,
             subscription: None,
             alert,
+            on_own_change: false,
         };
         let channel = deferred.key.channel;
         if occasion.message.spec().audience == Audience::Merchant {
@@ -582,6 +598,7 @@ impl Notifier<'_> {
             points,
             subscription: None,
             alert: None,
+            on_own_change: false,
         };
         if let Some(reason) = crate::loyalty::service::nothing_to_say(&subject) {
             return self.suppress(&subject, channel, reason, now, summary).await;
@@ -921,7 +938,8 @@ impl Notifier<'_> {
             .settle(&key, &entry, self.lease_until(now), now)
             .await?
         {
-            Claim::Claimed => {
+            // Settled: the record is written either way.
+            Claim::Claimed | Claim::Open => {
                 summary.suppressed += 1;
                 Ok(())
             }
@@ -947,7 +965,11 @@ impl Notifier<'_> {
         summary: &mut Summary,
     ) -> Result<(), NotifyError> {
         let key = subject.key(channel);
-        match self.notify.claim(&key, self.lease_until(now), now).await? {
+        let claim = match decided_alone(subject, channel) {
+            true => self.notify.check(&key, self.lease_until(now), now).await?,
+            false => self.notify.claim(&key, self.lease_until(now), now).await?,
+        };
+        match claim {
             // Decided before (a redelivered change, an occasion reached twice): the channels
             // suppressed then were recorded with this message, as a channel sent or deferred
             // then has its own record, so none is logged twice.
@@ -964,7 +986,7 @@ impl Notifier<'_> {
                     .wait_for_holder(subject, channel, until, now, summary)
                     .await;
             }
-            Claim::Claimed => {}
+            Claim::Claimed | Claim::Open => {}
         }
         let beside: Vec<LogEntry> = beside
             .iter()
@@ -974,7 +996,9 @@ impl Notifier<'_> {
         let outgoing = match self.outgoing(subject, channel, &mut entry) {
             Ok(outgoing) => outgoing,
             Err(e) => {
-                self.notify.release(&key).await?;
+                if claim == Claim::Claimed {
+                    self.notify.release(&key).await?;
+                }
                 return Err(e);
             }
         };
@@ -1003,7 +1027,9 @@ impl Notifier<'_> {
                 entry.state = State::Failed;
                 entry.reason = Some(format!("{e}; will retry"));
                 self.notify.log(&entry).await?;
-                self.notify.release(&key).await?;
+                if claim == Claim::Claimed {
+                    self.notify.release(&key).await?;
+                }
                 Err(NotifyError::Send(e))
             }
         }
@@ -1153,6 +1179,24 @@ fn address(customer: &Customer, channel: Channel) -> Option<String> {
             .map(|p| p.as_str().to_string()),
         Channel::Webhook => None,
     }
+}
+
+/// Whether a send may skip its claim: a read of the message's record before it and the write
+/// that completes it after take the place of a claim and its completion (on DynamoDB one
+/// read unit instead of one write unit, a fifth of the price). Only when no other worker
+/// can be deciding the message at the same time, which a claim is there to settle:
+/// - decided on its own record's change (`Subject::on_own_change`): the stream hands one
+///   item's changes to one invocation at a time, and a retried change comes after the
+///   failed attempt ended;
+/// - not a message a scheduled job decides too (`MessageSpec::scheduled`);
+/// - not on a channel quiet hours may defer: the deferred send is decided by the schedule,
+///   perhaps while a retried change decides it again.
+///
+/// A record someone else holds is taken over as a claim would be (`NotifyStore::check`), and
+/// a crash between the provider's acceptance and the completing write sends the message
+/// again when the change is retried, as a claim whose lease ran out would.
+pub(crate) fn decided_alone(subject: &Subject<'_>, channel: Channel) -> bool {
+    subject.on_own_change && !subject.message().spec().scheduled && !policy::may_defer(channel)
 }
 
 /// A new delivery choice on a parcel (a changed one for the same attempt counts too: the shop

@@ -113,6 +113,7 @@ fn order(parcels: &[&str]) -> Order {
         ship_to_city: Some("Chiang Mai".into()),
         refunded_line_items: vec![],
         counted: true,
+        was_placeholder: false,
         version: 1,
     }
 }

@@ -238,6 +238,7 @@ fn an_order_is_confirmed_once_and_never_when_cancelled() {
         ship_to_city: None,
         refunded_line_items: vec![],
         counted: false,
+        was_placeholder: false,
         version: 1,
     };
     assert_eq!(
@@ -801,4 +802,46 @@ fn merchant_templates_override_built_in_ones_file_by_file() {
         "others stay built in: {body}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn only_a_message_no_other_worker_can_be_deciding_goes_without_a_claim() {
+    use super::keys::{About, Occasion};
+    use super::messages::Message;
+    use super::service::{decided_alone, Subject};
+    let customer = customer("Asia/Bangkok");
+    let parcel = shipment(ShipmentStatus::InTransit, &[]).key();
+    for &message in Message::all() {
+        for channel in [Channel::Email, Channel::Sms, Channel::Webhook] {
+            for on_own_change in [false, true] {
+                let occasion = Occasion::new(About::Shipment(parcel.clone()), message, None);
+                let subject = Subject {
+                    on_own_change,
+                    ..Subject::about_customer(occasion, &customer)
+                };
+                // A job that decides it too, a text quiet hours may hold for the schedule, or
+                // a change of another record (a filled-in placeholder order telling its
+                // parcels) could be deciding it at the same time.
+                let contested = !on_own_change
+                    || channel == Channel::Sms
+                    || matches!(
+                        message,
+                        Message::Delayed
+                            | Message::PickupReminder
+                            | Message::RenewalReminder
+                            | Message::PointsExpiryWarning
+                            | Message::PointsExpiryLastChance
+                            | Message::ReviewRequest
+                            | Message::ReviewThanks
+                            | Message::MerchantAlert
+                            | Message::FollowUp
+                    );
+                assert_eq!(
+                    decided_alone(&subject, channel),
+                    !contested,
+                    "{message} on {channel:?}, on its own change: {on_own_change}"
+                );
+            }
+        }
+    }
 }
