@@ -155,7 +155,7 @@ async fn follow_up(
     let Some(rule) = notifier.settings.follow_up(name) else {
         return Ok(Err("no such follow-up in the settings any more"));
     };
-    let Some((order, customer)) = notifier.order_and_customer(&order_id).await? else {
+    let Some((order, customer)) = notifier.order_and_customer_recent(&order_id).await? else {
         return Ok(Err("the order or its customer is gone"));
     };
     if order.cancelled {

@@ -436,7 +436,7 @@ async fn request_review(
     let Some(order_id) = OrderId::parse(&entry.subject) else {
         return Ok(());
     };
-    let Some((order, customer)) = notifier.order_and_customer(&order_id).await? else {
+    let Some((order, customer)) = notifier.order_and_customer_recent(&order_id).await? else {
         return Ok(());
     };
     if let Some(why) = unaskable(notifier.store, &order).await? {

@@ -639,12 +639,12 @@ impl Notifier<'_> {
             .await
     }
 
-    /// [`Self::order_and_customer`] for a parcel's change, read as a replica has them (half the
-    /// read units on DynamoDB). The parcel's messages are transactional, and deciding them
-    /// from the order and customer of a second ago is what handling the change a second
+    /// [`Self::order_and_customer`] for a parcel's change or a scheduled job, read as a replica
+    /// has them (half the read units on DynamoDB). Deciding a message from the order and
+    /// customer of a second ago is what handling the change, or running the job, a second
     /// earlier would have done. Only an answer that would tell nobody (no order, a placeholder,
     /// no customer) is checked against the latest, so a lagging replica never loses a message.
-    async fn order_and_customer_recent(
+    pub(crate) async fn order_and_customer_recent(
         &self,
         order_id: &OrderId,
     ) -> Result<Option<(Order, Customer)>, NotifyError> {

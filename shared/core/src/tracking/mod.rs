@@ -17,7 +17,7 @@ use crate::ids::{ProductId, ShipmentKey, Token};
 use crate::model::{ChoiceKind, Customer, DeliveryChoice, Order, Shipment};
 use crate::optimistic::{self, UpdateError};
 use crate::pages::{self, PageResponse};
-use crate::ports::{Store, StoreError};
+use crate::ports::{Freshness, Store, StoreError};
 use crate::settings::Settings;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -86,10 +86,16 @@ pub async fn load(
     let Some(shipment) = store.get_shipment_by_token(token).await? else {
         return Ok(None);
     };
+    // The order and customer as a replica has them (half the read units on DynamoDB): a page
+    // a second behind either shows what it showed a second ago. The parcel itself, which a
+    // delivery choice just posted changes, is read at the latest.
     let order = match shipment.order_id() {
         Some(id) => {
             reads += 1;
-            store.get_order(id).await?
+            match store.read_order(id, Freshness::Recent).await? {
+                Some(order) => Some(order),
+                None => store.get_order(id).await?,
+            }
         }
         None => None,
     };
@@ -120,7 +126,10 @@ pub async fn load(
     let (customer, siblings, neighbours) = tokio::join!(
         async {
             match &order.customer_id {
-                Some(id) => store.get_customer(id).await,
+                Some(id) => match store.read_customer(id, Freshness::Recent).await {
+                    Ok(None) => store.get_customer(id).await,
+                    read => read,
+                },
                 None => Ok(None),
             }
         },
