@@ -71,6 +71,16 @@ impl<C: Channels> Channels for Flaky<C> {
     }
 }
 
+/// moto's SNS and SES, failing every `every`th send (the first included).
+async fn flaky(every: usize) -> Arc<Flaky<SnsSesChannels>> {
+    Arc::new(Flaky {
+        inner: channels().await,
+        every,
+        calls: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    })
+}
+
 async fn stream_arn(store: &DynamoStore) -> String {
     let described = store
         .client()
@@ -352,20 +362,10 @@ async fn when_sns_and_ses_fail_part_of_the_time_nothing_is_lost_or_doubled() {
     let (local, phone, email) = recipient();
     post_journey(store.clone(), 8002, &local, &email).await;
     let records = stream_records(&stream_arn(&store).await);
-    let flaky = Arc::new(Flaky {
-        inner: channels().await,
-        every: 2,
-        calls: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-    });
+    let flaky = flaky(2).await;
     let app = notifier::App {
-        store: store.clone(),
-        notify: store.clone(),
-        failures: store.clone(),
         channels: flaky.clone(),
-        dead_letters: Arc::new(sqs_dead_letters().await),
-        renderer: Renderer::new(None, 2),
-        settings: settings(),
+        ..notifier_app(store.clone()).await
     };
     let retries = run_notifier(&app, &records).await;
     assert!(
@@ -735,12 +735,7 @@ async fn a_message_only_its_own_change_decides_is_checked_not_claimed() {
     let (local, phone, email) = recipient();
     post_journey(store.clone(), 8011, &local, &email).await;
     let records = passed_by_filter(&stream_records(&stream_arn(&store).await));
-    let flaky = Arc::new(Flaky {
-        inner: channels().await,
-        every: 3,
-        calls: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-    });
+    let flaky = flaky(3).await;
     let app = notifier::App {
         channels: flaky.clone(),
         ..notifier_app(store.clone()).await
