@@ -36,6 +36,9 @@ pub struct Report {
     pub storage_calls_per_shipment: f64,
     pub storage_calls: BTreeMap<String, u64>,
     pub lambda_invocations: BTreeMap<String, u64>,
+    /// Handler milliseconds by function, each invocation rounded up as Lambda bills it (on
+    /// `--aws`, time spent waiting for the endpoint included).
+    pub lambda_ms: BTreeMap<String, f64>,
     pub requests_refused: Vec<(String, u16)>,
     /// What failed inside the stack (jobs, notifier, stream, dead letters), with how often.
     pub failures: BTreeMap<String, u64>,
@@ -80,6 +83,7 @@ impl Report {
             storage_calls_per_shipment: m.storage_calls_per_shipment,
             storage_calls: m.storage_calls,
             lambda_invocations: m.invocations.lambda,
+            lambda_ms: m.invocations.lambda_ms,
             requests_refused: m.refused,
             failures: m.failures,
             cost: m.cost,

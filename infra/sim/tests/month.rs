@@ -122,6 +122,19 @@ async fn a_short_month_on_dynamodb_is_metered_and_priced() {
         let value = cost[field].as_f64().unwrap_or(-1.0);
         assert!(value > 0.0, "{field} is measured: {value}");
     }
+    // GB-seconds come from each function's handler time, reported by function.
+    let invoked = json["lambda_invocations"].as_object().expect("invocations");
+    let millis = json["lambda_ms"]
+        .as_object()
+        .expect("handler time by function");
+    for (function, count) in invoked {
+        let ms = millis.get(function).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let count = count.as_f64().unwrap_or(0.0);
+        assert!(
+            ms >= count,
+            "{function}: {ms} ms for {count} invocations (each bills 1 ms at least)"
+        );
+    }
     // The arithmetic is shown: the lines in the goal add up to the price.
     let lines: f64 = cost["lines"]
         .as_array()
