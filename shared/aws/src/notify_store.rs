@@ -269,11 +269,10 @@ impl DynamoStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let item = self.get_item(format!("MSG#{key}"), "CLAIM").await?;
-        let attribute = |name: &str| item.as_ref().and_then(|i| i.get(name));
-        let completed = attribute("state")
-            .and_then(|v| v.as_s().ok())
-            .is_some_and(|v| v == "completed");
-        let until = attribute("lease_until")
+        let completed = item.as_ref().is_some_and(completed);
+        let until = item
+            .as_ref()
+            .and_then(|i| i.get("lease_until"))
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<i64>().ok())
             .and_then(|t| DateTime::from_timestamp(t, 0))
@@ -305,6 +304,13 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Whether a message's record says it was sent (or settled) for good.
+fn completed(item: &HashMap<String, AttributeValue>) -> bool {
+    item.get("state")
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|v| v == "completed")
 }
 
 /// A suppressed decision kept on the record of the same occasion's message sent: what differs
@@ -387,11 +393,7 @@ impl NotifyStore for DynamoStore {
         let Some(item) = self.get_item(format!("MSG#{key}"), "CLAIM").await? else {
             return Ok(Claim::Open);
         };
-        let completed = item
-            .get("state")
-            .and_then(|v| v.as_s().ok())
-            .is_some_and(|v| v == "completed");
-        match completed {
+        match completed(&item) {
             true => Ok(Claim::AlreadySent),
             false => self.claim(key, lease_until, now).await,
         }

@@ -65,6 +65,19 @@ pub enum Freshness {
     Recent,
 }
 
+/// A record read at [`Freshness::Recent`], and read again at [`Freshness::Latest`] when that
+/// finds nothing (which from a lagging replica is not an answer).
+pub async fn read_recent<T, F, Fut>(read: F) -> Result<Option<T>, StoreError>
+where
+    F: Fn(Freshness) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+{
+    match read(Freshness::Recent).await? {
+        Some(found) => Ok(Some(found)),
+        None => read(Freshness::Latest).await,
+    }
+}
+
 /// How long dedupe records are kept: longer than any provider keeps retrying (AfterShip: ~68 hours).
 pub const DEDUPE_RETENTION_DAYS: i64 = 30;
 

@@ -10,7 +10,7 @@ use crate::model::Shipment;
 use crate::notify::keys::{About, Occasion};
 use crate::notify::messages::Message;
 use crate::notify::service::{Notifier, NotifyError, Subject, Summary};
-use crate::ports::{DueEntry, DueKind, Freshness, Store, StoreError, DUE_PER_RUN};
+use crate::ports::{read_recent, DueEntry, DueKind, Store, StoreError, DUE_PER_RUN};
 use crate::settings::Settings;
 use crate::status::ShipmentStatus;
 use crate::timezone;
@@ -209,17 +209,9 @@ async fn one(
     // Read as a replica has it (half the read units on DynamoDB): deciding from the parcel of a
     // second ago is what the run a second earlier would have done. Only a parcel not found is
     // looked for again at the latest.
-    let recent = store
-        .read_shipment(&key.carrier, &key.tracking_number, Freshness::Recent)
-        .await?;
-    let found = match recent {
-        Some(shipment) => Some(shipment),
-        None => {
-            store
-                .get_shipment(&key.carrier, &key.tracking_number)
-                .await?
-        }
-    };
+    let found =
+        read_recent(|freshness| store.read_shipment(&key.carrier, &key.tracking_number, freshness))
+            .await?;
     let Some(shipment) = found else {
         return Ok(());
     };

@@ -167,8 +167,9 @@ pub trait NotifyStore: Send + Sync {
         self.claim(key, lease_until, now).await
     }
     /// Completes the claim (after `Open`, writes the record) and logs what became of the
-    /// message (sent, or refused for good), in one transaction where the store has them. The claim is completed first, so that a crash
-    /// right after a provider accepted the message cannot send it again.
+    /// message (sent, or refused for good), in one transaction where the store has them. The
+    /// claim is completed first, so that a crash right after a provider accepted the message
+    /// cannot send it again.
     async fn finish(
         &self,
         key: &MessageKey,

@@ -17,7 +17,7 @@ use crate::ids::{ProductId, ShipmentKey, Token};
 use crate::model::{ChoiceKind, Customer, DeliveryChoice, Order, Shipment};
 use crate::optimistic::{self, UpdateError};
 use crate::pages::{self, PageResponse};
-use crate::ports::{Freshness, Store, StoreError};
+use crate::ports::{read_recent, Store, StoreError};
 use crate::settings::Settings;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -92,10 +92,7 @@ pub async fn load(
     let order = match shipment.order_id() {
         Some(id) => {
             reads += 1;
-            match store.read_order(id, Freshness::Recent).await? {
-                Some(order) => Some(order),
-                None => store.get_order(id).await?,
-            }
+            read_recent(|freshness| store.read_order(id, freshness)).await?
         }
         None => None,
     };
@@ -126,10 +123,7 @@ pub async fn load(
     let (customer, siblings, neighbours) = tokio::join!(
         async {
             match &order.customer_id {
-                Some(id) => match store.read_customer(id, Freshness::Recent).await {
-                    Ok(None) => store.get_customer(id).await,
-                    read => read,
-                },
+                Some(id) => read_recent(|freshness| store.read_customer(id, freshness)).await,
                 None => Ok(None),
             }
         },
